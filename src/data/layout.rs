@@ -1,0 +1,252 @@
+//! Dataset layouts (../shared/docs/datasets.md): each reader turns a folder into the
+//! class-disjoint train pool and test split, and records what it skipped and why.
+use super::{is_image_name, Item, Skipped, Split};
+use crate::config::{DatasetKind, RunConfig};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Train pool (before the validation split) and test split, class-disjoint.
+pub struct Layout {
+    pub train: Split,
+    pub test: Split,
+    pub skipped: Vec<Skipped>,
+}
+
+pub fn load_layout(cfg: &RunConfig) -> Result<Layout> {
+    let root = &cfg.data_root;
+    if !root.is_dir() {
+        bail!("data root {} does not exist or is not a folder", root.display());
+    }
+    let mut skipped = Vec::new();
+    let skip = cfg.skip_bad_images;
+    let (train, test) = match cfg.dataset {
+        DatasetKind::Cub200 => numbered_layout(&root.join("cub200"), skip, &mut skipped)?,
+        DatasetKind::Synthetic => numbered_layout(&root.join("synthetic"), skip, &mut skipped)?,
+        DatasetKind::Cars196 => cars_layout(&root.join("cars196"), skip, &mut skipped)?,
+        DatasetKind::OnlineProducts => sop_layout(&root.join("online_products"), skip, &mut skipped)?,
+        DatasetKind::Folder => folder_layout(root, cfg, &mut skipped)?,
+    };
+    Ok(Layout { train, test, skipped })
+}
+
+fn images_dir(dataset_dir: &Path) -> Result<PathBuf> {
+    if !dataset_dir.is_dir() {
+        bail!("dataset folder {} does not exist", dataset_dir.display());
+    }
+    let images = dataset_dir.join("images");
+    if !images.is_dir() {
+        bail!(
+            "expected an images/ folder inside {} (layout: {}/images/<class>/<image>)",
+            dataset_dir.display(),
+            dataset_dir.display()
+        );
+    }
+    Ok(images)
+}
+
+/// Sorted sub-folders of `dir` (class folders).
+fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            out.push((name, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Image files of one class folder. `._*` files are macOS debris and always ignored; an empty
+/// file or a non-image file is an error unless `skip_bad`, then a recorded skip.
+fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with("._") || name.starts_with('.') {
+            skipped.push(Skipped::new(&path, "hidden or macOS metadata file"));
+            continue;
+        }
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let problem = if !is_image_name(&name) {
+            Some("not an image file (expected .jpg, .jpeg, .png, .bmp, .gif, .webp or .tif)")
+        } else if entry.metadata()?.len() == 0 {
+            Some("zero-byte file, expected image data")
+        } else {
+            None
+        };
+        match problem {
+            Some(why) if skip_bad => skipped.push(Skipped::new(&path, why)),
+            Some(why) => bail!("{}: {why} (pass --skip-bad-images to skip such files)", path.display()),
+            None => files.push(path),
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn split_from_classes(classes: Vec<(String, Vec<PathBuf>)>) -> Result<Split> {
+    let mut split = Split::default();
+    for (name, files) in classes {
+        let label = split.classes.len();
+        split.items.extend(files.into_iter().map(|path| Item { path, label }));
+        split.classes.push(name);
+    }
+    Ok(split)
+}
+
+fn read_classes(
+    images: &Path,
+    dirs: Vec<(String, PathBuf)>,
+    skip_bad: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut out = Vec::new();
+    for (name, dir) in dirs {
+        let files = class_images(&dir, skip_bad, skipped)?;
+        if files.is_empty() {
+            if skip_bad {
+                skipped.push(Skipped::new(&dir, "empty class folder"));
+                continue;
+            }
+            bail!("class folder {} holds no images (under {})", dir.display(), images.display());
+        }
+        out.push((name, files));
+    }
+    Ok(out)
+}
+
+/// CUB200 layout, also used by the synthetic set: folders `NNN.Name`, sorted by the number,
+/// first half of the classes train, second half test.
+fn numbered_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
+    let images = images_dir(dataset_dir)?;
+    let mut dirs = Vec::new();
+    for (name, path) in class_dirs(&images)? {
+        let number = name
+            .split('.')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .with_context(|| {
+                format!("class folder {} should be named NNN.Name (e.g. 001.Black_footed_Albatross)", path.display())
+            })?;
+        dirs.push((number, name, path));
+    }
+    if dirs.len() < 2 {
+        bail!("{} holds {} class folders, need at least 2", images.display(), dirs.len());
+    }
+    dirs.sort();
+    let half = dirs.len() / 2;
+    let named: Vec<_> = dirs.into_iter().map(|(_, n, p)| (n, p)).collect();
+    let (train_dirs, test_dirs) = named.split_at(half);
+    let train = read_classes(&images, train_dirs.to_vec(), skip_bad, skipped)?;
+    let test = read_classes(&images, test_dirs.to_vec(), skip_bad, skipped)?;
+    Ok((split_from_classes(train)?, split_from_classes(test)?))
+}
+
+/// CARS196: folders named after the car model, sorted by name; first half train.
+fn cars_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
+    let images = images_dir(dataset_dir)?;
+    let dirs = class_dirs(&images)?;
+    if dirs.len() < 2 {
+        bail!("{} holds {} class folders, need at least 2", images.display(), dirs.len());
+    }
+    let half = dirs.len() / 2;
+    let (train_dirs, test_dirs) = dirs.split_at(half);
+    let train = read_classes(&images, train_dirs.to_vec(), skip_bad, skipped)?;
+    let test = read_classes(&images, test_dirs.to_vec(), skip_bad, skipped)?;
+    Ok((split_from_classes(train)?, split_from_classes(test)?))
+}
+
+/// Stanford Online Products: Info_Files/Ebay_{train,test}.txt list `image_id class_id
+/// super_class_id path` after a header line; paths are relative to images/.
+fn sop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
+    let images = images_dir(dataset_dir)?;
+    let info = dataset_dir.join("Info_Files");
+    let train = sop_info(&info.join("Ebay_train.txt"), &images, skip_bad, skipped)?;
+    let test = sop_info(&info.join("Ebay_test.txt"), &images, skip_bad, skipped)?;
+    Ok((train, test))
+}
+
+fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<Split> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("SOP info file {} is missing or unreadable", file.display()))?;
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.split_whitespace().next() == Some("image_id") => {}
+        _ => bail!(
+            "{}:1: expected the header `image_id class_id super_class_id path`",
+            file.display()
+        ),
+    }
+    let mut by_class: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let malformed = || {
+            format!(
+                "{}:{}: malformed line {line:?}, expected `image_id class_id super_class_id path`",
+                file.display(),
+                i + 1
+            )
+        };
+        if fields.len() != 4 {
+            bail!("{}", malformed());
+        }
+        let class_id: u64 = fields[1].parse().map_err(|_| anyhow::anyhow!("{}", malformed()))?;
+        fields[0].parse::<u64>().map_err(|_| anyhow::anyhow!("{}", malformed()))?;
+        let path = images.join(fields[3]);
+        let problem = match std::fs::metadata(&path) {
+            Err(_) => Some("listed in the info file but absent"),
+            Ok(m) if m.len() == 0 => Some("zero-byte file, expected image data"),
+            Ok(_) => None,
+        };
+        match problem {
+            Some(why) if skip_bad => {
+                skipped.push(Skipped::new(&path, why));
+                continue;
+            }
+            Some(why) => bail!("{} ({}:{}): {why}", path.display(), file.display(), i + 1),
+            None => by_class.entry(class_id).or_default().push(path),
+        }
+    }
+    if by_class.is_empty() {
+        bail!("{} lists no images", file.display());
+    }
+    split_from_classes(by_class.into_iter().map(|(c, files)| (c.to_string(), files)).collect())
+}
+
+/// Plain class-per-folder root; test classes from `--test-root` or the last share by name.
+fn folder_layout(root: &Path, cfg: &RunConfig, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
+    let skip = cfg.skip_bad_images;
+    let dirs = class_dirs(root)?;
+    if let Some(test_root) = &cfg.test_root {
+        if !test_root.is_dir() {
+            bail!("test root {} does not exist or is not a folder", test_root.display());
+        }
+        let train = read_classes(root, dirs, skip, skipped)?;
+        let test = read_classes(test_root, class_dirs(test_root)?, skip, skipped)?;
+        if train.is_empty() || test.is_empty() {
+            bail!("{} and {} must each hold at least one class folder", root.display(), test_root.display());
+        }
+        return Ok((split_from_classes(train)?, split_from_classes(test)?));
+    }
+    if dirs.len() < 2 {
+        bail!("{} holds {} class folders, need at least 2 (layout: <root>/<class>/<image>)", root.display(), dirs.len());
+    }
+    let n_test = ((dirs.len() as f64) * cfg.folder_test_share).round().clamp(1.0, (dirs.len() - 1) as f64) as usize;
+    let (train_dirs, test_dirs) = dirs.split_at(dirs.len() - n_test);
+    let train = read_classes(root, train_dirs.to_vec(), skip, skipped)?;
+    let test = read_classes(root, test_dirs.to_vec(), skip, skipped)?;
+    Ok((split_from_classes(train)?, split_from_classes(test)?))
+}

@@ -1,0 +1,150 @@
+//! The data layer: layouts -> splits -> class-balanced sampler -> transforms -> loader.
+pub mod check;
+pub mod layout;
+pub mod loader;
+pub mod sampler;
+pub mod synth;
+pub mod transform;
+
+use crate::config::RunConfig;
+use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub path: PathBuf,
+    /// Index into the split's `classes`.
+    pub label: usize,
+}
+
+/// A set of images with labels 0..classes.len().
+#[derive(Debug, Clone, Default)]
+pub struct Split {
+    pub classes: Vec<String>,
+    pub items: Vec<Item>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    pub fn labels(&self) -> Vec<i64> {
+        self.items.iter().map(|i| i.label as i64).collect()
+    }
+    /// Item indices of each class.
+    pub fn by_class(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.classes.len()];
+        for (i, item) in self.items.iter().enumerate() {
+            out[item.label].push(i);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl Skipped {
+    pub fn new(path: &Path, reason: &str) -> Self {
+        Skipped { path: path.to_path_buf(), reason: reason.to_string() }
+    }
+}
+
+pub fn is_image_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// Train / validation / test, class-disjoint between train+val and test.
+pub struct DatasetSplits {
+    pub train: Split,
+    pub val: Option<Split>,
+    pub test: Split,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads the layout and takes the validation split from the training pool with the run's seed.
+pub fn load_splits(cfg: &RunConfig) -> Result<DatasetSplits> {
+    let layout = layout::load_layout(cfg)?;
+    let (train, val) = split_train_val(
+        &layout.train,
+        cfg.train_val_split,
+        cfg.train_val_split_by_class,
+        cfg.seed,
+    )?;
+    Ok(DatasetSplits { train, val, test: layout.test, skipped: layout.skipped })
+}
+
+/// Per class: `share` of each class's images stays in training (at least one of each side
+/// when the class has two or more). By class: `share` of the classes stays in training.
+pub fn split_train_val(pool: &Split, share: f64, by_class: bool, seed: u64) -> Result<(Split, Option<Split>)> {
+    if share >= 1.0 {
+        return Ok((pool.clone(), None));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SPLIT_SEED_SALT);
+    let groups = pool.by_class();
+    let mut train = Split::default();
+    let mut val = Split::default();
+    let push = |split: &mut Split, class: usize, idx: &[usize]| {
+        let label = split.classes.len();
+        split.classes.push(pool.classes[class].clone());
+        split.items.extend(idx.iter().map(|&i| Item { path: pool.items[i].path.clone(), label }));
+    };
+    if by_class {
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        order.shuffle(&mut rng);
+        let n_train = ((groups.len() as f64) * share).floor() as usize;
+        if n_train == 0 || n_train == groups.len() {
+            bail!(
+                "--train-val-split {share} by class leaves {} of {} classes for training; need some on each side",
+                n_train,
+                groups.len()
+            );
+        }
+        let mut train_classes = order[..n_train].to_vec();
+        let mut val_classes = order[n_train..].to_vec();
+        train_classes.sort();
+        val_classes.sort();
+        for c in train_classes {
+            push(&mut train, c, &groups[c]);
+        }
+        for c in val_classes {
+            push(&mut val, c, &groups[c]);
+        }
+    } else {
+        for (c, idx) in groups.iter().enumerate() {
+            let mut idx = idx.clone();
+            idx.shuffle(&mut rng);
+            let mut n_train = ((idx.len() as f64) * share).floor() as usize;
+            if idx.len() >= 2 {
+                n_train = n_train.clamp(1, idx.len() - 1);
+            } else {
+                n_train = idx.len();
+            }
+            let (t, v) = idx.split_at(n_train);
+            let (mut t, mut v) = (t.to_vec(), v.to_vec());
+            t.sort();
+            v.sort();
+            push(&mut train, c, &t);
+            if !v.is_empty() {
+                push(&mut val, c, &v);
+            }
+        }
+    }
+    Ok((train, Some(val)))
+}
+
+/// Mixed into the split seed so the split and the batch sampler never share a stream.
+const SPLIT_SEED_SALT: u64 = 0x5EED_5A17;

@@ -1,0 +1,115 @@
+//! Image decoding and the original's transforms. Training: random resized crop (scale
+//! 0.08-1, ratio 3/4-4/3, as torchvision) + horizontal flip p 0.5; evaluation: resize the
+//! shorter side to size*256/224 + centre crop. Output: CHW float32, ImageNet-normalised.
+use anyhow::{Context, Result};
+use image::imageops::{self, FilterType};
+use image::RgbImage;
+use rand::Rng;
+use std::path::Path;
+
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Decodes any supported image to 8-bit RGB (grayscale, alpha, 16-bit and CMYK converted).
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read image file", path.display()))?;
+    if bytes.is_empty() {
+        anyhow::bail!("{}: zero-byte file, expected image data", path.display());
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .with_context(|| format!("{}: cannot read image header", path.display()))?;
+    let img = reader
+        .decode()
+        .with_context(|| format!("{}: not a decodable image (truncated or corrupt?)", path.display()))?;
+    if img.width() == 0 || img.height() == 0 {
+        anyhow::bail!("{}: image has zero size", path.display());
+    }
+    Ok(img.to_rgb8())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Transform {
+    pub size: u32,
+    pub mode: Mode,
+}
+
+impl Transform {
+    pub fn new(size: usize, mode: Mode) -> Self {
+        Transform { size: size as u32, mode }
+    }
+
+    /// 3 * size * size floats, channel-major.
+    pub fn apply<R: Rng>(&self, img: &RgbImage, rng: &mut R) -> Vec<f32> {
+        let out = match self.mode {
+            Mode::Train => {
+                let (x, y, w, h) = random_resized_crop_box(img.width(), img.height(), rng);
+                let crop = imageops::crop_imm(img, x, y, w, h).to_image();
+                let mut out = imageops::resize(&crop, self.size, self.size, FilterType::Triangle);
+                if rng.gen_bool(0.5) {
+                    imageops::flip_horizontal_in_place(&mut out);
+                }
+                out
+            }
+            Mode::Eval => {
+                let short = ((self.size as f64) * 256.0 / 224.0).round() as u32;
+                let (w, h) = (img.width(), img.height());
+                let (nw, nh) = if w <= h {
+                    (short, ((h as f64) * short as f64 / w as f64).round().max(1.0) as u32)
+                } else {
+                    (((w as f64) * short as f64 / h as f64).round().max(1.0) as u32, short)
+                };
+                let resized = imageops::resize(img, nw, nh, FilterType::Triangle);
+                let x = (nw.saturating_sub(self.size)) / 2;
+                let y = (nh.saturating_sub(self.size)) / 2;
+                imageops::crop_imm(&resized, x, y, self.size, self.size).to_image()
+            }
+        };
+        to_chw_normalised(&out)
+    }
+}
+
+fn to_chw_normalised(img: &RgbImage) -> Vec<f32> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut out = vec![0f32; 3 * w * h];
+    for (i, px) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * w * h + i] = (px[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        }
+    }
+    out
+}
+
+/// torchvision's RandomResizedCrop box: 10 tries at a random area and aspect, then a
+/// centre crop clamped to the allowed ratios.
+pub fn random_resized_crop_box<R: Rng>(width: u32, height: u32, rng: &mut R) -> (u32, u32, u32, u32) {
+    let (wf, hf) = (width as f64, height as f64);
+    let area = wf * hf;
+    let (lo, hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+    for _ in 0..10 {
+        let target = area * rng.gen_range(0.08..=1.0);
+        let aspect = rng.gen_range(lo..=hi).exp();
+        let w = (target * aspect).sqrt().round() as u32;
+        let h = (target / aspect).sqrt().round() as u32;
+        if w > 0 && h > 0 && w <= width && h <= height {
+            let x = rng.gen_range(0..=width - w);
+            let y = rng.gen_range(0..=height - h);
+            return (x, y, w, h);
+        }
+    }
+    let ratio = wf / hf;
+    let (w, h) = if ratio < 3.0 / 4.0 {
+        (width, ((wf / (3.0 / 4.0)).round() as u32).min(height))
+    } else if ratio > 4.0 / 3.0 {
+        (((hf * 4.0 / 3.0).round() as u32).min(width), height)
+    } else {
+        (width, height)
+    };
+    ((width - w) / 2, (height - h) / 2, w, h)
+}

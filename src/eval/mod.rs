@@ -1,0 +1,114 @@
+//! Evaluation (pads-spec.md section 6): exact kNN in chunks (memory O(chunk * N), never
+//! N^2), Recall@k, k-means NMI, pairwise F1, mAP@R and the class-distance statistics.
+pub mod cluster;
+pub mod knn;
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Metrics {
+    /// (k, Recall@k)
+    pub recall: Vec<(usize, f64)>,
+    pub nmi: f64,
+    pub f1: f64,
+    pub map_at_r: f64,
+    /// Mean intra-class cosine distance.
+    pub intra: f64,
+    /// Mean cosine distance between normalised class centroids.
+    pub inter: f64,
+}
+
+impl Metrics {
+    pub fn recall_at(&self, k: usize) -> Option<f64> {
+        self.recall.iter().find(|(kk, _)| *kk == k).map(|(_, v)| *v)
+    }
+    pub fn recall1(&self) -> f64 {
+        self.recall.first().map(|r| r.1).unwrap_or(0.0)
+    }
+    /// (name, value) pairs in a fixed order, for tables and CSV.
+    pub fn named(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self.recall.iter().map(|(k, v)| (format!("recall@{k}"), *v)).collect();
+        out.push(("nmi".into(), self.nmi));
+        out.push(("f1".into(), self.f1));
+        out.push(("map@r".into(), self.map_at_r));
+        out.push(("intra".into(), self.intra));
+        out.push(("inter".into(), self.inter));
+        out
+    }
+}
+
+/// Which metrics to compute (k-means is the costly part; PADS validation may skip F1 etc.).
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub ks: Vec<usize>,
+    pub seed: u64,
+    pub kmeans_iters: usize,
+    pub with_map: bool,
+}
+
+impl EvalOptions {
+    pub fn new(ks: Vec<usize>, seed: u64) -> Self {
+        EvalOptions { ks, seed, kmeans_iters: 20, with_map: true }
+    }
+}
+
+/// Every metric for embeddings `[N, D]` (any device) and integer labels.
+pub fn compute_metrics(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<Metrics> {
+    let n = labels.len();
+    anyhow::ensure!(emb.size()[0] as usize == n, "embeddings have {} rows but there are {n} labels", emb.size()[0]);
+    anyhow::ensure!(n >= 2, "need at least 2 embeddings to evaluate, got {n}");
+    let emb = emb.to_kind(Kind::Float);
+    let class_sizes = class_sizes(labels);
+    let max_r = if opts.with_map { labels.iter().map(|l| class_sizes[l] - 1).max().unwrap_or(0) } else { 0 };
+    let kmax = opts.ks.iter().copied().max().unwrap_or(1).max(max_r).min(n - 1).max(1);
+    let nn = knn::nearest_neighbours(&emb, kmax);
+    let recall = opts.ks.iter().map(|&k| (k, knn::recall_at_k(&nn, labels, k))).collect();
+    let map_at_r = if opts.with_map { knn::map_at_r(&nn, labels) } else { 0.0 };
+    let n_classes = class_sizes.len();
+    let clusters = cluster::kmeans(&emb, n_classes, opts.kmeans_iters, opts.seed);
+    let nmi = cluster::nmi(&clusters, labels);
+    let f1 = cluster::pairwise_f1(&clusters, labels);
+    let (intra, inter) = class_distances(&emb, labels);
+    Ok(Metrics { recall, nmi, f1, map_at_r, intra, inter })
+}
+
+pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for &l in labels {
+        *m.entry(l).or_insert(0) += 1;
+    }
+    m
+}
+
+/// [mean intra-class cosine distance, mean cosine distance between normalised centroids],
+/// both means over ordered pairs i != j (classes of one image are left out of the first).
+/// Uses sum_{i != j} cos(e_i, e_j) = |sum_i e_i/|e_i||^2 - n, exact and O(N D).
+pub fn class_distances(emb: &Tensor, labels: &[i64]) -> (f64, f64) {
+    let e = crate::model::l2_normalize(&emb.to_kind(Kind::Double)).to_device(tch::Device::Cpu);
+    let groups = class_sizes(labels);
+    let mut intra = Vec::new();
+    let mut centroids = Vec::new();
+    for &c in groups.keys() {
+        let idx: Vec<i64> = labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i as i64).collect();
+        let rows = e.index_select(0, &Tensor::from_slice(&idx));
+        let sum = rows.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
+        let n = idx.len() as f64;
+        if idx.len() >= 2 {
+            let s2 = f64::try_from((&sum * &sum).sum(Kind::Double)).unwrap();
+            intra.push(1.0 - (s2 - n) / (n * (n - 1.0)));
+        }
+        centroids.push(sum / n);
+    }
+    let intra_mean = if intra.is_empty() { 0.0 } else { intra.iter().sum::<f64>() / intra.len() as f64 };
+    let k = centroids.len() as f64;
+    let inter = if centroids.len() >= 2 {
+        let c = crate::model::l2_normalize(&Tensor::stack(&centroids, 0));
+        let s = c.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
+        let s2 = f64::try_from((&s * &s).sum(Kind::Double)).unwrap();
+        1.0 - (s2 - k) / (k * (k - 1.0))
+    } else {
+        0.0
+    };
+    (intra_mean, inter)
+}

@@ -1,0 +1,244 @@
+//! The `pads` command line: parse, build a RunConfig, call the library.
+use anyhow::{bail, Context, Result};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use pads::config::{Preset, RunConfig};
+use pads::data::synth::{self, SynthOptions};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "pads", version, about = "Deep metric learning with Policy-Adapted Sampling (PADS)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the synthetic fine-grained dataset (cub200 layout).
+    Synth(SynthArgs),
+    /// Inspect datasets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Train an embedding (any sampler, PADS included).
+    Train(TrainArgs),
+    /// Evaluate a saved run on its test split.
+    Eval(EvalArgs),
+    /// Every metric for embeddings you bring (.npy).
+    Metrics(MetricsArgs),
+    /// Write a run's embeddings of one split (.npy) for numpy / faiss.
+    Embed(EmbedArgs),
+    /// The embedded default: synthetic data, PADS vs distance-weighted sampling on CPU.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Load a layout and print classes and images per split, and what was skipped.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    classes: usize,
+    #[arg(long, default_value_t = 30)]
+    per_class: usize,
+    #[arg(long, default_value_t = 64)]
+    image_size: u32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    cfg: RunConfig,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    cfg: RunConfig,
+    /// Run folder to create.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Start from a TOML config (flags still override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Start from an original sample run's settings.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Evaluate the untrained network first (epoch 0 row).
+    #[arg(long)]
+    eval_before: bool,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    run: PathBuf,
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct MetricsArgs {
+    /// float32 [N, D] .npy
+    #[arg(long)]
+    embeddings: PathBuf,
+    /// integer [N] .npy
+    #[arg(long)]
+    labels: PathBuf,
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2, 4, 8])]
+    k: Vec<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EmbedArgs {
+    #[arg(long)]
+    run: PathBuf,
+    #[arg(long, default_value = "test")]
+    split: String,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Epochs per run.
+    #[arg(long, default_value_t = pads::demo::DEMO_EPOCHS)]
+    epochs: usize,
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn sub_matches<'a>(m: &'a ArgMatches, path: &[&str]) -> &'a ArgMatches {
+    path.iter().fold(m, |m, name| m.subcommand_matches(name).expect("subcommand matches"))
+}
+
+fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
+    if json {
+        let obj: serde_json::Map<String, serde_json::Value> =
+            m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        for (k, v) in m.named() {
+            println!("{k:>10}  {v:.4}");
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PADS_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    match cli.command {
+        Command::Synth(a) => {
+            let t0 = std::time::Instant::now();
+            let n = synth::generate(
+                &a.out,
+                &SynthOptions { classes: a.classes, per_class: a.per_class, image_size: a.image_size, seed: a.seed },
+            )?;
+            println!("wrote {n} images of {} classes to {} in {:.1} s", a.classes, a.out.join("images").display(), t0.elapsed().as_secs_f64());
+        }
+        Command::Data { command: DataCommand::Check(a) } => {
+            let m = sub_matches(&matches, &["data", "check"]);
+            let cfg = RunConfig::resolve(RunConfig::default(), m)?;
+            let report = pads::data::check::check(&cfg)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+        }
+        Command::Train(a) => {
+            let m = sub_matches(&matches, &["train"]);
+            let (base, out) = match (&a.resume, &a.out) {
+                (Some(run), _) => (RunConfig::from_toml_file(&run.join("config.toml"))?, run.clone()),
+                (None, Some(out)) => {
+                    let base = match (&a.config, a.preset) {
+                        (Some(file), _) => RunConfig::from_toml_file(file)?,
+                        (None, Some(p)) => RunConfig::preset(p),
+                        (None, None) => RunConfig::default(),
+                    };
+                    (base, out.clone())
+                }
+                (None, None) => bail!("pads train needs --out RUN_DIR (or --resume RUN_DIR)"),
+            };
+            let cfg = RunConfig::resolve(base, m)?;
+            let opts = pads::train::TrainOptions { resume: a.resume.is_some(), quiet: a.quiet, eval_before: a.eval_before };
+            let s = pads::train::train(&cfg, &out, &opts)?;
+            println!("best test Recall@1 {:.4} at epoch {}; run folder {}", s.best.recall1(), s.best_epoch, out.display());
+            print_metrics(&s.last, false)?;
+        }
+        Command::Eval(a) => {
+            let m = pads::train::evaluate_run(&a.run, a.data_root.as_deref(), a.quiet || a.json)?;
+            print_metrics(&m, a.json)?;
+        }
+        Command::Metrics(a) => {
+            let emb = tch::Tensor::read_npy(&a.embeddings)
+                .with_context(|| format!("{}: expected a float32 [N, D] .npy file", a.embeddings.display()))?;
+            let labels = tch::Tensor::read_npy(&a.labels)
+                .with_context(|| format!("{}: expected an integer [N] .npy file", a.labels.display()))?;
+            if emb.dim() != 2 {
+                bail!("{}: expected a 2-D [N, D] array, got shape {:?}", a.embeddings.display(), emb.size());
+            }
+            let labels: Vec<i64> = Vec::try_from(labels.to_kind(tch::Kind::Int64).flatten(0, -1))?;
+            let device = pads::device::parse_device(&a.device)?;
+            let opts = pads::eval::EvalOptions::new(a.k, a.seed);
+            let m = pads::eval::compute_metrics(&emb.to_device(device), &labels, &opts)?;
+            print_metrics(&m, a.json)?;
+        }
+        Command::Embed(a) => {
+            let n = pads::train::embed_run(&a.run, a.data_root.as_deref(), &a.split, &a.out, a.quiet)?;
+            println!("wrote {n} embeddings to {}", a.out.display());
+        }
+        Command::Demo(a) => {
+            pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The baseline samplers of pads-spec.md section 3.
+use super::{BatchDistances, Miner, Triplets};
+use rand::distributions::{Distribution as _, WeightedIndex};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+/// Positives (same class, not the anchor) and negatives (other class) of anchor `a`.
+pub(crate) fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut pos = Vec::new();
+    let mut neg = Vec::new();
+    for (j, &l) in labels.iter().enumerate() {
+        if l != labels[a] {
+            neg.push(j);
+        } else if j != a {
+            pos.push(j);
+        }
+    }
+    (pos, neg)
+}
+
+/// Uniform over all valid (a, p, n) of the batch: anchors weighted by #pos * #neg.
+pub struct RandomMiner;
+
+impl Miner for RandomMiner {
+    fn name(&self) -> &'static str {
+        "random"
+    }
+    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
+        let _ = emb;
+        let cands: Vec<_> = (0..labels.len()).map(|a| candidates(labels, a)).collect();
+        let weights: Vec<f64> = cands.iter().map(|(p, n)| (p.len() * n.len()) as f64).collect();
+        let mut t = Triplets::default();
+        let Ok(pick) = WeightedIndex::new(&weights) else { return t };
+        for _ in 0..labels.len() {
+            let a = pick.sample(rng);
+            let (p, n) = &cands[a];
+            t.push(a, *p.choose(rng).unwrap(), *n.choose(rng).unwrap());
+        }
+        t
+    }
+}
+
+/// Random positive; a negative with d_ap < d_an < d_ap + margin, else any negative.
+pub struct SemihardMiner {
+    pub margin: f32,
+}
+
+impl Miner for SemihardMiner {
+    fn name(&self) -> &'static str {
+        "semihard"
+    }
+    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
+        let d = BatchDistances::new(emb);
+        let mut t = Triplets::default();
+        for a in 0..labels.len() {
+            let (pos, neg) = candidates(labels, a);
+            let (Some(&p), false) = (pos.choose(rng), neg.is_empty()) else { continue };
+            let d_ap = d.get(a, p);
+            let semi: Vec<usize> =
+                neg.iter().copied().filter(|&n| d.get(a, n) > d_ap && d.get(a, n) < d_ap + self.margin).collect();
+            let n = *semi.choose(rng).unwrap_or_else(|| neg.choose(rng).unwrap());
+            t.push(a, p, n);
+        }
+        t
+    }
+}
+
+/// Negatives closer than the farthest positive, positives farther than the nearest negative.
+pub struct SofthardMiner;
+
+impl Miner for SofthardMiner {
+    fn name(&self) -> &'static str {
+        "softhard"
+    }
+    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
+        let d = BatchDistances::new(emb);
+        let mut t = Triplets::default();
+        for a in 0..labels.len() {
+            let (pos, neg) = candidates(labels, a);
+            if pos.is_empty() || neg.is_empty() {
+                continue;
+            }
+            let max_ap = pos.iter().map(|&p| d.get(a, p)).fold(f32::MIN, f32::max);
+            let min_an = neg.iter().map(|&n| d.get(a, n)).fold(f32::MAX, f32::min);
+            let hard_neg: Vec<usize> = neg.iter().copied().filter(|&n| d.get(a, n) < max_ap).collect();
+            let hard_pos: Vec<usize> = pos.iter().copied().filter(|&p| d.get(a, p) > min_an).collect();
+            let p = *hard_pos.choose(rng).unwrap_or_else(|| pos.choose(rng).unwrap());
+            let n = *hard_neg.choose(rng).unwrap_or_else(|| neg.choose(rng).unwrap());
+            t.push(a, p, n);
+        }
+        t
+    }
+}
+
+/// Distance-weighted sampling (Wu et al. 2017): negative j with weight q(d)^-1,
+/// log q(d)^-1 = (2 - dim) log d - ((dim - 3) / 2) log(1 - d^2 / 4), d clamped below at
+/// `lower_cutoff`; same-class candidates weight 0; positive at random.
+pub struct DistanceMiner {
+    pub lower_cutoff: f32,
+}
+
+impl DistanceMiner {
+    /// Normalised negative weights of anchor `a` over the whole batch (0 for its class).
+    pub fn weights(&self, d: &BatchDistances, labels: &[i64], a: usize, dim: usize) -> Vec<f64> {
+        let dim = dim as f64;
+        let log_w: Vec<f64> = (0..labels.len())
+            .map(|j| {
+                if labels[j] == labels[a] {
+                    return f64::NEG_INFINITY;
+                }
+                let dist = (d.get(a, j).max(self.lower_cutoff)) as f64;
+                (2.0 - dim) * dist.ln() - ((dim - 3.0) / 2.0) * (1.0 - 0.25 * dist * dist).max(1e-8).ln()
+            })
+            .collect();
+        let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = log_w.iter().map(|&l| if l.is_finite() { (l - max).exp() } else { 0.0 }).collect();
+        let sum: f64 = w.iter().sum();
+        if sum > 0.0 && sum.is_finite() {
+            w.iter().map(|x| x / sum).collect()
+        } else {
+            let n_neg = labels.iter().filter(|&&l| l != labels[a]).count() as f64;
+            labels.iter().map(|&l| if l != labels[a] { 1.0 / n_neg } else { 0.0 }).collect()
+        }
+    }
+}
+
+impl Miner for DistanceMiner {
+    fn name(&self) -> &'static str {
+        "distance"
+    }
+    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
+        let d = BatchDistances::new(emb);
+        let dim = emb.size()[1] as usize;
+        let mut t = Triplets::default();
+        for a in 0..labels.len() {
+            let (pos, neg) = candidates(labels, a);
+            let (Some(&p), false) = (pos.choose(rng), neg.is_empty()) else { continue };
+            let w = self.weights(&d, labels, a, dim);
+            let n = WeightedIndex::new(&w).map(|wi| wi.sample(rng)).unwrap_or_else(|_| *neg.choose(rng).unwrap());
+            t.push(a, p, n);
+        }
+        t
+    }
+}

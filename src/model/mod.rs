@@ -1,0 +1,194 @@
+//! Embedding networks: a backbone (ResNet50 with torchvision's variable names, or a small
+//! residual CNN for CPU runs), a linear head `last_linear` (the original's name), and L2
+//! normalisation. Every BatchNorm runs in inference mode: running statistics stay frozen
+//! while its weight and bias are trained (`forward_t(.., false)`).
+pub mod import;
+
+use crate::config::Arch;
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding,
+        bias: false,
+        ws_init: nn::Init::Kaiming {
+            dist: nn::init::NormalOrUniform::Normal,
+            fan: nn::init::FanInOut::FanOut,
+            non_linearity: nn::init::NonLinearity::ReLU,
+        },
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, k, cfg)
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, Default::default())
+}
+
+/// Frozen-statistics BatchNorm: always the inference path.
+fn bn_frozen(bn: &nn::BatchNorm, x: &Tensor) -> Tensor {
+    bn.forward_t(x, false)
+}
+
+struct Bottleneck {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    conv3: nn::Conv2D,
+    bn3: nn::BatchNorm,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+impl Bottleneck {
+    fn new(p: nn::Path, c_in: i64, width: i64, stride: i64) -> Self {
+        let c_out = width * 4;
+        let downsample = (stride != 1 || c_in != c_out)
+            .then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride, 0), bn(&p / "downsample" / "1", c_out)));
+        Bottleneck {
+            conv1: conv(&p / "conv1", c_in, width, 1, 1, 0),
+            bn1: bn(&p / "bn1", width),
+            conv2: conv(&p / "conv2", width, width, 3, stride, 1),
+            bn2: bn(&p / "bn2", width),
+            conv3: conv(&p / "conv3", width, c_out, 1, 1, 0),
+            bn3: bn(&p / "bn3", c_out),
+            downsample,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = bn_frozen(&self.bn1, &x.apply(&self.conv1)).relu();
+        let y = bn_frozen(&self.bn2, &y.apply(&self.conv2)).relu();
+        let y = bn_frozen(&self.bn3, &y.apply(&self.conv3));
+        let skip = match &self.downsample {
+            Some((c, b)) => bn_frozen(b, &x.apply(c)),
+            None => x.shallow_clone(),
+        };
+        (y + skip).relu()
+    }
+}
+
+struct BasicBlock {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+        let downsample = (stride != 1 || c_in != c_out)
+            .then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride, 0), bn(&p / "downsample" / "1", c_out)));
+        BasicBlock {
+            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, 1),
+            bn1: bn(&p / "bn1", c_out),
+            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, 1),
+            bn2: bn(&p / "bn2", c_out),
+            downsample,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = bn_frozen(&self.bn1, &x.apply(&self.conv1)).relu();
+        let y = bn_frozen(&self.bn2, &y.apply(&self.conv2));
+        let skip = match &self.downsample {
+            Some((c, b)) => bn_frozen(b, &x.apply(c)),
+            None => x.shallow_clone(),
+        };
+        (y + skip).relu()
+    }
+}
+
+enum Backbone {
+    ResNet50 { conv1: nn::Conv2D, bn1: nn::BatchNorm, layers: Vec<Vec<Bottleneck>> },
+    Small { conv1: nn::Conv2D, bn1: nn::BatchNorm, layers: Vec<BasicBlock> },
+}
+
+impl Backbone {
+    fn resnet50(p: &nn::Path) -> (Self, i64) {
+        let conv1 = conv(p / "conv1", 3, 64, 7, 2, 3);
+        let bn1 = bn(p / "bn1", 64);
+        let mut c_in = 64;
+        let mut layers = Vec::new();
+        for (li, (blocks, width, stride)) in [(3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2)].into_iter().enumerate() {
+            let lp = p / format!("layer{}", li + 1);
+            let mut layer = Vec::new();
+            for b in 0..blocks {
+                layer.push(Bottleneck::new(&lp / b.to_string(), c_in, width, if b == 0 { stride } else { 1 }));
+                c_in = width * 4;
+            }
+            layers.push(layer);
+        }
+        (Backbone::ResNet50 { conv1, bn1, layers }, 2048)
+    }
+
+    fn small(p: &nn::Path) -> (Self, i64) {
+        let conv1 = conv(p / "conv1", 3, 32, 3, 1, 1);
+        let bn1 = bn(p / "bn1", 32);
+        let mut layers = Vec::new();
+        let mut c_in = 32;
+        for (i, c_out) in [48, 96, 192, 256].into_iter().enumerate() {
+            layers.push(BasicBlock::new(p / format!("layer{}", i + 1), c_in, c_out, 2));
+            c_in = c_out;
+        }
+        (Backbone::Small { conv1, bn1, layers }, c_in)
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Backbone::ResNet50 { conv1, bn1, layers } => {
+                let mut y = bn_frozen(bn1, &x.apply(conv1)).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+                for layer in layers {
+                    for block in layer {
+                        y = block.forward(&y);
+                    }
+                }
+                y.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+            }
+            Backbone::Small { conv1, bn1, layers } => {
+                let mut y = bn_frozen(bn1, &x.apply(conv1)).relu();
+                for block in layers {
+                    y = block.forward(&y);
+                }
+                y.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+            }
+        }
+    }
+}
+
+/// Backbone + `last_linear` + L2 normalisation.
+pub struct EmbeddingNet {
+    backbone: Backbone,
+    head: nn::Linear,
+    pub arch: Arch,
+    pub embed_dim: i64,
+}
+
+impl EmbeddingNet {
+    pub fn new(p: &nn::Path, arch: Arch, embed_dim: usize) -> Self {
+        let (backbone, features) = match arch {
+            Arch::Resnet50 => Backbone::resnet50(p),
+            Arch::Small => Backbone::small(p),
+        };
+        let head = nn::linear(p / "last_linear", features, embed_dim as i64, Default::default());
+        EmbeddingNet { backbone, head, arch, embed_dim: embed_dim as i64 }
+    }
+
+    /// Unnormalised head output.
+    pub fn forward_raw(&self, x: &Tensor) -> Tensor {
+        self.backbone.forward(x).apply(&self.head)
+    }
+
+    /// L2-normalised embeddings `[B, embed_dim]`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        l2_normalize(&self.forward_raw(x))
+    }
+}
+
+pub fn l2_normalize(x: &Tensor) -> Tensor {
+    let norm = x.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
+    x / norm
+}

@@ -1,0 +1,85 @@
+//! The run folder: config.toml, metrics.csv (one deterministic row per epoch), timing.csv
+//! (wall times, kept apart so metrics.csv is byte-identical across identical runs),
+//! pads_progression.jsonl (every policy step), and the last and best checkpoints.
+pub mod checkpoint;
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+/// A CSV table rewritten whole (atomically) on each change.
+#[derive(Debug, Clone, Default)]
+pub struct CsvTable {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl CsvTable {
+    pub fn to_string(&self) -> String {
+        let mut s = self.header.join(",");
+        s.push('\n');
+        for r in &self.rows {
+            s.push_str(&r.join(","));
+            s.push('\n');
+        }
+        s
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or("").split(',').map(String::from).collect();
+        let rows = lines.filter(|l| !l.is_empty()).map(|l| l.split(',').map(String::from).collect()).collect();
+        Ok(CsvTable { header, rows })
+    }
+
+    pub fn column(&self, name: &str) -> Option<Vec<f64>> {
+        let i = self.header.iter().position(|h| h == name)?;
+        Some(self.rows.iter().map(|r| r.get(i).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)).collect())
+    }
+}
+
+impl RunDir {
+    pub fn create(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).with_context(|| format!("cannot create run folder {}", root.display()))?;
+        Ok(RunDir { root: root.to_path_buf() })
+    }
+    pub fn open(root: &Path) -> Result<Self> {
+        if !root.join("config.toml").is_file() {
+            anyhow::bail!("{} is not a pads run folder (no config.toml)", root.display());
+        }
+        Ok(RunDir { root: root.to_path_buf() })
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+    pub fn config(&self) -> PathBuf {
+        self.path("config.toml")
+    }
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.path("metrics.csv")
+    }
+    pub fn timing_csv(&self) -> PathBuf {
+        self.path("timing.csv")
+    }
+    pub fn progression(&self) -> PathBuf {
+        self.path("pads_progression.jsonl")
+    }
+    pub fn last_checkpoint(&self) -> PathBuf {
+        self.path("checkpoint_last.safetensors")
+    }
+    pub fn best_checkpoint(&self) -> PathBuf {
+        self.path("checkpoint_best.safetensors")
+    }
+    pub fn write_table(&self, path: &Path, table: &CsvTable) -> Result<()> {
+        crate::util::write_atomic(path, table.to_string().as_bytes())
+    }
+}
+
+/// Formats a metric for CSV: fixed precision keeps files byte-stable and readable.
+pub fn fmt(v: f64) -> String {
+    format!("{v:.6}")
+}
