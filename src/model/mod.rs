@@ -126,11 +126,12 @@ impl Backbone {
     }
 
     fn small(p: &nn::Path) -> (Self, i64) {
-        let conv1 = conv(p / "conv1", 3, 32, 3, 1, 1);
+        // Stride-2 stem: the CPU demo's 64 px inputs become 32 px maps at once.
+        let conv1 = conv(p / "conv1", 3, 32, 3, 2, 1);
         let bn1 = bn(p / "bn1", 32);
         let mut layers = Vec::new();
         let mut c_in = 32;
-        for (i, c_out) in [48, 96, 192, 256].into_iter().enumerate() {
+        for (i, c_out) in [64, 128, 256].into_iter().enumerate() {
             layers.push(BasicBlock::new(p / format!("layer{}", i + 1), c_in, c_out, 2));
             c_in = c_out;
         }

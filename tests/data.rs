@@ -1,0 +1,422 @@
+//! The data layer on fixture trees written into temp folders.
+use image::{ImageBuffer, Luma, LumaA, Rgb, RgbImage, Rgba};
+use pads::config::{DatasetKind, RunConfig};
+use pads::data::layout::load_layout;
+use pads::data::loader::{sequential_batches, spawn_loader, ImageStore};
+use pads::data::sampler::ClassBalancedSampler;
+use pads::data::transform::{load_rgb, Mode, Transform, IMAGENET_MEAN, IMAGENET_STD};
+use pads::data::{split_train_val, synth, Item, Split};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn png(path: &Path, colour: [u8; 3], w: u32, h: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    RgbImage::from_pixel(w, h, Rgb(colour)).save(path).unwrap();
+}
+
+fn cfg(dataset: DatasetKind, root: &Path) -> RunConfig {
+    RunConfig { dataset, data_root: root.to_path_buf(), ..RunConfig::default() }
+}
+
+fn class_tree(root: &Path, classes: &[&str], per_class: usize) {
+    for (c, name) in classes.iter().enumerate() {
+        for i in 0..per_class {
+            // A gradient, so crops and flips change the pixels; pixel (0, 0) is [40c, i, 0].
+            let path = root.join(name).join(format!("{i:03}.png"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            RgbImage::from_fn(12, 10, |x, y| Rgb([c as u8 * 40 + x as u8 * 3, i as u8, y as u8 * 5])).save(&path).unwrap();
+        }
+    }
+}
+
+#[test]
+fn cub200_layout_sorts_by_number_and_splits_halves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("cub200/images");
+    // Deliberately out of lexical order: 10 must sort after 9.
+    class_tree(&images, &["010.J", "001.A", "009.I", "002.B"], 3);
+    std::fs::write(images.join("001.A/._debris.jpg"), b"mac").unwrap();
+    let l = load_layout(&cfg(DatasetKind::Cub200, tmp.path())).unwrap();
+    assert_eq!(l.train.classes, vec!["001.A", "002.B"]);
+    assert_eq!(l.test.classes, vec!["009.I", "010.J"]);
+    assert_eq!(l.train.len(), 6);
+    assert_eq!(l.test.len(), 6);
+    assert!(l.skipped.iter().any(|s| s.path.ends_with("._debris.jpg")));
+    assert!(l.train.items.iter().all(|i| !i.path.to_string_lossy().contains("._")));
+}
+
+#[test]
+fn cars196_layout_keeps_names_with_spaces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("cars196/images");
+    class_tree(&images, &["Acura Integra Type R 2001", "BMW M3 2012", "Audi TT 2011", "Volvo C30 2012"], 2);
+    let l = load_layout(&cfg(DatasetKind::Cars196, tmp.path())).unwrap();
+    assert_eq!(l.train.classes, vec!["Acura Integra Type R 2001", "Audi TT 2011"]);
+    assert_eq!(l.test.classes, vec!["BMW M3 2012", "Volvo C30 2012"]);
+}
+
+fn sop_fixture(root: &Path) {
+    let images = root.join("online_products/images");
+    let info = root.join("online_products/Info_Files");
+    std::fs::create_dir_all(&info).unwrap();
+    let mut train = String::from("image_id class_id super_class_id path\n");
+    let mut test = train.clone();
+    for (id, (class, name)) in [(1, "bicycle_final/a_0.JPG"), (1, "bicycle_final/a_1.JPG"), (2, "chair_final/b_0.JPG"), (2, "chair_final/b_1.JPG")].iter().enumerate() {
+        png(&images.join(name), [10, 20, 30], 8, 8);
+        train.push_str(&format!("{} {} 1 {}\n", id + 1, class, name));
+    }
+    for (id, name) in ["kettle_final/c_0.JPG", "kettle_final/c_1.JPG", "kettle_final/c_2.JPG"].iter().enumerate() {
+        png(&images.join(name), [1, 2, 3], 8, 8);
+        test.push_str(&format!("{} 3 2 {}\n", id + 5, name));
+    }
+    std::fs::write(info.join("Ebay_train.txt"), train).unwrap();
+    std::fs::write(info.join("Ebay_test.txt"), test).unwrap();
+}
+
+#[test]
+fn sop_info_files_with_header_are_parsed() {
+    let tmp = tempfile::tempdir().unwrap();
+    sop_fixture(tmp.path());
+    let l = load_layout(&cfg(DatasetKind::OnlineProducts, tmp.path())).unwrap();
+    assert_eq!(l.train.classes, vec!["1", "2"]);
+    assert_eq!(l.train.len(), 4);
+    assert_eq!(l.test.classes, vec!["3"]);
+    assert_eq!(l.test.len(), 3);
+    assert!(l.train.items[0].path.ends_with("bicycle_final/a_0.JPG"));
+}
+
+#[test]
+fn sop_errors_name_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    sop_fixture(tmp.path());
+    let info = tmp.path().join("online_products/Info_Files/Ebay_train.txt");
+    let mut text = std::fs::read_to_string(&info).unwrap();
+    text.push_str("9 notanumber 1 x.JPG\n");
+    std::fs::write(&info, &text).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::OnlineProducts, tmp.path())).err().unwrap());
+    assert!(err.contains("Ebay_train.txt:6"), "{err}");
+    assert!(err.contains("malformed"), "{err}");
+
+    // A listed image that is absent.
+    let text = text.replace("9 notanumber 1 x.JPG\n", "9 2 1 chair_final/missing.JPG\n");
+    std::fs::write(&info, &text).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::OnlineProducts, tmp.path())).err().unwrap());
+    assert!(err.contains("missing.JPG") && err.contains("absent"), "{err}");
+    // ...which --skip-bad-images turns into a recorded skip.
+    let mut c = cfg(DatasetKind::OnlineProducts, tmp.path());
+    c.skip_bad_images = true;
+    let l = load_layout(&c).unwrap();
+    assert_eq!(l.train.len(), 4);
+    assert_eq!(l.skipped.len(), 1);
+
+    std::fs::remove_file(&info).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::OnlineProducts, tmp.path())).err().unwrap());
+    assert!(err.contains("Ebay_train.txt") && err.contains("missing"), "{err}");
+}
+
+#[test]
+fn missing_root_and_images_folder_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, &tmp.path().join("nope"))).err().unwrap());
+    assert!(err.contains("data root") && err.contains("nope"), "{err}");
+    std::fs::create_dir_all(tmp.path().join("cub200")).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, tmp.path())).err().unwrap());
+    assert!(err.contains("images/"), "{err}");
+}
+
+#[test]
+fn bad_files_in_class_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("cub200/images");
+    class_tree(&images, &["001.A", "002.B", "003.C", "004.D"], 2);
+    // zero-byte image
+    std::fs::write(images.join("001.A/empty.jpg"), b"").unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, tmp.path())).err().unwrap());
+    assert!(err.contains("empty.jpg") && err.contains("zero-byte"), "{err}");
+    std::fs::remove_file(images.join("001.A/empty.jpg")).unwrap();
+    // non-image file
+    std::fs::write(images.join("002.B/notes.txt"), b"hello").unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, tmp.path())).err().unwrap());
+    assert!(err.contains("notes.txt") && err.contains("not an image"), "{err}");
+    let mut c = cfg(DatasetKind::Cub200, tmp.path());
+    c.skip_bad_images = true;
+    assert_eq!(load_layout(&c).unwrap().skipped.len(), 1);
+    std::fs::remove_file(images.join("002.B/notes.txt")).unwrap();
+    // empty class folder
+    std::fs::create_dir_all(images.join("005.E")).unwrap();
+    std::fs::create_dir_all(images.join("006.F")).unwrap();
+    class_tree(&images, &["006.F"], 1);
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, tmp.path())).err().unwrap());
+    assert!(err.contains("005.E") && err.contains("no images"), "{err}");
+}
+
+#[test]
+fn corrupt_images_fail_with_the_file_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good.png");
+    png(&good, [1, 2, 3], 32, 32);
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = tmp.path().join("truncated.png");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = format!("{:#}", load_rgb(&truncated).err().unwrap());
+    assert!(err.contains("truncated.png"), "{err}");
+    let jpg = tmp.path().join("cut.jpg");
+    let img = RgbImage::from_fn(64, 64, |x, y| Rgb([(x * 4) as u8, (y * 4) as u8, 7]));
+    img.save(&jpg).unwrap();
+    let bytes = std::fs::read(&jpg).unwrap();
+    std::fs::write(&jpg, &bytes[..bytes.len() / 3]).unwrap();
+    let err = format!("{:#}", load_rgb(&jpg).err().unwrap());
+    assert!(err.contains("cut.jpg"), "{err}");
+    let empty = tmp.path().join("zero.png");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(format!("{:#}", load_rgb(&empty).err().unwrap()).contains("zero-byte"));
+}
+
+#[test]
+fn odd_colour_formats_become_rgb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gray = tmp.path().join("gray.png");
+    ImageBuffer::from_pixel(4, 4, Luma([200u8])).save(&gray).unwrap();
+    assert_eq!(load_rgb(&gray).unwrap().get_pixel(1, 1).0, [200, 200, 200]);
+    let gray_alpha = tmp.path().join("ga.png");
+    ImageBuffer::from_pixel(4, 4, LumaA([90u8, 128])).save(&gray_alpha).unwrap();
+    assert_eq!(load_rgb(&gray_alpha).unwrap().get_pixel(0, 0).0, [90, 90, 90]);
+    let rgba = tmp.path().join("rgba.png");
+    ImageBuffer::from_pixel(4, 4, Rgba([10u8, 20, 30, 0])).save(&rgba).unwrap();
+    assert_eq!(load_rgb(&rgba).unwrap().get_pixel(2, 2).0, [10, 20, 30]);
+    let deep = tmp.path().join("deep.png");
+    ImageBuffer::from_pixel(4, 4, Rgb([65535u16, 0, 32896])).save(&deep).unwrap();
+    assert_eq!(load_rgb(&deep).unwrap().get_pixel(0, 0).0, [255, 0, 128]);
+    // An 8x8 CMYK JPEG (Adobe, inverted), pure red, written by Pillow.
+    let cmyk = tmp.path().join("cmyk.jpg");
+    std::fs::write(&cmyk, hex(CMYK_RED_JPEG)).unwrap();
+    let px = load_rgb(&cmyk).unwrap().get_pixel(3, 3).0;
+    assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "CMYK red decoded as {px:?}");
+}
+
+const CMYK_RED_JPEG: &str = "ffd8ffee000e41646f626500640000000000ffdb0043000201010101010201010102020202020403020202020504040304060506060605060606070908060709070606080b08090a0a0a0a0a06080b0c0b0a0c090a0a0affc000140800080008044311004d11005911004b1100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda000e0443004d0059004b00003f00fdfcafe7febf9ffafdfcafffd9";
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn folder_layout_by_share_and_by_test_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    class_tree(tmp.path(), &["a", "b", "c", "d"], 2);
+    let mut c = cfg(DatasetKind::Folder, tmp.path());
+    c.folder_test_share = 0.25;
+    let l = load_layout(&c).unwrap();
+    assert_eq!(l.train.classes, vec!["a", "b", "c"]);
+    assert_eq!(l.test.classes, vec!["d"]);
+    let test_root = tempfile::tempdir().unwrap();
+    class_tree(test_root.path(), &["x", "y"], 3);
+    c.test_root = Some(test_root.path().to_path_buf());
+    let l = load_layout(&c).unwrap();
+    assert_eq!(l.train.classes.len(), 4);
+    assert_eq!(l.test.classes, vec!["x", "y"]);
+    assert_eq!(l.test.len(), 6);
+}
+
+fn pool(classes: usize, per_class: usize) -> Split {
+    let mut s = Split::default();
+    for c in 0..classes {
+        s.classes.push(format!("c{c}"));
+        for i in 0..per_class {
+            s.items.push(Item { path: PathBuf::from(format!("c{c}/{i}.png")), label: c });
+        }
+    }
+    s
+}
+
+#[test]
+fn validation_split_per_class_and_by_class() {
+    let p = pool(10, 20);
+    let (train, val) = split_train_val(&p, 0.85, false, 3).unwrap();
+    let val = val.unwrap();
+    assert_eq!(train.len(), 10 * 17);
+    assert_eq!(val.len(), 10 * 3);
+    assert_eq!(train.classes, val.classes);
+    let t: HashSet<_> = train.items.iter().map(|i| i.path.clone()).collect();
+    let v: HashSet<_> = val.items.iter().map(|i| i.path.clone()).collect();
+    assert!(t.is_disjoint(&v));
+    assert_eq!(t.len() + v.len(), 200);
+    // Labels stay consistent with class names.
+    for it in &train.items {
+        assert!(it.path.starts_with(&train.classes[it.label]));
+    }
+    let (train, val) = split_train_val(&p, 0.7, true, 3).unwrap();
+    let val = val.unwrap();
+    assert_eq!(train.classes.len(), 7);
+    assert_eq!(val.classes.len(), 3);
+    let tc: HashSet<_> = train.classes.iter().collect();
+    assert!(val.classes.iter().all(|c| !tc.contains(c)));
+    for it in &val.items {
+        assert!(it.path.starts_with(&val.classes[it.label]));
+    }
+    // Same seed, same split; another seed, another split.
+    let (a, _) = split_train_val(&p, 0.7, true, 3).unwrap();
+    let (b, _) = split_train_val(&p, 0.7, true, 4).unwrap();
+    assert_eq!(a.classes, train.classes);
+    assert_ne!(a.classes, b.classes);
+    let (all, none) = split_train_val(&p, 1.0, false, 0).unwrap();
+    assert!(none.is_none());
+    assert_eq!(all.len(), 200);
+}
+
+#[test]
+fn sampler_invariants() {
+    let p = pool(12, 9);
+    let s = ClassBalancedSampler::new(&p, 24, 4).unwrap();
+    assert_eq!(s.batches_per_epoch(), 108 / 24);
+    let epoch = s.epoch(7, 0);
+    assert_eq!(epoch.len(), 4);
+    let mut classes_seq = Vec::new();
+    for batch in &epoch {
+        assert_eq!(batch.len(), 24);
+        for group in batch.chunks(4) {
+            let c = p.items[group[0]].label;
+            assert!(group.iter().all(|&i| p.items[i].label == c), "a group mixes classes");
+            let uniq: HashSet<_> = group.iter().collect();
+            assert_eq!(uniq.len(), 4, "an image repeats inside its group");
+            classes_seq.push(c);
+        }
+    }
+    for w in classes_seq.windows(3) {
+        assert!(w[2] != w[1] && w[2] != w[0], "class reused within two groups: {w:?}");
+    }
+    assert_eq!(s.epoch(7, 0), epoch);
+    assert_ne!(s.epoch(7, 1), epoch);
+    assert_ne!(s.epoch(8, 0), epoch);
+    let small = pool(5, 3);
+    let err = format!("{:#}", ClassBalancedSampler::new(&small, 8, 4).err().unwrap());
+    assert!(err.contains("c0") && err.contains("fewer than --samples-per-class 4"), "{err}");
+    let err = format!("{:#}", ClassBalancedSampler::new(&p, 10, 4).err().unwrap());
+    assert!(err.contains("multiple"), "{err}");
+}
+
+#[test]
+fn transforms_have_the_right_shape_and_range() {
+    use rand::SeedableRng;
+    let img = RgbImage::from_fn(50, 30, |x, y| Rgb([(x * 5) as u8, (y * 8) as u8, 128]));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    for mode in [Mode::Train, Mode::Eval] {
+        let out = Transform::new(24, mode).apply(&img, &mut rng);
+        assert_eq!(out.len(), 3 * 24 * 24);
+        for c in 0..3 {
+            let lo = (0.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+            let hi = (1.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+            assert!(out[c * 576..(c + 1) * 576].iter().all(|&v| v >= lo - 1e-5 && v <= hi + 1e-5));
+        }
+    }
+    // A flat image stays flat and normalises to (v/255 - mean)/std exactly.
+    let flat = RgbImage::from_pixel(40, 60, Rgb([51, 102, 204]));
+    let out = Transform::new(16, Mode::Eval).apply(&flat, &mut rng);
+    for c in 0..3 {
+        let want = ([51.0, 102.0, 204.0][c] / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        assert!(out[c * 256..(c + 1) * 256].iter().all(|v| (v - want).abs() < 1e-5));
+    }
+    // Evaluation is the centre crop: a left/right split image keeps its two halves.
+    let halves = RgbImage::from_fn(64, 64, |x, _| if x < 32 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) });
+    let out = Transform::new(32, Mode::Eval).apply(&halves, &mut rng);
+    assert!(out[0] < 0.0 && out[31] > 0.0);
+}
+
+#[test]
+fn loader_batches_do_not_depend_on_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    class_tree(tmp.path(), &["a", "b", "c"], 6);
+    let mut split = Split::default();
+    for (c, name) in ["a", "b", "c"].iter().enumerate() {
+        split.classes.push(name.to_string());
+        for i in 0..6 {
+            split.items.push(Item { path: tmp.path().join(name).join(format!("{i:03}.png")), label: c });
+        }
+    }
+    let store = Arc::new(ImageStore::new(split, false, false));
+    let batches = vec![vec![0, 5, 7, 12], vec![3, 9, 17, 1]];
+    let collect = |threads| -> Vec<Vec<f32>> {
+        spawn_loader(store.clone(), batches.clone(), Transform::new(8, Mode::Train), 42, threads, 2)
+            .map(|b| {
+                let b = b.unwrap();
+                assert_eq!(b.images.size(), vec![4, 3, 8, 8]);
+                Vec::<f32>::try_from(b.images.flatten(0, -1)).unwrap()
+            })
+            .collect()
+    };
+    let one = collect(1);
+    let two = collect(2);
+    assert!(one == two, "1 and 2 threads gave different batches");
+    let other_seed: Vec<Vec<f32>> = spawn_loader(store.clone(), batches.clone(), Transform::new(8, Mode::Train), 43, 2, 2)
+        .map(|b| Vec::<f32>::try_from(b.unwrap().images.flatten(0, -1)).unwrap())
+        .collect();
+    assert!(one != other_seed, "the seed does not change the augmentation");
+    assert_eq!(sequential_batches(10, 4), vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+}
+
+#[test]
+fn loader_replaces_bad_images_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    class_tree(tmp.path(), &["a"], 3);
+    std::fs::write(tmp.path().join("a/001.png"), b"not a png at all").unwrap();
+    let split = Split {
+        classes: vec!["a".into()],
+        items: (0..3).map(|i| Item { path: tmp.path().join(format!("a/{i:03}.png")), label: 0 }).collect(),
+    };
+    let strict = ImageStore::new(split.clone(), false, false);
+    let err = format!("{:#}", strict.get(1).err().unwrap());
+    assert!(err.contains("001.png") && err.contains("--skip-bad-images"), "{err}");
+    let lenient = ImageStore::new(split, false, true);
+    let img = lenient.get(1).unwrap();
+    assert_eq!(img.get_pixel(0, 0).0, [0, 2, 0], "replaced by the next image of the class");
+    assert_eq!(lenient.bad_images(), 1);
+}
+
+#[test]
+fn synthetic_generator_is_deterministic() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let opts = synth::SynthOptions { classes: 10, per_class: 3, image_size: 24, seed: 5 };
+    assert_eq!(synth::generate(a.path(), &opts).unwrap(), 30);
+    synth::generate(b.path(), &opts).unwrap();
+    let dirs: Vec<_> = std::fs::read_dir(a.path().join("images")).unwrap().collect();
+    assert_eq!(dirs.len(), 10);
+    for c in 0..10 {
+        for i in 0..3 {
+            let rel = format!("images/{}/{i:04}.png", synth::class_name(c));
+            assert_eq!(std::fs::read(a.path().join(&rel)).unwrap(), std::fs::read(b.path().join(&rel)).unwrap());
+        }
+    }
+    let c = tempfile::tempdir().unwrap();
+    synth::generate(c.path(), &synth::SynthOptions { seed: 6, ..opts.clone() }).unwrap();
+    let rel = format!("images/{}/0000.png", synth::class_name(0));
+    assert_ne!(std::fs::read(a.path().join(&rel)).unwrap(), std::fs::read(c.path().join(&rel)).unwrap());
+    // The generated set reads through the real cub200-style loader.
+    let root = tempfile::tempdir().unwrap();
+    synth::ensure(root.path(), &opts).unwrap();
+    let l = load_layout(&cfg(DatasetKind::Synthetic, root.path())).unwrap();
+    assert_eq!(l.train.classes.len() + l.test.classes.len(), 10);
+    assert_eq!(l.train.len(), 15);
+}
+
+#[test]
+fn synthetic_species_of_a_family_look_alike() {
+    // Families share the body plan: images of two species of one family differ less than
+    // images of species from different families (mean absolute pixel difference).
+    let opts = synth::SynthOptions { classes: 10, per_class: 20, image_size: 32, seed: 1 };
+    let mean_img = |class: usize| -> Vec<f64> {
+        let mut acc = vec![0.0; 32 * 32 * 3];
+        for i in 0..opts.per_class {
+            for (a, v) in acc.iter_mut().zip(synth::render(&opts, class, i).as_raw()) {
+                *a += *v as f64 / opts.per_class as f64;
+            }
+        }
+        acc
+    };
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len() as f64;
+    let m: Vec<Vec<f64>> = (0..10).map(mean_img).collect();
+    let within = (dist(&m[0], &m[1]) + dist(&m[5], &m[6])) / 2.0;
+    let across = (dist(&m[0], &m[5]) + dist(&m[1], &m[6])) / 2.0;
+    assert!(within < across, "within-family {within} vs across {across}");
+}
