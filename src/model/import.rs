@@ -14,7 +14,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let tensors = match ext.as_str() {
         "safetensors" => Tensor::read_safetensors(path)
             .with_context(|| format!("{}: not a readable safetensors file", path.display()))?,
-        "pth" | "pt" | "bin" => Tensor::loadz_multi(path).with_context(|| {
+        "pth" | "pt" | "bin" => super::pth::read_pth(path).with_context(|| {
             format!(
                 "{}: not a readable PyTorch state dict (expected torch.save(model.state_dict()))",
                 path.display()

@@ -3,6 +3,7 @@
 //! normalisation. Every BatchNorm runs in inference mode: running statistics stay frozen
 //! while its weight and bias are trained (`forward_t(.., false)`).
 pub mod import;
+pub mod pth;
 
 use crate::config::Arch;
 use tch::nn::{self, ModuleT};
