@@ -25,15 +25,45 @@ pub fn assign(emb: &Tensor, centroids: &Tensor) -> Vec<i64> {
     out
 }
 
-/// k-means with `iters` Lloyd steps from k distinct random points; an emptied cluster is
-/// re-seeded at a random point. Returns each row's final cluster.
+/// k-means++ seeding: each next centre drawn with probability proportional to the squared
+/// distance to the nearest centre so far (O(k N D), about half a Lloyd step).
+pub fn kmeans_pp_init(emb: &Tensor, k: usize, rng: &mut ChaCha8Rng) -> Tensor {
+    use rand::Rng;
+    let n = emb.size()[0] as usize;
+    let sq = (emb * emb).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let dist_to = |i: usize| -> Tensor {
+        let c = emb.get(i as i64);
+        (&sq + (&c * &c).sum(Kind::Float) - emb.mv(&c) * 2.0).clamp_min(0.0)
+    };
+    let first = rng.gen_range(0..n);
+    let mut chosen = vec![first];
+    let mut min_d = dist_to(first);
+    for _ in 1..k {
+        let cum = min_d.cumsum(0, Kind::Double);
+        let total = cum.double_value(&[n as i64 - 1]);
+        let next = if total > 0.0 {
+            // First index whose cumulative weight reaches u.
+            let u = rng.gen::<f64>() * total;
+            (cum.lt(u).sum(Kind::Int64).int64_value(&[]) as usize).min(n - 1)
+        } else {
+            // Every point sits on a centre: any point not yet taken.
+            (0..n).find(|i| !chosen.contains(i)).unwrap_or(0)
+        };
+        chosen.push(next);
+        min_d = min_d.minimum(&dist_to(next));
+    }
+    let idx: Vec<i64> = chosen.into_iter().map(|i| i as i64).collect();
+    emb.index_select(0, &Tensor::from_slice(&idx).to_device(emb.device()))
+}
+
+/// k-means: k-means++ seeding, then `iters` Lloyd steps; an emptied cluster is re-seeded at
+/// a random point. Returns each row's final cluster. Seeded, so repeatable.
 pub fn kmeans(emb: &Tensor, k: usize, iters: usize, seed: u64) -> Vec<i64> {
     let n = emb.size()[0] as usize;
     let k = k.clamp(1, n);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0C1A_57E2);
     let dev = emb.device();
-    let init: Vec<i64> = sample(&mut rng, n, k).into_iter().map(|i| i as i64).collect();
-    let mut centroids = emb.index_select(0, &Tensor::from_slice(&init).to_device(dev));
+    let mut centroids = kmeans_pp_init(emb, k, &mut rng);
     for _ in 0..iters {
         let a = assign(emb, &centroids);
         let a_t = Tensor::from_slice(&a).to_device(dev);

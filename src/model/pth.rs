@@ -9,6 +9,7 @@ use std::path::Path;
 use tch::{Kind, Tensor};
 
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // scalars are parsed for completeness, only ints are read
 enum Value {
     None,
     Bool(bool),

@@ -1,0 +1,142 @@
+//! Metrics on hand-worked examples and against second methods.
+use pads::eval::cluster::{kmeans, nmi, pairwise_f1};
+use pads::eval::knn::{map_at_r, nearest_neighbours, recall_at_k};
+use pads::eval::{class_distances, compute_metrics, EvalOptions};
+use tch::{Device, Kind, Tensor};
+
+fn points(xs: &[[f32; 2]]) -> Tensor {
+    let flat: Vec<f32> = xs.iter().flatten().copied().collect();
+    Tensor::from_slice(&flat).view([xs.len() as i64, 2])
+}
+
+#[test]
+fn recall_and_map_hand_worked() {
+    // On a line: 0.0, 0.1, 1.0, 1.1, 5.0 with labels 0 0 1 1 0.
+    let e = points(&[[0.0, 0.0], [0.1, 0.0], [1.0, 0.0], [1.1, 0.0], [5.0, 0.0]]);
+    let labels = [0i64, 0, 1, 1, 0];
+    let nn = nearest_neighbours(&e, 4);
+    assert_eq!(nn.row(4), &[3, 2, 1, 0]);
+    assert_eq!(nn.row(0), &[1, 2, 3, 4]);
+    assert!((recall_at_k(&nn, &labels, 1) - 0.8).abs() < 1e-12);
+    assert!((recall_at_k(&nn, &labels, 2) - 0.8).abs() < 1e-12);
+    assert!((recall_at_k(&nn, &labels, 4) - 1.0).abs() < 1e-12);
+    // AP@R per query: 0.5, 0.5, 1, 1, 0.
+    assert!((map_at_r(&nn, &labels) - 0.6).abs() < 1e-12);
+}
+
+#[test]
+fn ties_go_to_the_lower_index() {
+    // Three copies of (1,0) are equally far from the query (0,0).
+    let e = points(&[[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [5.0, 5.0], [1.0, 0.0]]);
+    let nn = nearest_neighbours(&e, 2);
+    assert_eq!(nn.row(0), &[1, 2]);
+    let nn = nearest_neighbours(&e, 3);
+    assert_eq!(nn.row(0), &[1, 2, 3]);
+    // From a copy: the other copies at distance 0, lowest first, then the origin.
+    let nn = nearest_neighbours(&e, 4);
+    assert_eq!(nn.row(2), &[1, 3, 5, 0]);
+}
+
+#[test]
+fn chunked_knn_equals_brute_force() {
+    tch::manual_seed(4);
+    let e = Tensor::randn([300, 16], (Kind::Float, Device::Cpu));
+    let nn = nearest_neighbours(&e, 5);
+    let host: Vec<Vec<f64>> = (0..300).map(|i| Vec::<f64>::try_from(e.get(i).to_kind(Kind::Double)).unwrap()).collect();
+    for i in 0..300 {
+        let mut d: Vec<(f64, usize)> = (0..300)
+            .filter(|&j| j != i)
+            .map(|j| (host[i].iter().zip(&host[j]).map(|(a, b)| (a - b) * (a - b)).sum(), j))
+            .collect();
+        d.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let want: Vec<u32> = d[..5].iter().map(|x| x.1 as u32).collect();
+        assert_eq!(nn.row(i), want.as_slice(), "query {i}");
+    }
+}
+
+#[test]
+fn perfect_clusters_score_one() {
+    // 6 tight, well separated clusters of 8 points in 4-D.
+    tch::manual_seed(0);
+    let centres = Tensor::randn([6, 4], (Kind::Float, Device::Cpu)) * 10.0;
+    let labels: Vec<i64> = (0..48).map(|i| i / 8).collect();
+    let idx = Tensor::from_slice(&labels);
+    let e = centres.index_select(0, &idx) + Tensor::randn([48, 4], (Kind::Float, Device::Cpu)) * 0.01;
+    let m = compute_metrics(&e, &labels, &EvalOptions::new(vec![1, 2, 4, 8], 0)).unwrap();
+    for (k, r) in &m.recall {
+        assert_eq!(*r, 1.0, "recall@{k}");
+    }
+    assert!((m.nmi - 1.0).abs() < 1e-12, "nmi {}", m.nmi);
+    assert!((m.f1 - 1.0).abs() < 1e-12, "f1 {}", m.f1);
+    assert!((m.map_at_r - 1.0).abs() < 1e-12, "map@r {}", m.map_at_r);
+    // Same seed, same clustering.
+    assert_eq!(kmeans(&e, 6, 20, 3), kmeans(&e, 6, 20, 3));
+}
+
+#[test]
+fn nmi_and_f1_known_values() {
+    let labels = [0i64, 0, 1, 1, 2, 2];
+    // A relabelling of the classes is a perfect clustering.
+    assert!((nmi(&[2, 2, 0, 0, 1, 1], &labels) - 1.0).abs() < 1e-12);
+    assert!((pairwise_f1(&[2, 2, 0, 0, 1, 1], &labels) - 1.0).abs() < 1e-12);
+    // Two clusters {0,1,2}, {3,4,5}: MI = (2/3) ln 2, H = ln 3 and ln 2.
+    let clusters = [0i64, 0, 0, 1, 1, 1];
+    let want = (2.0 / 3.0) * 2f64.ln() / ((3f64.ln() + 2f64.ln()) / 2.0);
+    assert!((nmi(&clusters, &labels) - want).abs() < 1e-12);
+    // Pairs: TP 2, predicted 6, true 3 -> P 1/3, R 2/3, F1 4/9.
+    assert!((pairwise_f1(&clusters, &labels) - 4.0 / 9.0).abs() < 1e-12);
+    // Independent labelings: NMI 0.
+    assert!(nmi(&[0, 1, 0, 1], &[0, 0, 1, 1]).abs() < 1e-12);
+}
+
+#[test]
+fn class_distances_equal_pairwise_means() {
+    tch::manual_seed(2);
+    let e = Tensor::randn([12, 5], (Kind::Float, Device::Cpu));
+    let labels: Vec<i64> = vec![0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2];
+    let (intra, inter) = class_distances(&e, &labels);
+    let host: Vec<Vec<f64>> = (0..12).map(|i| Vec::<f64>::try_from(e.get(i).to_kind(Kind::Double)).unwrap()).collect();
+    let cos = |a: &[f64], b: &[f64]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let na: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+        1.0 - dot / (na * nb)
+    };
+    let mut per_class = Vec::new();
+    let mut centroids = Vec::new();
+    for c in 0..3 {
+        let idx: Vec<usize> = (0..12).filter(|&i| labels[i] == c).collect();
+        let mut s = 0.0;
+        let mut n = 0.0;
+        for &i in &idx {
+            for &j in &idx {
+                if i != j {
+                    s += cos(&host[i], &host[j]);
+                    n += 1.0;
+                }
+            }
+        }
+        per_class.push(s / n);
+        // Centroid of the normalised embeddings.
+        let mut cen = vec![0.0; 5];
+        for &i in &idx {
+            let norm: f64 = host[i].iter().map(|x| x * x).sum::<f64>().sqrt();
+            for d in 0..5 {
+                cen[d] += host[i][d] / norm / idx.len() as f64;
+            }
+        }
+        centroids.push(cen);
+    }
+    let want_intra = per_class.iter().sum::<f64>() / 3.0;
+    let mut s = 0.0;
+    for i in 0..3 {
+        for j in 0..3 {
+            if i != j {
+                s += cos(&centroids[i], &centroids[j]);
+            }
+        }
+    }
+    let want_inter = s / 6.0;
+    assert!((intra - want_intra).abs() < 1e-9, "{intra} vs {want_intra}");
+    assert!((inter - want_inter).abs() < 1e-9, "{inter} vs {want_inter}");
+}
