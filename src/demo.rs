@@ -59,7 +59,7 @@ pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool) -> Res
         cfg.sampling = sampling;
         let name = format!("{sampling:?}").to_lowercase();
         let t = std::time::Instant::now();
-        let s = train(&cfg, &out.join(&name), &TrainOptions { resume: false, quiet, eval_before: true })?;
+        let s = train(&cfg, &out.join(&name), &TrainOptions { quiet, eval_before: true, ..Default::default() })?;
         if let Some(b) = &s.before {
             if rows.is_empty() {
                 rows.push(row("untrained", b));

@@ -81,6 +81,9 @@ struct TrainArgs {
     /// Evaluate the untrained network first (epoch 0 row).
     #[arg(long)]
     eval_before: bool,
+    /// Stop after this epoch (for time-limited jobs); continue later with --resume.
+    #[arg(long)]
+    stop_after_epoch: Option<usize>,
     #[arg(long)]
     quiet: bool,
 }
@@ -209,7 +212,12 @@ fn run() -> Result<()> {
                 (None, None) => bail!("pads train needs --out RUN_DIR (or --resume RUN_DIR)"),
             };
             let cfg = RunConfig::resolve(base, m)?;
-            let opts = pads::train::TrainOptions { resume: a.resume.is_some(), quiet: a.quiet, eval_before: a.eval_before };
+            let opts = pads::train::TrainOptions {
+                resume: a.resume.is_some(),
+                quiet: a.quiet,
+                eval_before: a.eval_before,
+                stop_after_epoch: a.stop_after_epoch,
+            };
             let s = pads::train::train(&cfg, &out, &opts)?;
             println!("best test Recall@1 {:.4} at epoch {}; run folder {}", s.best.recall1(), s.best_epoch, out.display());
             print_metrics(&s.last, false)?;

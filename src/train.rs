@@ -34,6 +34,8 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Evaluate the untrained network first (metrics.csv row for epoch 0).
     pub eval_before: bool,
+    /// Stop cleanly after this epoch (checkpoint written); `resume` continues the same run.
+    pub stop_after_epoch: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub struct TrainSummary {
     pub iterations_per_epoch: usize,
     pub wall_seconds: f64,
 }
+
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Plain-data part of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +164,9 @@ impl<'a> Trainer<'a> {
         let val_store = splits.val.map(|v| store(v, cfg));
         let test_store = store(splits.test, cfg);
 
+        // Weight init draws from libtorch's global generator: seed it and build every network
+        // under one process-wide lock, so concurrent trainers (tests, sweeps) stay repeatable.
+        let init_guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(cfg.seed as i64);
         let (model_vs, model) = build_model(cfg, device)?;
         let beta_vs = nn::VarStore::new(device);
@@ -171,6 +178,7 @@ impl<'a> Trainer<'a> {
         let opt_beta = Adam::new(&beta_vs, cfg.beta_lr, 0.0);
         let miner = build_miner(cfg);
         let agent = (cfg.sampling == Sampling::Pads).then(|| Agent::new(cfg, cfg.recall_ks().len()));
+        drop(init_guard);
         let run = RunDir::create(out)?;
         let state = TrainState {
             epoch: 0,
@@ -435,6 +443,9 @@ impl<'a> Trainer<'a> {
             self.run.write_table(&self.run.timing_csv(), &timing)?;
             self.checkpoint()?.save(&self.run.last_checkpoint())?;
             crate::report::after_epoch(&self.run, cfg)?;
+            if opts.stop_after_epoch == Some(epoch) {
+                break;
+            }
         }
         let last = self.state.last_metrics.clone().context("no evaluation happened")?;
         Ok(TrainSummary {

@@ -3,7 +3,7 @@
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashMap;
+use std::collections::BTreeMap as HashMap; // ordered: sums in a fixed order, bit-identical results
 use tch::{Device, Kind, Tensor};
 
 /// Index of the nearest centroid for each row, in chunks (ties to the lower index).

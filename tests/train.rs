@@ -1,0 +1,156 @@
+//! End-to-end training on a small synthetic set: learning, PADS schedule, checkpoints,
+//! resume, determinism, eval and embed.
+use pads::config::{Arch, DatasetKind, RunConfig, Sampling};
+use pads::data::synth::{self, SynthOptions};
+use pads::run::checkpoint::Checkpoint;
+use pads::run::CsvTable;
+use pads::train::{embed_run, evaluate_run, train, TrainOptions};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One small synthetic set shared by the tests of this file.
+fn data_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        // Under target/: reused across test runs (synth::ensure regenerates only on change).
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pads-train-tests");
+        synth::ensure(&root, &SynthOptions { classes: 40, per_class: 80, image_size: 32, seed: 0 }).unwrap();
+        root
+    })
+}
+
+fn small_config(sampling: Sampling, epochs: usize) -> RunConfig {
+    RunConfig {
+        dataset: DatasetKind::Synthetic,
+        data_root: data_root().to_path_buf(),
+        arch: Arch::Small,
+        image_size: 32,
+        embed_dim: 32,
+        bs: 32,
+        samples_per_class: 4,
+        n_epochs: epochs,
+        lr: 3e-3,
+        sampling,
+        num_workers: 2,
+        policy_sample_freq: 7,
+        policy_metric_history: 3,
+        ..RunConfig::default()
+    }
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions { quiet: true, ..Default::default() }
+}
+
+#[test]
+fn two_epochs_beat_the_untrained_network() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = small_config(Sampling::Distance, 2);
+    let s = train(&cfg, out.path(), &TrainOptions { eval_before: true, ..quiet() }).unwrap();
+    let before = s.before.as_ref().unwrap().recall1();
+    let after = s.last.recall1();
+    assert!(after > before + 0.04 && after > 1.3 * before, "Recall@1 {before:.4} -> {after:.4}");
+    // The run folder holds what the issue lists.
+    let table = CsvTable::read(&out.path().join("metrics.csv")).unwrap();
+    assert_eq!(table.rows.len(), 3, "epoch 0 (untrained) + 2 epochs");
+    for col in ["loss", "recall@1", "recall@8", "nmi", "f1", "map@r", "intra", "inter", "lr", "beta_mean"] {
+        assert!(table.header.iter().any(|h| h == col), "metrics.csv lacks {col}");
+    }
+    assert!(out.path().join("config.toml").is_file());
+    assert!(out.path().join("timing.csv").is_file());
+    let back = RunConfig::from_toml_file(&out.path().join("config.toml")).unwrap();
+    assert_eq!(back, cfg);
+    // Beta trained away from its start.
+    let beta_mean = table.column("beta_mean").unwrap();
+    assert!(beta_mean[2] != 1.2);
+}
+
+#[test]
+fn pads_updates_on_schedule_and_checkpoints_its_state() {
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(Sampling::Pads, 2);
+    cfg.policy_training_delay = 1;
+    let s = train(&cfg, out.path(), &quiet()).unwrap();
+    // Updates only in epoch 2 (delay 1), every 7 iterations.
+    assert_eq!(s.policy_updates, s.iterations_per_epoch / 7);
+    assert!(s.policy_updates >= 2);
+    let lines: Vec<String> = std::fs::read_to_string(out.path().join("pads_progression.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), s.policy_updates);
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["epoch"], 2);
+    assert_eq!(first["distribution"].as_array().unwrap().len(), 29);
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert!(last["reward"].is_number() && last["policy_loss"].is_number());
+    // The checkpoint holds model, beta, optimisers, policy, its optimiser and the old policy
+    // (PPO is not the default: no old policy), the distribution and the agent's history.
+    let ck = Checkpoint::load(&out.path().join("checkpoint_last.safetensors")).unwrap();
+    for g in ["model", "beta", "optim_model", "optim_beta", "policy", "optim_policy"] {
+        assert!(!ck.group(g).is_empty(), "checkpoint lacks {g}");
+    }
+    assert!(ck.state["distribution"]["probs"].as_array().unwrap().len() == 29);
+    assert_eq!(ck.state["agent"]["call_count"], s.policy_updates);
+    assert!(out.path().join("checkpoint_best.safetensors").is_file());
+}
+
+#[test]
+fn stop_and_resume_equals_an_uninterrupted_run() {
+    let mut cfg = small_config(Sampling::Pads, 3);
+    cfg.policy_mode = pads::config::PolicyMode::Ppo;
+    cfg.policy_old_update_iter = 2;
+    cfg.tau = vec![2];
+    let full = tempfile::tempdir().unwrap();
+    train(&cfg, full.path(), &quiet()).unwrap();
+    let split = tempfile::tempdir().unwrap();
+    train(&cfg, split.path(), &TrainOptions { stop_after_epoch: Some(1), ..quiet() }).unwrap();
+    let partial = std::fs::read_to_string(split.path().join("metrics.csv")).unwrap();
+    assert_eq!(partial.lines().count(), 2, "header + epoch 1");
+    train(&cfg, split.path(), &TrainOptions { resume: true, ..quiet() }).unwrap();
+    for f in ["metrics.csv", "pads_progression.jsonl"] {
+        let a = std::fs::read_to_string(full.path().join(f)).unwrap();
+        let b = std::fs::read_to_string(split.path().join(f)).unwrap();
+        assert!(a == b, "{f} differs after resume:\n{a}\n---\n{b}");
+    }
+    let ck = Checkpoint::load(&split.path().join("checkpoint_last.safetensors")).unwrap();
+    assert!(!ck.group("policy_old").is_empty(), "PPO checkpoint holds the old policy");
+}
+
+#[test]
+fn same_command_twice_gives_identical_metrics_and_eval_reproduces_them() {
+    let cfg = small_config(Sampling::Semihard, 1);
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let sa = train(&cfg, a.path(), &quiet()).unwrap();
+    train(&cfg, b.path(), &quiet()).unwrap();
+    let ma = std::fs::read(a.path().join("metrics.csv")).unwrap();
+    let mb = std::fs::read(b.path().join("metrics.csv")).unwrap();
+    assert_eq!(ma, mb, "metrics.csv differs between identical runs");
+
+    // `pads eval` rebuilds the model from the run folder and gets the run's test metrics.
+    let m = evaluate_run(a.path(), None, true).unwrap();
+    assert!((m.recall1() - sa.best.recall1()).abs() < 1e-9);
+    assert!((m.nmi - sa.best.nmi).abs() < 1e-9);
+    // embed -> metrics from the .npy files gives them again.
+    let emb_dir = a.path().join("emb");
+    let n = embed_run(a.path(), None, "test", &emb_dir, true).unwrap();
+    let e = tch::Tensor::read_npy(emb_dir.join("embeddings.npy")).unwrap();
+    let labels: Vec<i64> = Vec::try_from(tch::Tensor::read_npy(emb_dir.join("labels.npy")).unwrap()).unwrap();
+    assert_eq!(e.size(), vec![n as i64, 32]);
+    let paths = std::fs::read_to_string(emb_dir.join("paths.txt")).unwrap();
+    assert_eq!(paths.lines().count(), n);
+    let m2 = pads::eval::compute_metrics(&e, &labels, &pads::eval::EvalOptions::new(cfg.recall_ks(), cfg.seed)).unwrap();
+    assert_eq!(m2.recall, sa.best.recall);
+    assert!((m2.map_at_r - sa.best.map_at_r).abs() < 1e-9);
+}
+
+#[test]
+fn pads_without_validation_split_is_refused() {
+    let mut cfg = small_config(Sampling::Pads, 1);
+    cfg.train_val_split = 1.0;
+    let out = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", train(&cfg, out.path(), &quiet()).err().unwrap());
+    assert!(err.contains("validation split") && err.contains("--train-val-split"), "{err}");
+}
