@@ -8,7 +8,7 @@ use crate::train::{train, TrainOptions};
 use anyhow::Result;
 use std::path::Path;
 
-pub const DEMO_EPOCHS: usize = 12;
+pub const DEMO_EPOCHS: usize = 20;
 
 /// The demo's shared settings (sampler set by the caller).
 pub fn demo_config(data_root: &Path, epochs: usize) -> RunConfig {

@@ -7,12 +7,13 @@ use crate::data::loader::{sequential_batches, spawn_loader, ImageStore};
 use crate::data::sampler::ClassBalancedSampler;
 use crate::data::transform::{Mode, Transform};
 use crate::data::{load_splits, synth, Split};
-use crate::eval::{compute_metrics, EvalOptions, Metrics};
+use crate::eval::{compute_metrics, compute_metrics_and_neighbours, EvalOptions, Metrics};
 use crate::miner::{build_miner, Miner};
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
 use crate::pads::agent::{Agent, AgentState, PolicyRecord};
 use crate::pads::distribution::Distribution;
+use crate::report::tensorboard::EventWriter;
 use crate::report::Progress;
 use crate::run::checkpoint::{load_into_varstore, varstore_tensors, Checkpoint};
 use crate::run::{fmt, CsvTable, RunDir};
@@ -139,6 +140,7 @@ pub struct Trainer<'a> {
     agent: Option<Agent>,
     state: TrainState,
     progress: Progress,
+    tensorboard: Option<EventWriter>,
 }
 
 fn store(split: Split, cfg: &RunConfig) -> Arc<ImageStore> {
@@ -214,6 +216,7 @@ impl<'a> Trainer<'a> {
             agent,
             state,
             progress: Progress::new(opts.quiet),
+            tensorboard: None,
         };
         if opts.resume {
             t.restore()?;
@@ -288,7 +291,34 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        compute_metrics(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed))
+        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed))?;
+        self.retrieval_grid(&nn, &labels)?;
+        Ok(m)
+    }
+
+    /// retrieval.png: six test queries spread over the split with their five nearest.
+    fn retrieval_grid(&self, nn: &crate::eval::knn::Neighbours, labels: &[i64]) -> Result<()> {
+        let n = labels.len();
+        let mut rows = Vec::new();
+        for q in (0..6).map(|i| i * n / 6) {
+            let query = (*self.test_store.get(q)?).clone();
+            let mut neighbours = Vec::new();
+            for &j in nn.row(q).iter().take(5) {
+                neighbours.push(((*self.test_store.get(j as usize)?).clone(), labels[j as usize] == labels[q]));
+            }
+            rows.push((query, neighbours));
+        }
+        crate::report::plots::retrieval_grid(&self.run.path("retrieval.png"), &rows, 72)
+    }
+
+    fn log_scalars(&mut self, prefix: &str, step: i64, values: &[(String, f64)]) -> Result<()> {
+        if let Some(tb) = &mut self.tensorboard {
+            for (name, v) in values {
+                tb.scalar(&format!("{prefix}/{name}"), step, *v)?;
+            }
+            tb.flush()?;
+        }
+        Ok(())
     }
 
     fn validate_for_policy(&self) -> Result<Metrics> {
@@ -304,6 +334,20 @@ impl<'a> Trainer<'a> {
         let agent = self.agent.as_mut().expect("agent");
         let dist = self.miner.distribution_mut().expect("PADS miner");
         let record = agent.step(&val, dist, progress, epoch, self.state.global_iter)?;
+        let step = self.state.global_iter as i64;
+        let mut scalars = val.named();
+        scalars.push(("reward_metric".into(), record.reward_metric));
+        self.log_scalars("val", step, &scalars)?;
+        let mut pads_scalars = Vec::new();
+        for (name, v) in [("reward", record.reward), ("advantage", record.advantage), ("policy_loss", record.policy_loss), ("value_loss", record.value_loss)] {
+            if let Some(v) = v {
+                pads_scalars.push((name.to_string(), v));
+            }
+        }
+        self.log_scalars("pads", step, &pads_scalars)?;
+        if let (Some(tb), Some(d)) = (&mut self.tensorboard, self.miner.distribution()) {
+            tb.histogram("pads/distribution", step, d.support[0], &d.support[1..], &d.probs)?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -398,6 +442,7 @@ impl<'a> Trainer<'a> {
         let cfg = self.cfg;
         let start = Instant::now();
         crate::util::write_atomic(&self.run.config(), cfg.to_toml().as_bytes())?;
+        self.tensorboard = Some(EventWriter::create(&self.run.path("tensorboard"))?);
         let mut table = CsvTable::read(&self.run.metrics_csv()).unwrap_or_default();
         let mut timing = CsvTable::read(&self.run.timing_csv()).unwrap_or_default();
         if !opts.resume {
@@ -424,6 +469,11 @@ impl<'a> Trainer<'a> {
                 let m = self.evaluate_test("test")?;
                 let r1 = m.recall1();
                 table.rows.push(self.metrics_row(epoch, loss, &m, self.opt_model.lr));
+                let mut scalars = m.named();
+                scalars.push(("loss".into(), loss));
+                self.log_scalars("test", epoch as i64, &scalars)?;
+                let beta_mean = self.beta.mean(Kind::Float).double_value(&[]);
+                self.log_scalars("train", epoch as i64, &[("loss".into(), loss), ("lr".into(), self.opt_model.lr), ("beta_mean".into(), beta_mean)])?;
                 self.state.last_metrics = Some(m.clone());
                 if r1 > self.state.best_recall1 {
                     self.state.best_recall1 = r1;

@@ -55,6 +55,11 @@ impl EvalOptions {
 
 /// Every metric for embeddings `[N, D]` (any device) and integer labels.
 pub fn compute_metrics(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<Metrics> {
+    Ok(compute_metrics_and_neighbours(emb, labels, opts)?.0)
+}
+
+/// The metrics and the nearest-neighbour lists they were computed from.
+pub fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(Metrics, knn::Neighbours)> {
     let n = labels.len();
     anyhow::ensure!(emb.size()[0] as usize == n, "embeddings have {} rows but there are {n} labels", emb.size()[0]);
     anyhow::ensure!(n >= 2, "need at least 2 embeddings to evaluate, got {n}");
@@ -70,7 +75,7 @@ pub fn compute_metrics(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyh
     let nmi = cluster::nmi(&clusters, labels);
     let f1 = cluster::pairwise_f1(&clusters, labels);
     let (intra, inter) = class_distances(&emb, labels);
-    Ok(Metrics { recall, nmi, f1, map_at_r, intra, inter })
+    Ok((Metrics { recall, nmi, f1, map_at_r, intra, inter }, nn))
 }
 
 pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {

@@ -1,0 +1,85 @@
+//! `report.html`: one self-contained page per run (config, final and best metrics, every
+//! plot inlined as base64 PNG).
+use crate::config::RunConfig;
+use crate::pads::agent::PolicyRecord;
+use crate::run::{CsvTable, RunDir};
+use anyhow::Result;
+use base64::Engine;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn metrics_table(table: &CsvTable, rows: &[(&str, &Vec<String>)]) -> String {
+    let mut h = String::from("<table><tr><th></th>");
+    for name in &table.header {
+        h.push_str(&format!("<th>{}</th>", escape(name)));
+    }
+    h.push_str("</tr>");
+    for (label, row) in rows {
+        h.push_str(&format!("<tr><td><b>{label}</b></td>"));
+        for v in row.iter() {
+            h.push_str(&format!("<td>{}</td>", escape(v)));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    h
+}
+
+pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression: &[PolicyRecord]) -> Result<()> {
+    let r1 = table.header.iter().position(|h| h == "recall@1");
+    let evaluated: Vec<&Vec<String>> = table.rows.iter().filter(|r| r1.is_some_and(|i| r.get(i).is_some_and(|v| !v.is_empty()))).collect();
+    let last = evaluated.last().copied();
+    let best = r1.and_then(|i| {
+        evaluated.iter().copied().filter(|r| r[0] != "0").max_by(|a, b| {
+            let (x, y) = (a[i].parse::<f64>().unwrap_or(f64::MIN), b[i].parse::<f64>().unwrap_or(f64::MIN));
+            x.total_cmp(&y)
+        })
+    });
+    let mut rows = Vec::new();
+    if let Some(first) = evaluated.first().filter(|r| r[0] == "0") {
+        rows.push(("untrained", *first));
+    }
+    if let Some(b) = best {
+        rows.push(("best", b));
+    }
+    if let Some(l) = last {
+        rows.push(("final", l));
+    }
+    let mut body = format!(
+        "<h1>pads run: {}</h1><p>{} epochs of {} planned; sampling <b>{:?}</b>, loss {:?}, arch {:?}, dataset {:?}; {} PADS policy updates.</p>",
+        escape(&run.root.display().to_string()),
+        table.rows.iter().filter(|r| r[0] != "0").count(),
+        cfg.n_epochs,
+        cfg.sampling,
+        cfg.loss,
+        cfg.arch,
+        cfg.dataset,
+        progression.len()
+    );
+    body.push_str("<h2>Test metrics</h2>");
+    body.push_str(&metrics_table(table, &rows));
+    for (file, caption) in [
+        ("metrics.png", "Test metrics over epochs"),
+        ("distribution.png", "PADS sampling distribution over policy updates"),
+        ("distribution_log.png", "PADS sampling distribution, log scale"),
+        ("retrieval.png", "Retrieval: test queries (left) and their nearest neighbours; green = same class, red = other class"),
+    ] {
+        if let Ok(bytes) = std::fs::read(run.path(file)) {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            body.push_str(&format!("<h2>{caption}</h2><img alt=\"{file}\" src=\"data:image/png;base64,{b64}\">"));
+        }
+    }
+    body.push_str("<h2>All epochs</h2>");
+    let all: Vec<(&str, &Vec<String>)> = table.rows.iter().map(|r| ("", r)).collect();
+    body.push_str(&metrics_table(table, &all));
+    body.push_str(&format!("<h2>Configuration</h2><pre>{}</pre>", escape(&cfg.to_toml())));
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>pads report</title><style>\
+         body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}\
+         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%}}pre{{background:#f4f4f4;padding:1em}}\
+         </style></head><body>{body}</body></html>"
+    );
+    crate::util::write_atomic(&run.path("report.html"), html.as_bytes())
+}

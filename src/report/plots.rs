@@ -1,0 +1,138 @@
+//! PNG plots: metric curves, the sampling distribution over time (heatmap of bins x policy
+//! updates, linear and log scale), and a retrieval grid. Text uses an embedded font (Ubuntu
+//! Light from epaint_default_fonts), so nothing depends on the system's fonts.
+use anyhow::{anyhow, Result};
+use image::{imageops, Rgb, RgbImage};
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+fn ensure_font() {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
+    });
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("plotting failed: {e:?}")
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Curves of several metrics over epochs, one line each.
+pub fn metric_curves(path: &Path, title: &str, epochs: &[f64], series: &[(String, Vec<f64>)]) -> Result<()> {
+    ensure_font();
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let x_max = epochs.iter().copied().fold(1.0, f64::max);
+    let y_max = series.iter().flat_map(|s| s.1.iter().copied()).filter(|v| v.is_finite()).fold(1e-6, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..x_max, 0f64..(y_max * 1.05))
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").y_desc("value").draw().map_err(err)?;
+    for (i, (name, values)) in series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let points: Vec<(f64, f64)> = epochs.iter().copied().zip(values.iter().copied()).filter(|p| p.1.is_finite()).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Viridis-like colour ramp for t in [0, 1].
+fn ramp(t: f64) -> RGBColor {
+    let stops = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let t = t.clamp(0.0, 1.0) * (stops.len() - 1) as f64;
+    let i = (t.floor() as usize).min(stops.len() - 2);
+    let f = t - i as f64;
+    let (a, b) = (stops[i], stops[i + 1]);
+    RGBColor((a.0 + (b.0 - a.0) * f) as u8, (a.1 + (b.1 - a.1) * f) as u8, (a.2 + (b.2 - a.2) * f) as u8)
+}
+
+/// Heatmap of the sampling distribution: x = policy update, y = distance bin (support
+/// values on the axis), colour = probability (or log10 probability, floored at 1e-20).
+pub fn distribution_heatmap(path: &Path, support: &[f64], progression: &[Vec<f64>], log: bool) -> Result<()> {
+    ensure_font();
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let steps = progression.len().max(1);
+    let (lo, hi) = (support[0], *support.last().unwrap());
+    let value = |p: f64| if log { p.max(1e-20).log10() } else { p };
+    let vals: Vec<f64> = progression.iter().flatten().map(|&p| value(p)).collect();
+    let vmin = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    let vmax = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = if vmax > vmin { vmax - vmin } else { 1.0 };
+    let title = if log { "sampling distribution (log10 probability)" } else { "sampling distribution (probability)" };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0f64..steps as f64, lo..hi)
+        .map_err(err)?;
+    chart.configure_mesh().disable_mesh().x_desc("policy update").y_desc("anchor-negative distance").draw().map_err(err)?;
+    chart
+        .draw_series(progression.iter().enumerate().flat_map(|(t, probs)| {
+            probs.iter().enumerate().map(move |(b, &p)| {
+                let c = ramp((value(p) - vmin) / span);
+                Rectangle::new([(t as f64, support[b]), (t as f64 + 1.0, support[b + 1])], c.filled())
+            })
+        }))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Queries (left column) with their nearest neighbours; green border = same class, red =
+/// another class.
+pub fn retrieval_grid(path: &Path, rows: &[(RgbImage, Vec<(RgbImage, bool)>)], thumb: u32) -> Result<()> {
+    let cols = 1 + rows.iter().map(|r| r.1.len()).max().unwrap_or(0) as u32;
+    let cell = thumb + 8;
+    let gap = 12;
+    let mut canvas = RgbImage::from_pixel(cols * cell + gap, rows.len().max(1) as u32 * cell, Rgb([255, 255, 255]));
+    let mut put = |img: &RgbImage, x: u32, y: u32, border: Rgb<u8>| {
+        for by in 0..cell {
+            for bx in 0..cell {
+                canvas.put_pixel(x + bx, y + by, border);
+            }
+        }
+        let t = imageops::resize(img, thumb, thumb, imageops::FilterType::Triangle);
+        imageops::overlay(&mut canvas, &t, (x + 4) as i64, (y + 4) as i64);
+    };
+    for (r, (query, neighbours)) in rows.iter().enumerate() {
+        let y = r as u32 * cell;
+        put(query, 0, y, Rgb([60, 60, 60]));
+        for (c, (img, right)) in neighbours.iter().enumerate() {
+            let colour = if *right { Rgb([30, 170, 60]) } else { Rgb([210, 40, 40]) };
+            put(img, gap + (c as u32 + 1) * cell, y, colour);
+        }
+    }
+    canvas.save(path).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
