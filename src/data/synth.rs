@@ -6,7 +6,7 @@
 //! other species of the same family, as between bird species. Every image varies pose,
 //! scale, position and colour, and carries background clutter and sometimes an occluder.
 //! The output is the cub200 layout (`images/NNN.Name/*.png`), read by the real loader.
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -219,25 +219,40 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<usize> {
     Ok(jobs.len())
 }
 
+fn is_complete(dir: &Path, opts: &SynthOptions) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("pads-synthetic.json")) else { return false };
+    let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
+    meta["classes"] == opts.classes
+        && meta["per_class"] == opts.per_class
+        && meta["image_size"] == opts.image_size
+        && meta["seed"] == opts.seed
+}
+
 /// Generates the set under `<root>/synthetic` unless a complete one with these options exists.
+/// The set is written to a private folder and renamed into place, so concurrent callers
+/// (parallel tests, sweep jobs) never see or write a half-made set.
 pub fn ensure(root: &Path, opts: &SynthOptions) -> Result<PathBuf> {
     let dir = root.join("synthetic");
-    let marker = dir.join("pads-synthetic.json");
-    if let Ok(text) = std::fs::read_to_string(&marker) {
-        if let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) {
-            let same = meta["classes"] == opts.classes
-                && meta["per_class"] == opts.per_class
-                && meta["image_size"] == opts.image_size
-                && meta["seed"] == opts.seed;
-            if same {
+    if is_complete(&dir, opts) {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let tmp = root.join(format!(".synthetic-{}-{nanos}", std::process::id()));
+    generate(&tmp, opts)?;
+    for _ in 0..3 {
+        match std::fs::rename(&tmp, &dir) {
+            Ok(()) => return Ok(dir),
+            Err(_) if is_complete(&dir, opts) => {
+                // Another caller finished first.
+                let _ = std::fs::remove_dir_all(&tmp);
                 return Ok(dir);
+            }
+            Err(_) => {
+                // A stale or different set: replace it.
+                let _ = std::fs::remove_dir_all(&dir);
             }
         }
     }
-    if dir.join("images").exists() {
-        std::fs::remove_dir_all(dir.join("images"))
-            .with_context(|| format!("cannot replace {}", dir.join("images").display()))?;
-    }
-    generate(&dir, opts)?;
-    Ok(dir)
+    bail!("cannot move the generated set {} to {}", tmp.display(), dir.display())
 }
