@@ -11,5 +11,6 @@ pub mod optim;
 pub mod pads;
 pub mod report;
 pub mod run;
+pub mod sweep;
 pub mod train;
 pub mod util;

@@ -1,7 +1,7 @@
 //! The `pads` command line: parse, build a RunConfig, call the library.
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use pads::config::{Preset, RunConfig};
+use pads::config::{Preset, RunConfig, Sampling};
 use pads::data::synth::{self, SynthOptions};
 use std::path::PathBuf;
 
@@ -31,6 +31,47 @@ enum Command {
     Embed(EmbedArgs),
     /// The embedded default: synthetic data, PADS vs distance-weighted sampling on CPU.
     Demo(DemoArgs),
+    /// One run per (sampler, seed), locally N at a time or as a Slurm job array; then a summary.
+    Sweep(SweepArgs),
+    /// Rebuild a sweep's summary from the runs it has.
+    Summarize {
+        /// The sweep folder.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    cfg: RunConfig,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Sampling::Random, Sampling::Semihard, Sampling::Softhard, Sampling::Distance, Sampling::Pads])]
+    samplers: Vec<Sampling>,
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0u64, 1, 2])]
+    seeds: Vec<u64>,
+    /// Runs at once (local); each gets cores / jobs torch threads.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Write a Slurm job-array script instead of running.
+    #[arg(long)]
+    slurm: bool,
+    #[arg(long, default_value = "24:00:00")]
+    slurm_time: String,
+    #[arg(long, default_value_t = 8)]
+    slurm_cpus: usize,
+    #[arg(long, default_value = "32G")]
+    slurm_mem: String,
+    #[arg(long, default_value_t = 1)]
+    slurm_gpus: usize,
+    #[arg(long)]
+    slurm_partition: Option<String>,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -176,6 +217,10 @@ fn main() {
 }
 
 fn run() -> Result<()> {
+    // Sweeps give each job its share of the cores.
+    if let Some(n) = std::env::var("PADS_THREADS").ok().and_then(|v| v.parse::<i32>().ok()) {
+        tch::set_num_threads(n.max(1));
+    }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
@@ -246,6 +291,37 @@ fn run() -> Result<()> {
         }
         Command::Demo(a) => {
             pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet)?;
+        }
+        Command::Sweep(a) => {
+            let m = sub_matches(&matches, &["sweep"]);
+            let base = match (&a.config, a.preset) {
+                (Some(file), _) => RunConfig::from_toml_file(file)?,
+                (None, Some(p)) => RunConfig::preset(p),
+                (None, None) => RunConfig::default(),
+            };
+            let cfg = RunConfig::resolve(base, m)?;
+            let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &a.out);
+            if a.slurm {
+                let opts = pads::sweep::SlurmOptions {
+                    time: a.slurm_time,
+                    cpus: a.slurm_cpus,
+                    mem: a.slurm_mem,
+                    gpus: a.slurm_gpus,
+                    partition: a.slurm_partition,
+                };
+                let script = pads::sweep::write_slurm(&std::env::current_exe()?, &runs, &a.out, &opts)?;
+                println!("wrote {} ({} array tasks)", script.display(), runs.len());
+                println!("submit:     sbatch {}", script.display());
+                println!("afterwards: {} summarize {}", std::env::current_exe()?.display(), a.out.display());
+            } else {
+                let t0 = std::time::Instant::now();
+                let (ran, skipped) = pads::sweep::run_local(&std::env::current_exe()?, &runs, a.jobs, a.quiet)?;
+                eprintln!("sweep: {ran} run(s) trained, {skipped} already finished, {:.0} s", t0.elapsed().as_secs_f64());
+                print!("{}", pads::sweep::summarize(&a.out)?);
+            }
+        }
+        Command::Summarize { dir } => {
+            print!("{}", pads::sweep::summarize(&dir)?);
         }
     }
     Ok(())

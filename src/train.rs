@@ -498,6 +498,18 @@ impl<'a> Trainer<'a> {
             }
         }
         let last = self.state.last_metrics.clone().context("no evaluation happened")?;
+        if self.state.epoch == cfg.n_epochs {
+            // Marks a finished run (sweeps skip it) and records its headline numbers.
+            let best = self.state.best_metrics.clone().unwrap_or_else(|| last.clone());
+            let summary = serde_json::json!({
+                "epochs": cfg.n_epochs,
+                "best_epoch": self.state.best_epoch,
+                "best": best.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "last": last.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "policy_updates": self.policy_updates(),
+            });
+            crate::util::write_atomic(&self.run.path("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+        }
         Ok(TrainSummary {
             before: self.state.before_metrics.clone(),
             best: self.state.best_metrics.clone().unwrap_or_else(|| last.clone()),

@@ -136,3 +136,45 @@ pub fn retrieval_grid(path: &Path, rows: &[(RgbImage, Vec<(RgbImage, bool)>)], t
     canvas.save(path).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }
+
+/// One line per group (mean) with a shaded band (mean +- spread), e.g. Recall@1 per sampler.
+pub fn band_curves(path: &Path, title: &str, curves: &[(String, Vec<f64>, Vec<f64>, Vec<f64>)]) -> Result<()> {
+    ensure_font();
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let x_max = curves.iter().flat_map(|c| c.1.iter().copied()).fold(1.0, f64::max);
+    let y_max = curves
+        .iter()
+        .flat_map(|c| c.2.iter().zip(&c.3).map(|(m, s)| m + s))
+        .filter(|v| v.is_finite())
+        .fold(1e-6, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..x_max, 0f64..(y_max * 1.05))
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").y_desc("Recall@1").draw().map_err(err)?;
+    for (i, (name, xs, mean, spread)) in curves.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let mut band: Vec<(f64, f64)> = xs.iter().zip(mean.iter().zip(spread)).map(|(&x, (m, s))| (x, m + s)).collect();
+        band.extend(xs.iter().zip(mean.iter().zip(spread)).rev().map(|(&x, (m, s))| (x, m - s)));
+        chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled()))).map_err(err)?;
+        let line: Vec<(f64, f64)> = xs.iter().copied().zip(mean.iter().copied()).collect();
+        chart
+            .draw_series(LineSeries::new(line, colour.stroke_width(2)))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

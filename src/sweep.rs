@@ -1,0 +1,303 @@
+//! Sweeps: one run folder per (sampler, seed), run locally N at a time or written out as a
+//! Slurm job array, and a summary (mean +- std per sampler of every final and best test
+//! metric, and test Recall@1 over epochs per sampler with a band).
+use crate::config::{RunConfig, Sampling};
+use crate::report::plots;
+use crate::run::CsvTable;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, Clone)]
+pub struct SweepRun {
+    pub sampler: Sampling,
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub config: RunConfig,
+}
+
+pub fn sampler_name(s: Sampling) -> String {
+    format!("{s:?}").to_lowercase()
+}
+
+/// The runs of a sweep, in a fixed order (sampler-major).
+pub fn plan(base: &RunConfig, samplers: &[Sampling], seeds: &[u64], out: &Path) -> Vec<SweepRun> {
+    let mut runs = Vec::new();
+    for &sampler in samplers {
+        for &seed in seeds {
+            let mut config = base.clone();
+            config.sampling = sampler;
+            config.seed = seed;
+            let dir = out.join("runs").join(format!("{}_seed{seed}", sampler_name(sampler)));
+            runs.push(SweepRun { sampler, seed, dir, config });
+        }
+    }
+    runs
+}
+
+pub fn is_finished(dir: &Path) -> bool {
+    dir.join("summary.json").is_file()
+}
+
+/// The command line that trains (or resumes) one run; the config sits in the run folder.
+pub fn run_command(exe: &Path, run: &SweepRun) -> Vec<String> {
+    if run.dir.join("checkpoint_last.safetensors").is_file() {
+        vec![exe.display().to_string(), "train".into(), "--resume".into(), run.dir.display().to_string(), "--quiet".into()]
+    } else {
+        vec![
+            exe.display().to_string(),
+            "train".into(),
+            "--config".into(),
+            run.dir.join("sweep-config.toml").display().to_string(),
+            "--out".into(),
+            run.dir.display().to_string(),
+            "--quiet".into(),
+        ]
+    }
+}
+
+fn write_configs(runs: &[SweepRun]) -> Result<()> {
+    for r in runs {
+        std::fs::create_dir_all(&r.dir).with_context(|| format!("cannot create {}", r.dir.display()))?;
+        crate::util::write_atomic(&r.dir.join("sweep-config.toml"), r.config.to_toml().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Runs every unfinished run, `jobs` at a time, each in its own process (`exe`, the pads
+/// binary) with cores / jobs torch threads. Returns (ran, skipped).
+pub fn run_local(exe: &Path, runs: &[SweepRun], jobs: usize, quiet: bool) -> Result<(usize, usize)> {
+    write_configs(runs)?;
+    if let Some(first) = runs.first() {
+        crate::train::ensure_dataset(&first.config)?; // once, before parallel jobs start
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = jobs.max(1);
+    let threads = (cores / jobs).max(1);
+    let todo: Vec<&SweepRun> = runs.iter().filter(|r| !is_finished(&r.dir)).collect();
+    let skipped = runs.len() - todo.len();
+    let mut running: Vec<(std::process::Child, &SweepRun)> = Vec::new();
+    let mut queue = todo.iter().copied();
+    let mut failures = Vec::new();
+    loop {
+        while running.len() < jobs {
+            let Some(run) = queue.next() else { break };
+            let cmd = run_command(exe, run);
+            if !quiet {
+                eprintln!("sweep: start {}", run.dir.display());
+            }
+            let log = std::fs::File::create(run.dir.join("sweep.log"))?;
+            let child = Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .env("PADS_THREADS", threads.to_string())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("cannot start {}", cmd.join(" ")))?;
+            running.push((child, run));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].0.try_wait()? {
+                let (_, run) = running.remove(i);
+                if status.success() {
+                    if !quiet {
+                        eprintln!("sweep: done  {}", run.dir.display());
+                    }
+                } else {
+                    failures.push(format!("{} (see {})", run.dir.display(), run.dir.join("sweep.log").display()));
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{} sweep run(s) failed: {}", failures.len(), failures.join(", "));
+    }
+    Ok((todo.len(), skipped))
+}
+
+#[derive(Debug, Clone)]
+pub struct SlurmOptions {
+    pub time: String,
+    pub cpus: usize,
+    pub mem: String,
+    pub gpus: usize,
+    pub partition: Option<String>,
+}
+
+/// Writes `<out>/sweep.sbatch`: a job array with one index per run; index i runs runs[i].
+pub fn write_slurm(exe: &Path, runs: &[SweepRun], out: &Path, opts: &SlurmOptions) -> Result<PathBuf> {
+    write_configs(runs)?;
+    let mut s = String::from("#!/bin/bash\n");
+    s.push_str("#SBATCH --job-name=pads-sweep\n");
+    s.push_str(&format!("#SBATCH --array=0-{}\n", runs.len().saturating_sub(1)));
+    s.push_str(&format!("#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --mem={}\n", opts.time, opts.cpus, opts.mem));
+    if opts.gpus > 0 {
+        s.push_str(&format!("#SBATCH --gres=gpu:{}\n", opts.gpus));
+    }
+    if let Some(p) = &opts.partition {
+        s.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    s.push_str(&format!("#SBATCH --output={}/runs/slurm-%A_%a.log\n", out.display()));
+    s.push_str("set -euo pipefail\nRUNS=(\n");
+    for r in runs {
+        s.push_str(&format!("  \"{}\"\n", r.dir.display()));
+    }
+    s.push_str(")\nRUN=\"${RUNS[$SLURM_ARRAY_TASK_ID]}\"\n");
+    s.push_str("if [ -f \"$RUN/summary.json\" ]; then echo \"$RUN already finished\"; exit 0; fi\n");
+    s.push_str(&format!(
+        "if [ -f \"$RUN/checkpoint_last.safetensors\" ]; then\n  exec \"{exe}\" train --resume \"$RUN\" --quiet\nelse\n  exec \"{exe}\" train --config \"$RUN/sweep-config.toml\" --out \"$RUN\" --quiet\nfi\n",
+        exe = exe.display()
+    ));
+    let path = out.join("sweep.sbatch");
+    crate::util::write_atomic(&path, s.as_bytes())?;
+    Ok(path)
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    let std = if v.len() > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    (mean, std)
+}
+
+/// One run's final (last evaluated) and best (highest Recall@1) rows of metrics.csv.
+pub struct RunResult {
+    pub sampler: String,
+    pub seed: String,
+    pub metric_names: Vec<String>,
+    pub last: Vec<f64>,
+    pub best: Vec<f64>,
+    pub epochs: Vec<f64>,
+    pub recall1: Vec<f64>,
+}
+
+const NON_METRICS: [&str; 5] = ["epoch", "loss", "lr", "beta_mean", "policy_updates"];
+
+pub fn read_run(dir: &Path) -> Result<Option<RunResult>> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some((sampler, seed)) = name.rsplit_once("_seed") else { return Ok(None) };
+    if !dir.join("metrics.csv").is_file() {
+        return Ok(None);
+    }
+    let table = CsvTable::read(&dir.join("metrics.csv"))?;
+    let r1 = table.header.iter().position(|h| h == "recall@1").context("metrics.csv has no recall@1")?;
+    let metric_idx: Vec<usize> = (0..table.header.len()).filter(|&i| !NON_METRICS.contains(&table.header[i].as_str())).collect();
+    let rows: Vec<&Vec<String>> = table.rows.iter().filter(|r| r[0] != "0" && r.get(r1).is_some_and(|v| !v.is_empty())).collect();
+    let (Some(last), Some(best)) = (
+        rows.last(),
+        rows.iter().max_by(|a, b| a[r1].parse::<f64>().unwrap_or(f64::MIN).total_cmp(&b[r1].parse::<f64>().unwrap_or(f64::MIN))),
+    ) else {
+        return Ok(None);
+    };
+    let parse = |row: &Vec<String>| metric_idx.iter().map(|&i| row[i].parse::<f64>().unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    Ok(Some(RunResult {
+        sampler: sampler.to_string(),
+        seed: seed.to_string(),
+        metric_names: metric_idx.iter().map(|&i| table.header[i].clone()).collect(),
+        last: parse(last),
+        best: parse(best),
+        epochs: rows.iter().map(|r| r[0].parse().unwrap_or(f64::NAN)).collect(),
+        recall1: rows.iter().map(|r| r[r1].parse().unwrap_or(f64::NAN)).collect(),
+    }))
+}
+
+/// Rebuilds summary.md, summary.csv and recall1.png from the runs in `<out>/runs`.
+pub fn summarize(out: &Path) -> Result<String> {
+    let runs_dir = out.join("runs");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs_dir)
+        .with_context(|| format!("{} holds no sweep runs", runs_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut results = Vec::new();
+    for d in dirs {
+        if let Some(r) = read_run(&d)? {
+            results.push(r);
+        }
+    }
+    if results.is_empty() {
+        bail!("no run in {} has evaluated metrics yet", runs_dir.display());
+    }
+    let names = results[0].metric_names.clone();
+    let mut samplers: Vec<String> = Vec::new();
+    for r in &results {
+        if !samplers.contains(&r.sampler) {
+            samplers.push(r.sampler.clone());
+        }
+    }
+    // The usual order of the paper's tables: baselines first, PADS last.
+    let order = ["random", "semihard", "softhard", "distance", "pads"];
+    samplers.sort_by_key(|s| order.iter().position(|o| o == s).unwrap_or(order.len()));
+    let mut csv = CsvTable { header: vec!["sampler".into(), "runs".into(), "seeds".into()], rows: Vec::new() };
+    for kind in ["final", "best"] {
+        for n in &names {
+            csv.header.push(format!("{kind}_{n}_mean"));
+            csv.header.push(format!("{kind}_{n}_std"));
+        }
+    }
+    let mut md = String::from("# Sweep summary\n\nMean +- standard deviation over seeds (sample std). `final` = last evaluated epoch, `best` = epoch with the best test Recall@1.\n\n");
+    let shown: Vec<&String> = names.iter().filter(|n| !["intra", "inter"].contains(&n.as_str())).collect();
+    md.push_str("| sampler | runs |");
+    for n in &shown {
+        md.push_str(&format!(" final {n} |"));
+    }
+    md.push_str(" best recall@1 |\n|---|---|");
+    for _ in 0..=shown.len() {
+        md.push_str("---|");
+    }
+    md.push('\n');
+    let mut curves = Vec::new();
+    for s in &samplers {
+        let group: Vec<&RunResult> = results.iter().filter(|r| &r.sampler == s).collect();
+        let seeds: Vec<String> = group.iter().map(|r| r.seed.clone()).collect();
+        let mut row = vec![s.clone(), group.len().to_string(), seeds.join(" ")];
+        let mut finals = Vec::new();
+        for (kind, pick) in [("final", 0), ("best", 1)] {
+            for (i, _) in names.iter().enumerate() {
+                let vals: Vec<f64> = group.iter().map(|r| if pick == 0 { r.last[i] } else { r.best[i] }).collect();
+                let (m, sd) = mean_std(&vals);
+                row.push(format!("{m:.6}"));
+                row.push(format!("{sd:.6}"));
+                if kind == "final" {
+                    finals.push((names[i].clone(), m, sd));
+                }
+            }
+        }
+        csv.rows.push(row);
+        md.push_str(&format!("| {s} | {} |", group.len()));
+        for n in &shown {
+            let (_, m, sd) = finals.iter().find(|f| &&f.0 == n).unwrap();
+            md.push_str(&format!(" {:.2} +- {:.2} |", m * 100.0, sd * 100.0));
+        }
+        let best_r1: Vec<f64> = group.iter().map(|r| r.best[0]).collect();
+        let (m, sd) = mean_std(&best_r1);
+        md.push_str(&format!(" {:.2} +- {:.2} |\n", m * 100.0, sd * 100.0));
+        // Recall@1 per epoch: mean and band (mean +- std) over seeds, on common epochs.
+        let epochs = group[0].epochs.clone();
+        let mut mean = Vec::new();
+        let mut band = Vec::new();
+        for (e, _) in epochs.iter().enumerate() {
+            let vals: Vec<f64> = group.iter().filter_map(|r| r.recall1.get(e).copied()).collect();
+            let (m, sd) = mean_std(&vals);
+            mean.push(m);
+            band.push(sd);
+        }
+        curves.push((s.clone(), epochs, mean, band));
+    }
+    md.push_str("\n(values in %, metrics on the test split)\n");
+    crate::util::write_atomic(&out.join("summary.csv"), csv.to_string().as_bytes())?;
+    crate::util::write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    plots::band_curves(&out.join("recall1.png"), "test Recall@1 per sampler (mean +- std over seeds)", &curves)?;
+    Ok(md)
+}

@@ -1,0 +1,86 @@
+//! Sweeps: run folders, summary equal to statistics of the runs' own metrics.csv, skipping
+//! finished runs, and the Slurm array script.
+mod common;
+use pads::config::{Arch, DatasetKind, RunConfig, Sampling};
+use pads::data::synth::{self, SynthOptions};
+use pads::run::CsvTable;
+use pads::sweep::{plan, run_local, summarize, write_slurm, SlurmOptions};
+use std::path::PathBuf;
+
+fn tiny_config() -> RunConfig {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pads-sweep-tests");
+    synth::ensure(&root, &SynthOptions { classes: 8, per_class: 12, image_size: 16, seed: 0 }).unwrap();
+    RunConfig {
+        dataset: DatasetKind::Synthetic,
+        data_root: root,
+        arch: Arch::Small,
+        image_size: 16,
+        embed_dim: 8,
+        bs: 8,
+        samples_per_class: 2,
+        n_epochs: 2,
+        lr: 1e-3,
+        ..RunConfig::default()
+    }
+}
+
+fn last_recall1(dir: &std::path::Path) -> f64 {
+    let t = CsvTable::read(&dir.join("metrics.csv")).unwrap();
+    *t.column("recall@1").unwrap().last().unwrap()
+}
+
+#[test]
+fn a_2x2_sweep_runs_summarises_and_resumes() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = plan(&tiny_config(), &[Sampling::Random, Sampling::Distance], &[0, 1], out.path());
+    assert_eq!(runs.len(), 4);
+    let (ran, skipped) = run_local(&common::pads_bin(), &runs, 2, true).unwrap();
+    assert_eq!((ran, skipped), (4, 0));
+    for r in &runs {
+        assert!(r.dir.join("summary.json").is_file(), "{} unfinished", r.dir.display());
+        let cfg = RunConfig::from_toml_file(&r.dir.join("config.toml")).unwrap();
+        assert_eq!((cfg.sampling, cfg.seed), (r.sampler, r.seed));
+    }
+    summarize(out.path()).unwrap();
+    let summary = CsvTable::read(&out.path().join("summary.csv")).unwrap();
+    assert_eq!(summary.rows.len(), 2);
+    let col = |name: &str| summary.header.iter().position(|h| h == name).unwrap();
+    for (row, sampler) in summary.rows.iter().zip(["random", "distance"]) {
+        assert_eq!(row[0], sampler);
+        let vals: Vec<f64> = [0, 1].iter().map(|s| last_recall1(&out.path().join(format!("runs/{sampler}_seed{s}")))).collect();
+        let mean = (vals[0] + vals[1]) / 2.0;
+        let std = ((vals[0] - mean).powi(2) + (vals[1] - mean).powi(2)).sqrt(); // n - 1 = 1
+        let got_mean: f64 = row[col("final_recall@1_mean")].parse().unwrap();
+        let got_std: f64 = row[col("final_recall@1_std")].parse().unwrap();
+        assert!((got_mean - mean).abs() < 1e-6, "{sampler}: {got_mean} vs {mean}");
+        assert!((got_std - std).abs() < 1e-6, "{sampler}: {got_std} vs {std}");
+    }
+    assert!(std::fs::read_to_string(out.path().join("summary.md")).unwrap().contains("| distance | 2 |"));
+    assert!(image::open(out.path().join("recall1.png")).is_ok());
+    // Running again trains nothing and leaves the runs untouched.
+    let stamp = std::fs::metadata(runs[0].dir.join("checkpoint_last.safetensors")).unwrap().modified().unwrap();
+    assert_eq!(run_local(&common::pads_bin(), &runs, 2, true).unwrap(), (0, 4));
+    assert_eq!(std::fs::metadata(runs[0].dir.join("checkpoint_last.safetensors")).unwrap().modified().unwrap(), stamp);
+}
+
+#[test]
+fn slurm_script_has_one_array_index_per_run() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = plan(&tiny_config(), &[Sampling::Semihard, Sampling::Pads, Sampling::Random], &[3, 4], out.path());
+    let opts = SlurmOptions { time: "02:00:00".into(), cpus: 4, mem: "16G".into(), gpus: 1, partition: Some("gpu".into()) };
+    let script = std::fs::read_to_string(write_slurm(&common::pads_bin(), &runs, out.path(), &opts).unwrap()).unwrap();
+    assert!(script.contains("#SBATCH --array=0-5\n"));
+    assert!(script.contains("#SBATCH --gres=gpu:1") && script.contains("#SBATCH --partition=gpu"));
+    // The RUNS array, in order: index i -> runs[i], whose config holds its sampler and seed.
+    let start = script.find("RUNS=(\n").unwrap() + 7;
+    let end = script[start..].find(")\n").unwrap() + start;
+    let entries: Vec<&str> = script[start..end].lines().map(|l| l.trim().trim_matches('"')).collect();
+    assert_eq!(entries.len(), 6);
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(entries[i], r.dir.display().to_string());
+        let cfg = RunConfig::from_toml_file(&r.dir.join("sweep-config.toml")).unwrap();
+        assert_eq!((cfg.sampling, cfg.seed), (r.sampler, r.seed));
+    }
+    assert!(script.contains("\"$RUN/sweep-config.toml\" --out \"$RUN\""));
+    assert!(script.contains("--resume \"$RUN\""));
+}
