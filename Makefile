@@ -27,7 +27,8 @@ test: $(STAMP)
 	$(TORCH_ENV) PADS_PYTHON=$(VENV)/bin/python cargo test $(CARGO_FLAGS) -- --test-threads=1
 
 bench: build
-	$(TORCH_ENV) PADS_PYTHON=$(VENV)/bin/python bash bench/run.sh
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-bench.txt
+	bash bench/run.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -194,7 +194,7 @@ pub struct RunConfig {
     // ---- PADS (pads-spec.md sections 4 and 5) ----
     #[arg(long, default_value_t = 30)]
     pub policy_n_support: usize,
-    #[arg(long, num_args = 2, value_delimiter = ',', default_values_t = vec![0.1f64, 1.4])]
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = vec![0.1f64, 1.4])]
     pub policy_support_limit: Vec<f64>,
     #[arg(long, value_enum, default_value = "uniform_low")]
     pub policy_init_distr: InitDistr,
@@ -232,7 +232,7 @@ pub struct RunConfig {
     /// Plain REINFORCE/PPO with an EMA baseline instead of the A2C value head.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     pub policy_dont_use_a2c: bool,
-    #[arg(long, num_args = 3, value_delimiter = ',', default_values_t = vec![0.5f64, 1.0, 1.5])]
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = vec![0.5f64, 1.0, 1.5])]
     pub policy_action_values: Vec<f64>,
     #[arg(long, default_value_t = 0.01)]
     pub policy_lr: f64,

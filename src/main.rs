@@ -33,10 +33,50 @@ enum Command {
     Demo(DemoArgs),
     /// One run per (sampler, seed), locally N at a time or as a Slurm job array; then a summary.
     Sweep(SweepArgs),
+    /// The pads side of the benchmarks in bench/ (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Rebuild a sweep's summary from the runs it has.
     Summarize {
         /// The sweep folder.
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Serve training iterations over stdin (`run K` -> K times in ms), for bench/compare_train.py.
+    TrainStep {
+        #[arg(long, value_enum, default_value = "small")]
+        arch: pads::config::Arch,
+        #[arg(long, default_value_t = 64)]
+        image_size: usize,
+        #[arg(long, default_value_t = 112)]
+        bs: usize,
+        #[arg(long, value_enum, default_value = "distance")]
+        sampling: Sampling,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Miner + margin loss (forward and backward) per sampler: median ms (JSON).
+    Miners {
+        #[arg(long, default_value_t = 112)]
+        bs: usize,
+        #[arg(long, default_value_t = 128)]
+        dim: usize,
+        #[arg(long, default_value_t = 30)]
+        reps: usize,
+    },
+    /// Loader images/s with the training transform for each thread count (JSON).
+    Loader {
+        #[command(flatten)]
+        cfg: RunConfig,
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        batches: usize,
     },
 }
 
@@ -320,6 +360,17 @@ fn run() -> Result<()> {
                 print!("{}", pads::sweep::summarize(&a.out)?);
             }
         }
+        Command::Bench { command } => match command {
+            BenchCommand::TrainStep { arch, image_size, bs, sampling, device } => {
+                pads::bench::train_step_server(arch, image_size, bs, sampling, pads::device::parse_device(&device)?)?;
+            }
+            BenchCommand::Miners { bs, dim, reps } => println!("{}", pads::bench::miners(bs, dim, reps)?),
+            BenchCommand::Loader { threads, batches, .. } => {
+                let m = sub_matches(&matches, &["bench", "loader"]);
+                let cfg = RunConfig::resolve(RunConfig::default(), m)?;
+                println!("{}", pads::bench::loader(&cfg, &threads, batches)?);
+            }
+        },
         Command::Summarize { dir } => {
             print!("{}", pads::sweep::summarize(&dir)?);
         }

@@ -1,0 +1,33 @@
+"""Markdown summary of bench/results: medians and ratios against the peers of the same run."""
+import json, os, sys
+
+out = sys.argv[1]
+
+
+def load(name):
+    p = os.path.join(out, name)
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+print("| benchmark | pads | peer | pads / peer |")
+print("|---|---|---|---|")
+for f in ["train_small.json", "train_resnet50.json"]:
+    r = load(f)
+    if r:
+        print(f"| training iteration, {r['arch']} {r['image_size']} px, bs {r['bs']} ({r['device']}) | {r['pads_ms']:.1f} ms | PyTorch {r['pytorch_ms']:.1f} ms | {r['ratio']:.2f} |")
+mp, mq = load("miners_pads.json"), load("miners_peers.json")
+if mp and mq:
+    for k in mp:
+        loop, vec = mq[k]["python_loop"], mq[k]["torch_vectorised"]
+        print(f"| miner + loss, {k}, bs 112, 128-d | {mp[k]:.2f} ms | loop {loop:.2f} ms / vectorised {vec:.2f} ms | {mp[k]/loop:.3f} / {mp[k]/vec:.2f} |")
+et, ep, ef = load("eval_pads_time.json"), load("eval_pads.json"), load("eval_faiss.json")
+if et and ep and ef:
+    same = all(abs(ep[f"recall@{k}"] - v) == 0 for k, v in ef["recall"].items())
+    print(f"| evaluation 60k x 128 (R@1,10,100,1000 + NMI) | {et['seconds']:.1f} s, {et['peak_rss_kib']/1024:.0f} MiB | faiss + sklearn {ef['seconds']:.1f} s, {ef['peak_rss_mib']:.0f} MiB | {et['seconds']/ef['seconds']:.2f} (time) |")
+    print()
+    print("recall identical: " + ("yes" if same else "NO") + "; " + ", ".join(
+        f"R@{k} pads {ep[f'recall@{k}']:.6f} faiss {v:.6f}" for k, v in ef["recall"].items()) + f"; NMI pads {ep['nmi']:.4f} faiss+sklearn {ef['nmi']:.4f}")
+lo = load("loader.json")
+if lo:
+    print()
+    print("loader images/s: " + ", ".join(f"{t} thread(s) {v:.0f}" for t, v in lo.items()) + (f"; scaling {lo['2']/lo['1']:.2f}x" if "1" in lo and "2" in lo else ""))

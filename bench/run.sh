@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every benchmark of docs/benchmarks.md, pads and its peer in the same run, same machine.
+# Run through `make bench` (sets up the venv with the benchmark peers and builds pads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+PADS=target/release/pads
+OUT=bench/results
+mkdir -p "$OUT"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), torch threads $($PY -c 'import torch; print(torch.get_num_threads())')" | tee "$OUT/machine.txt"
+
+echo "== 1. training iteration, pads vs PyTorch (alternating A B A B)"
+$PY bench/compare_train.py --pads "$PADS" --arch small --image-size 64 --bs 112 --rounds 8 --iters 3 | tee "$OUT/train_small.json"
+$PY bench/compare_train.py --pads "$PADS" --arch resnet50 --image-size 224 --bs 16 --rounds 5 --iters 2 | tee "$OUT/train_resnet50.json"
+
+echo "== 2. miner + loss at bs 112, 128-d"
+$PADS bench miners --bs 112 --dim 128 --reps 30 | tee "$OUT/miners_pads.json"
+(cd bench && ../$PY peer_miners.py) | tee "$OUT/miners_peers.json"
+
+echo "== 3. evaluation, 60,000 x 128, 11,316 classes"
+mkdir -p "$OUT/eval_data"
+[ -f "$OUT/eval_data/embeddings.npy" ] || $PY bench/make_eval_data.py "$OUT/eval_data"
+/usr/bin/time -f '{"seconds": %e, "peak_rss_mib": %M}' -o "$OUT/eval_pads_time.json" \
+  $PADS metrics --embeddings "$OUT/eval_data/embeddings.npy" --labels "$OUT/eval_data/labels.npy" --k 1,10,100,1000 --json > "$OUT/eval_pads.json"
+sed -i 's/"peak_rss_mib": \([0-9]*\)/"peak_rss_kib": \1/' "$OUT/eval_pads_time.json"
+cat "$OUT/eval_pads_time.json" "$OUT/eval_pads.json"
+$PY bench/peer_eval.py "$OUT/eval_data/embeddings.npy" "$OUT/eval_data/labels.npy" 1,10,100,1000 | tee "$OUT/eval_faiss.json"
+
+echo "== 4. loader, 224 px training transform from disk"
+$PADS synth --out "$OUT/synth256/synthetic" --classes 20 --per-class 40 --image-size 256 > /dev/null
+$PADS bench loader --dataset synthetic --data-root "$OUT/synth256" --image-size 224 --bs 112 --threads 1,2 --batches 6 | tee "$OUT/loader.json"
+
+$PY bench/report.py "$OUT" | tee "$OUT/summary.md"

@@ -1,0 +1,137 @@
+//! `pads bench`: the pads side of the benchmarks in bench/ (docs/benchmarks.md). Timings
+//! are printed as raw numbers for the driver scripts, which compare them with the PyTorch /
+//! faiss peers measured in the same run.
+use crate::config::{Arch, LossKind, RunConfig, Sampling};
+use crate::data::loader::{spawn_loader, ImageStore};
+use crate::data::transform::{Mode, Transform};
+use crate::miner::build_miner;
+use crate::model::EmbeddingNet;
+use crate::optim::Adam;
+use anyhow::Result;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// Labels of a class-balanced batch: bs / spc classes, spc images each.
+pub fn batch_labels(bs: usize, samples_per_class: usize) -> Vec<i64> {
+    (0..bs).map(|i| (i / samples_per_class) as i64).collect()
+}
+
+/// One full training iteration (forward, miner, margin loss, backward, Adam on model and
+/// beta) served over stdin: each line `run K` answers with K per-iteration times in ms.
+pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sampling, device: Device) -> Result<()> {
+    tch::manual_seed(0);
+    let cfg = RunConfig { arch, image_size, bs, sampling, embed_dim: 128, samples_per_class: 4, ..RunConfig::default() };
+    let vs = nn::VarStore::new(device);
+    let model = EmbeddingNet::new(&vs.root(), arch, cfg.embed_dim);
+    let beta_vs = nn::VarStore::new(device);
+    let n_classes = (bs / 4) as i64;
+    let beta = beta_vs.root().var("beta", &[n_classes], nn::Init::Const(1.2));
+    let mut opt = Adam::new(&vs, 1e-5, 4e-4);
+    let mut opt_beta = Adam::new(&beta_vs, 5e-4, 0.0);
+    let mut miner = build_miner(&cfg);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let labels = batch_labels(bs, 4);
+    let x = Tensor::randn([bs as i64, 3, image_size as i64, image_size as i64], (Kind::Float, device));
+    let step = |miner: &mut Box<dyn crate::miner::Miner>, rng: &mut ChaCha8Rng, opt: &mut Adam, opt_beta: &mut Adam| {
+        let emb = model.forward(&x);
+        let t = miner.mine(&emb, &labels, rng);
+        let ac: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
+        let loss = match cfg.loss {
+            LossKind::Margin => crate::loss::margin_loss(&emb, &t, &Tensor::from_slice(&ac).to_device(device), &beta, 0.2),
+            LossKind::Triplet => crate::loss::triplet_loss(&emb, &t, 0.2),
+        };
+        opt.zero_grad();
+        opt_beta.zero_grad();
+        loss.backward();
+        opt.step();
+        opt_beta.step();
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    println!("ready");
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut parts = line.split_whitespace();
+        match (parts.next(), parts.next().and_then(|k| k.parse::<usize>().ok())) {
+            (Some("run"), Some(k)) => {
+                let mut times = Vec::with_capacity(k);
+                for _ in 0..k {
+                    let t0 = Instant::now();
+                    step(&mut miner, &mut rng, &mut opt, &mut opt_beta);
+                    times.push(t0.elapsed().as_secs_f64() * 1e3);
+                }
+                println!("{}", times.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" "));
+            }
+            (Some("quit"), _) => break,
+            _ => println!("error: expected `run K` or `quit`"),
+        }
+    }
+    Ok(())
+}
+
+/// Miner + margin loss (forward and backward) at bs x dim, for each sampler: median ms.
+pub fn miners(bs: usize, dim: usize, reps: usize) -> Result<serde_json::Value> {
+    tch::manual_seed(0);
+    let labels = batch_labels(bs, 4);
+    let n_classes = (bs / 4) as i64;
+    let mut out = serde_json::Map::new();
+    for sampling in [Sampling::Random, Sampling::Semihard, Sampling::Softhard, Sampling::Distance, Sampling::Pads] {
+        let cfg = RunConfig { sampling, embed_dim: dim, bs, ..RunConfig::default() };
+        let mut miner = build_miner(&cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let raw = Tensor::randn([bs as i64, dim as i64], (Kind::Float, Device::Cpu));
+        let beta = Tensor::full([n_classes], 1.2, (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let mut times = Vec::with_capacity(reps);
+        for i in 0..reps + 5 {
+            let leaf = raw.detach().set_requires_grad(true);
+            let t0 = Instant::now();
+            let emb = crate::model::l2_normalize(&leaf);
+            let t = miner.mine(&emb, &labels, &mut rng);
+            let ac: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
+            let loss = crate::loss::margin_loss(&emb, &t, &Tensor::from_slice(&ac), &beta, 0.2);
+            loss.backward();
+            if i >= 5 {
+                times.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        out.insert(crate::sweep::sampler_name(sampling), serde_json::json!(median(times)));
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+/// Loader throughput (images/s, training transform at `image_size`, decoding from disk
+/// every time) for each thread count.
+pub fn loader(cfg: &RunConfig, threads: &[usize], batches: usize) -> Result<serde_json::Value> {
+    let splits = crate::data::load_splits(cfg)?;
+    let store = Arc::new(ImageStore::new(splits.train, false, false));
+    let n = store.len();
+    let plan: Vec<Vec<usize>> = (0..batches).map(|b| (0..cfg.bs).map(|i| (b * cfg.bs + i) % n).collect()).collect();
+    let mut out = serde_json::Map::new();
+    for &t in threads {
+        // Warm the page cache once, then time.
+        for b in spawn_loader(store.clone(), plan[..1].to_vec(), Transform::new(cfg.image_size, Mode::Train), 0, t, 2) {
+            b?;
+        }
+        let t0 = Instant::now();
+        let mut images = 0;
+        for b in spawn_loader(store.clone(), plan.clone(), Transform::new(cfg.image_size, Mode::Train), 0, t, 4) {
+            images += b?.labels.len();
+        }
+        out.insert(t.to_string(), serde_json::json!(images as f64 / t0.elapsed().as_secs_f64()));
+    }
+    Ok(serde_json::Value::Object(out))
+}
