@@ -8,11 +8,14 @@ ap.add_argument("--arch", default="small")
 ap.add_argument("--image-size", type=int, default=64)
 ap.add_argument("--bs", type=int, default=112)
 ap.add_argument("--device", default="cpu")
+ap.add_argument("--sampling", default="distance", choices=["distance", "pads"])
+ap.add_argument("--amp", default="off", choices=["off", "bf16"])
 ap.add_argument("--rounds", type=int, default=6)
 ap.add_argument("--iters", type=int, default=3)
 a = ap.parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
-common = ["--arch", a.arch, "--image-size", str(a.image_size), "--bs", str(a.bs), "--device", a.device]
+common = ["--arch", a.arch, "--image-size", str(a.image_size), "--bs", str(a.bs), "--device", a.device,
+          "--sampling", a.sampling, "--amp", a.amp]
 procs = {
     "pads": subprocess.Popen([a.pads, "bench", "train-step"] + common, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
     "pytorch": subprocess.Popen([sys.executable, os.path.join(here, "peer_train_step.py")] + common, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
@@ -38,7 +41,7 @@ for p in procs.values():
     p.stdin.flush()
     p.wait()
 med = {n: statistics.median(t) for n, t in times.items()}
-print(json.dumps({"arch": a.arch, "image_size": a.image_size, "bs": a.bs, "device": a.device,
+print(json.dumps({"arch": a.arch, "sampling": a.sampling, "amp": a.amp, "image_size": a.image_size, "bs": a.bs, "device": a.device,
                   "pads_ms": med["pads"], "pytorch_ms": med["pytorch"], "ratio": med["pads"] / med["pytorch"],
                   "pads_img_s": a.bs * 1e3 / med["pads"], "pytorch_img_s": a.bs * 1e3 / med["pytorch"],
                   "samples": len(times["pads"])}))

@@ -31,11 +31,12 @@ pub fn batch_labels(bs: usize, samples_per_class: usize) -> Vec<i64> {
 
 /// One full training iteration (forward, miner, margin loss, backward, Adam on model and
 /// beta) served over stdin: each line `run K` answers with K per-iteration times in ms.
-pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sampling, device: Device) -> Result<()> {
+pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sampling, device: Device, amp_bf16: bool) -> Result<()> {
     tch::manual_seed(0);
     let cfg = RunConfig { arch, image_size, bs, sampling, embed_dim: 128, samples_per_class: 4, ..RunConfig::default() };
     let vs = nn::VarStore::new(device);
-    let model = EmbeddingNet::new(&vs.root(), arch, cfg.embed_dim);
+    let mut model = EmbeddingNet::new(&vs.root(), arch, cfg.embed_dim);
+    model.amp_bf16 = amp_bf16;
     let beta_vs = nn::VarStore::new(device);
     let n_classes = (bs / 4) as i64;
     let beta = beta_vs.root().var("beta", &[n_classes], nn::Init::Const(1.2));

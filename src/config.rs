@@ -31,6 +31,14 @@ pub enum Arch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
+pub enum Amp {
+    Off,
+    Bf16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum LossKind {
     Margin,
     Triplet,
@@ -150,6 +158,9 @@ pub struct RunConfig {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Mixed precision for the backbone: `off` or `bf16` (head, distances, loss, metrics stay f32).
+    #[arg(long, value_enum, default_value = "off")]
+    pub amp: Amp,
 
     // ---- optimisation ----
     #[arg(long, default_value_t = 150)]

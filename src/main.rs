@@ -59,6 +59,8 @@ enum BenchCommand {
         sampling: Sampling,
         #[arg(long, default_value = "cpu")]
         device: String,
+        #[arg(long, value_enum, default_value = "off")]
+        amp: pads::config::Amp,
     },
     /// Miner + margin loss (forward and backward) per sampler: median ms (JSON).
     Miners {
@@ -230,6 +232,15 @@ fn sub_matches<'a>(m: &'a ArgMatches, path: &[&str]) -> &'a ArgMatches {
     path.iter().fold(m, |m, name| m.subcommand_matches(name).expect("subcommand matches"))
 }
 
+/// The config flags apply on top of: a TOML file, else a preset, else the defaults.
+fn base_config(file: Option<&std::path::Path>, preset: Option<Preset>) -> Result<RunConfig> {
+    Ok(match (file, preset) {
+        (Some(file), _) => RunConfig::from_toml_file(file)?,
+        (None, Some(p)) => RunConfig::preset(p),
+        (None, None) => RunConfig::default(),
+    })
+}
+
 fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
     if json {
         let obj: serde_json::Map<String, serde_json::Value> =
@@ -286,14 +297,7 @@ fn run() -> Result<()> {
             let m = sub_matches(&matches, &["train"]);
             let (base, out) = match (&a.resume, &a.out) {
                 (Some(run), _) => (RunConfig::from_toml_file(&run.join("config.toml"))?, run.clone()),
-                (None, Some(out)) => {
-                    let base = match (&a.config, a.preset) {
-                        (Some(file), _) => RunConfig::from_toml_file(file)?,
-                        (None, Some(p)) => RunConfig::preset(p),
-                        (None, None) => RunConfig::default(),
-                    };
-                    (base, out.clone())
-                }
+                (None, Some(out)) => (base_config(a.config.as_deref(), a.preset)?, out.clone()),
                 (None, None) => bail!("pads train needs --out RUN_DIR (or --resume RUN_DIR)"),
             };
             let cfg = RunConfig::resolve(base, m)?;
@@ -334,12 +338,7 @@ fn run() -> Result<()> {
         }
         Command::Sweep(a) => {
             let m = sub_matches(&matches, &["sweep"]);
-            let base = match (&a.config, a.preset) {
-                (Some(file), _) => RunConfig::from_toml_file(file)?,
-                (None, Some(p)) => RunConfig::preset(p),
-                (None, None) => RunConfig::default(),
-            };
-            let cfg = RunConfig::resolve(base, m)?;
+            let cfg = RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?;
             let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &a.out);
             if a.slurm {
                 let opts = pads::sweep::SlurmOptions {
@@ -361,8 +360,9 @@ fn run() -> Result<()> {
             }
         }
         Command::Bench { command } => match command {
-            BenchCommand::TrainStep { arch, image_size, bs, sampling, device } => {
-                pads::bench::train_step_server(arch, image_size, bs, sampling, pads::device::parse_device(&device)?)?;
+            BenchCommand::TrainStep { arch, image_size, bs, sampling, device, amp } => {
+                let amp = amp == pads::config::Amp::Bf16;
+                pads::bench::train_step_server(arch, image_size, bs, sampling, pads::device::parse_device(&device)?, amp)?;
             }
             BenchCommand::Miners { bs, dim, reps } => println!("{}", pads::bench::miners(bs, dim, reps)?),
             BenchCommand::Loader { threads, batches, .. } => {

@@ -83,7 +83,8 @@ pub fn ensure_dataset(cfg: &RunConfig) -> Result<()> {
 
 pub fn build_model(cfg: &RunConfig, device: Device) -> Result<(nn::VarStore, EmbeddingNet)> {
     let mut vs = nn::VarStore::new(device);
-    let model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
+    let mut model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
+    model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
     if let Some(path) = &cfg.pretrained {
         crate::model::import::load_pretrained(&mut vs, path)?;
     } else if cfg.arch == Arch::Resnet50 && !cfg.not_pretrained {
@@ -531,7 +532,8 @@ pub fn load_run_model(run: &RunDir, cfg: &RunConfig, device: Device) -> Result<(
     let path = if run.best_checkpoint().is_file() { run.best_checkpoint() } else { run.last_checkpoint() };
     let ck = Checkpoint::load(&path)?;
     let vs = nn::VarStore::new(device);
-    let model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
+    let mut model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
+    model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
     load_into_varstore(&vs, &ck.group("model"), "model")?;
     Ok((vs, model))
 }

@@ -61,6 +61,14 @@ fn config_file_then_flags_override() {
     assert_eq!(cfg.policy_sample_freq, 11);
     assert_eq!(cfg.policy_mode, PolicyMode::Ppo);
     assert!(!cfg.policy_include_pos);
+    // Lists take commas or spaces, as the original's nargs='+'.
+    for args in [vec!["pads", "--policy-action-values", "0.8,1,1.25"], vec!["pads", "--policy-action-values", "0.8", "1", "1.25"]] {
+        let m = run_config_command().get_matches_from(args);
+        assert_eq!(RunConfig::resolve(RunConfig::default(), &m).unwrap().policy_action_values, vec![0.8, 1.0, 1.25]);
+    }
+    let m = run_config_command().get_matches_from(["pads", "--policy-action-values", "0.8,1.25"]);
+    let err = format!("{:#}", RunConfig::resolve(RunConfig::default(), &m).err().unwrap());
+    assert!(err.contains("--policy-action-values") && err.contains("three"), "{err}");
     // A key pads does not know is an error naming it.
     std::fs::write(&file, "n_epochs = 3\npolicy_smaple_freq = 4\n").unwrap();
     let err = format!("{:#}", RunConfig::from_toml_file(&file).err().unwrap());

@@ -101,3 +101,21 @@ fn mismatched_weights_list_the_keys() {
     let err = format!("{:#}", load_pretrained(&mut vs, &tmp.path().join("w.txt")).err().unwrap());
     assert!(err.contains(".safetensors or .pth"), "{err}");
 }
+
+#[test]
+fn bf16_backbone_stays_close_to_f32_and_trains_f32_weights() {
+    tch::manual_seed(7);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut model = EmbeddingNet::new(&vs.root(), Arch::Small, 32);
+    let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let full = tch::no_grad(|| model.forward(&x));
+    model.amp_bf16 = true;
+    let mixed = model.forward(&x);
+    assert_eq!(mixed.kind(), Kind::Float, "the head's output stays float32");
+    let diff = (&mixed.detach() - &full).abs().max().double_value(&[]);
+    assert!(diff > 0.0 && diff < 0.05, "bf16 vs f32 embedding difference {diff}");
+    mixed.sum(Kind::Float).backward();
+    let w = &vs.variables()["layer1.conv1.weight"];
+    assert_eq!(w.kind(), Kind::Float);
+    assert!(w.grad().defined() && w.grad().kind() == Kind::Float);
+}

@@ -140,15 +140,25 @@ fn numbered_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped
             })?;
         dirs.push((number, name, path));
     }
+    dirs.sort();
+    let named: Vec<_> = dirs.into_iter().map(|(_, n, p)| (n, p)).collect();
+    split_halves(&images, named, skip_bad, skipped)
+}
+
+/// First half of the (ordered) class folders train, second half test.
+fn split_halves(
+    images: &Path,
+    dirs: Vec<(String, PathBuf)>,
+    skip_bad: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<(Split, Split)> {
     if dirs.len() < 2 {
         bail!("{} holds {} class folders, need at least 2", images.display(), dirs.len());
     }
-    dirs.sort();
     let half = dirs.len() / 2;
-    let named: Vec<_> = dirs.into_iter().map(|(_, n, p)| (n, p)).collect();
-    let (train_dirs, test_dirs) = named.split_at(half);
-    let train = read_classes(&images, train_dirs.to_vec(), skip_bad, skipped)?;
-    let test = read_classes(&images, test_dirs.to_vec(), skip_bad, skipped)?;
+    let (train_dirs, test_dirs) = dirs.split_at(half);
+    let train = read_classes(images, train_dirs.to_vec(), skip_bad, skipped)?;
+    let test = read_classes(images, test_dirs.to_vec(), skip_bad, skipped)?;
     Ok((split_from_classes(train)?, split_from_classes(test)?))
 }
 
@@ -156,14 +166,7 @@ fn numbered_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped
 fn cars_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
     let images = images_dir(dataset_dir)?;
     let dirs = class_dirs(&images)?;
-    if dirs.len() < 2 {
-        bail!("{} holds {} class folders, need at least 2", images.display(), dirs.len());
-    }
-    let half = dirs.len() / 2;
-    let (train_dirs, test_dirs) = dirs.split_at(half);
-    let train = read_classes(&images, train_dirs.to_vec(), skip_bad, skipped)?;
-    let test = read_classes(&images, test_dirs.to_vec(), skip_bad, skipped)?;
-    Ok((split_from_classes(train)?, split_from_classes(test)?))
+    split_halves(&images, dirs, skip_bad, skipped)
 }
 
 /// Stanford Online Products: Info_Files/Ebay_{train,test}.txt list `image_id class_id

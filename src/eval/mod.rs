@@ -88,32 +88,35 @@ pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {
 
 /// [mean intra-class cosine distance, mean cosine distance between normalised centroids],
 /// both means over ordered pairs i != j (classes of one image are left out of the first).
-/// Uses sum_{i != j} cos(e_i, e_j) = |sum_i e_i/|e_i||^2 - n, exact and O(N D).
+/// Uses sum_{i != j} cos(e_i, e_j) = |sum_i e_i/|e_i||^2 - n: exact, O(N D), a few batched ops.
 pub fn class_distances(emb: &Tensor, labels: &[i64]) -> (f64, f64) {
-    let e = crate::model::l2_normalize(&emb.to_kind(Kind::Double)).to_device(tch::Device::Cpu);
-    let groups = class_sizes(labels);
-    let mut intra = Vec::new();
-    let mut centroids = Vec::new();
-    for &c in groups.keys() {
-        let idx: Vec<i64> = labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i as i64).collect();
-        let rows = e.index_select(0, &Tensor::from_slice(&idx));
-        let sum = rows.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
-        let n = idx.len() as f64;
-        if idx.len() >= 2 {
-            let s2 = f64::try_from((&sum * &sum).sum(Kind::Double)).unwrap();
-            intra.push(1.0 - (s2 - n) / (n * (n - 1.0)));
-        }
-        centroids.push(sum / n);
-    }
-    let intra_mean = if intra.is_empty() { 0.0 } else { intra.iter().sum::<f64>() / intra.len() as f64 };
-    let k = centroids.len() as f64;
-    let inter = if centroids.len() >= 2 {
-        let c = crate::model::l2_normalize(&Tensor::stack(&centroids, 0));
-        let s = c.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
-        let s2 = f64::try_from((&s * &s).sum(Kind::Double)).unwrap();
-        1.0 - (s2 - k) / (k * (k - 1.0))
+    let e = crate::model::l2_normalize(&emb.to_kind(Kind::Double));
+    let dev = e.device();
+    // Dense class indices 0..C in label order.
+    let classes: Vec<i64> = class_sizes(labels).keys().copied().collect();
+    let index: std::collections::BTreeMap<i64, i64> = classes.iter().enumerate().map(|(i, &c)| (c, i as i64)).collect();
+    let idx = Tensor::from_slice(&labels.iter().map(|l| index[l]).collect::<Vec<_>>()).to_device(dev);
+    let c = classes.len() as i64;
+    let sums = Tensor::zeros([c, e.size()[1]], (Kind::Double, dev)).index_add(0, &idx, &e);
+    let counts = Tensor::zeros([c], (Kind::Double, dev)).index_add(0, &idx, &Tensor::ones([labels.len() as i64], (Kind::Double, dev)));
+    let s2 = (&sums * &sums).sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+    let multi = counts.ge(2.0);
+    let n_multi = multi.sum(Kind::Double).double_value(&[]);
+    let intra = if n_multi > 0.0 {
+        let per_class = (s2 - &counts) / (&counts * (&counts - 1.0)).clamp_min(1.0);
+        let per_class = per_class.neg() + 1.0;
+        (per_class * multi.to_kind(Kind::Double)).sum(Kind::Double).double_value(&[]) / n_multi
     } else {
         0.0
     };
-    (intra_mean, inter)
+    let inter = if c >= 2 {
+        let centroids = crate::model::l2_normalize(&(&sums / counts.unsqueeze(1)));
+        let total = centroids.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
+        let t2 = (&total * &total).sum(Kind::Double).double_value(&[]);
+        let k = c as f64;
+        1.0 - (t2 - k) / (k * (k - 1.0))
+    } else {
+        0.0
+    };
+    (intra, inter)
 }

@@ -6,41 +6,73 @@ pub mod import;
 pub mod pth;
 
 use crate::config::Arch;
-use tch::nn::{self, ModuleT};
+use tch::nn::{self, Module};
 use tch::Tensor;
 
-fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride,
-        padding,
-        bias: false,
-        ws_init: nn::Init::Kaiming {
-            dist: nn::init::NormalOrUniform::Normal,
-            fan: nn::init::FanInOut::FanOut,
-            non_linearity: nn::init::NonLinearity::ReLU,
-        },
-        ..Default::default()
+/// A bias-free convolution with torchvision's variable name (`weight`), initialised as
+/// torchvision does (Kaiming normal, fan-out). Computes in the input's precision: the f32
+/// weight is cast on the fly under --amp bf16, so gradients and Adam stay f32.
+struct Conv {
+    weight: Tensor,
+    stride: i64,
+    padding: i64,
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> Conv {
+    let init = nn::Init::Kaiming {
+        dist: nn::init::NormalOrUniform::Normal,
+        fan: nn::init::FanInOut::FanOut,
+        non_linearity: nn::init::NonLinearity::ReLU,
     };
-    nn::conv2d(p, c_in, c_out, k, cfg)
+    Conv { weight: p.var("weight", &[c_out, c_in, k, k], init), stride, padding }
 }
 
-fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, Default::default())
+fn conv_fwd(c: &Conv, x: &Tensor) -> Tensor {
+    let w = if c.weight.kind() == x.kind() { c.weight.shallow_clone() } else { c.weight.to_kind(x.kind()) };
+    x.conv2d(&w, None::<&Tensor>, [c.stride, c.stride], [c.padding, c.padding], [1, 1], 1)
 }
 
-/// Frozen-statistics BatchNorm: always the inference path.
-fn bn_frozen(bn: &nn::BatchNorm, x: &Tensor) -> Tensor {
-    bn.forward_t(x, false)
+/// BatchNorm with frozen running statistics (always the inference path) and a trainable
+/// affine weight and bias, under torchvision's names.
+struct FrozenBn {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+fn bn(p: nn::Path, c: i64) -> FrozenBn {
+    FrozenBn {
+        weight: p.var("weight", &[c], nn::Init::Const(1.0)),
+        bias: p.var("bias", &[c], nn::Init::Const(0.0)),
+        running_mean: p.zeros_no_train("running_mean", &[c]),
+        running_var: p.ones_no_train("running_var", &[c]),
+    }
+}
+
+fn bn_frozen(bn: &FrozenBn, x: &Tensor) -> Tensor {
+    let k = x.kind();
+    Tensor::batch_norm(
+        x,
+        Some(&bn.weight.to_kind(k)),
+        Some(&bn.bias.to_kind(k)),
+        Some(&bn.running_mean.to_kind(k)),
+        Some(&bn.running_var.to_kind(k)),
+        false,
+        0.1,
+        1e-5,
+        true,
+    )
 }
 
 struct Bottleneck {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
-    conv3: nn::Conv2D,
-    bn3: nn::BatchNorm,
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    conv1: Conv,
+    bn1: FrozenBn,
+    conv2: Conv,
+    bn2: FrozenBn,
+    conv3: Conv,
+    bn3: FrozenBn,
+    downsample: Option<(Conv, FrozenBn)>,
 }
 
 impl Bottleneck {
@@ -60,11 +92,11 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = bn_frozen(&self.bn1, &x.apply(&self.conv1)).relu();
-        let y = bn_frozen(&self.bn2, &y.apply(&self.conv2)).relu();
-        let y = bn_frozen(&self.bn3, &y.apply(&self.conv3));
+        let y = bn_frozen(&self.bn1, &conv_fwd(&self.conv1, x)).relu();
+        let y = bn_frozen(&self.bn2, &conv_fwd(&self.conv2, &y)).relu();
+        let y = bn_frozen(&self.bn3, &conv_fwd(&self.conv3, &y));
         let skip = match &self.downsample {
-            Some((c, b)) => bn_frozen(b, &x.apply(c)),
+            Some((c, b)) => bn_frozen(b, &conv_fwd(c, x)),
             None => x.shallow_clone(),
         };
         (y + skip).relu()
@@ -72,11 +104,11 @@ impl Bottleneck {
 }
 
 struct BasicBlock {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    conv1: Conv,
+    bn1: FrozenBn,
+    conv2: Conv,
+    bn2: FrozenBn,
+    downsample: Option<(Conv, FrozenBn)>,
 }
 
 impl BasicBlock {
@@ -93,10 +125,10 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = bn_frozen(&self.bn1, &x.apply(&self.conv1)).relu();
-        let y = bn_frozen(&self.bn2, &y.apply(&self.conv2));
+        let y = bn_frozen(&self.bn1, &conv_fwd(&self.conv1, x)).relu();
+        let y = bn_frozen(&self.bn2, &conv_fwd(&self.conv2, &y));
         let skip = match &self.downsample {
-            Some((c, b)) => bn_frozen(b, &x.apply(c)),
+            Some((c, b)) => bn_frozen(b, &conv_fwd(c, x)),
             None => x.shallow_clone(),
         };
         (y + skip).relu()
@@ -104,8 +136,8 @@ impl BasicBlock {
 }
 
 enum Backbone {
-    ResNet50 { conv1: nn::Conv2D, bn1: nn::BatchNorm, layers: Vec<Vec<Bottleneck>> },
-    Small { conv1: nn::Conv2D, bn1: nn::BatchNorm, layers: Vec<BasicBlock> },
+    ResNet50 { conv1: Conv, bn1: FrozenBn, layers: Vec<Vec<Bottleneck>> },
+    Small { conv1: Conv, bn1: FrozenBn, layers: Vec<BasicBlock> },
 }
 
 impl Backbone {
@@ -142,7 +174,7 @@ impl Backbone {
     fn forward(&self, x: &Tensor) -> Tensor {
         match self {
             Backbone::ResNet50 { conv1, bn1, layers } => {
-                let mut y = bn_frozen(bn1, &x.apply(conv1)).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+                let mut y = bn_frozen(bn1, &conv_fwd(conv1, x)).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
                 for layer in layers {
                     for block in layer {
                         y = block.forward(&y);
@@ -151,7 +183,7 @@ impl Backbone {
                 y.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
             }
             Backbone::Small { conv1, bn1, layers } => {
-                let mut y = bn_frozen(bn1, &x.apply(conv1)).relu();
+                let mut y = bn_frozen(bn1, &conv_fwd(conv1, x)).relu();
                 for block in layers {
                     y = block.forward(&y);
                 }
@@ -167,6 +199,8 @@ pub struct EmbeddingNet {
     head: nn::Linear,
     pub arch: Arch,
     pub embed_dim: i64,
+    /// Run the backbone in bfloat16 (mixed precision); head and output stay float32.
+    pub amp_bf16: bool,
 }
 
 impl EmbeddingNet {
@@ -176,12 +210,17 @@ impl EmbeddingNet {
             Arch::Small => Backbone::small(p),
         };
         let head = nn::linear(p / "last_linear", features, embed_dim as i64, Default::default());
-        EmbeddingNet { backbone, head, arch, embed_dim: embed_dim as i64 }
+        EmbeddingNet { backbone, head, arch, embed_dim: embed_dim as i64, amp_bf16: false }
     }
 
     /// Unnormalised head output.
     pub fn forward_raw(&self, x: &Tensor) -> Tensor {
-        self.backbone.forward(x).apply(&self.head)
+        let features = if self.amp_bf16 {
+            self.backbone.forward(&x.to_kind(tch::Kind::BFloat16)).to_kind(tch::Kind::Float)
+        } else {
+            self.backbone.forward(x)
+        };
+        self.head.forward(&features)
     }
 
     /// L2-normalised embeddings `[B, embed_dim]`.

@@ -29,21 +29,39 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-/// Curves of several metrics over epochs, one line each.
-pub fn metric_curves(path: &Path, title: &str, epochs: &[f64], series: &[(String, Vec<f64>)]) -> Result<()> {
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// A white 900x520 canvas with a titled epoch / value frame.
+fn line_frame<'a, 'b>(root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>, title: &str, x_max: f64, y_max: f64, y_desc: &str) -> Result<Chart<'a, 'b>> {
     ensure_font();
-    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let x_max = epochs.iter().copied().fold(1.0, f64::max);
-    let y_max = series.iter().flat_map(|s| s.1.iter().copied()).filter(|v| v.is_finite()).fold(1e-6, f64::max);
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
         .build_cartesian_2d(0f64..x_max, 0f64..(y_max * 1.05))
         .map_err(err)?;
-    chart.configure_mesh().x_desc("epoch").y_desc("value").draw().map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").y_desc(y_desc).draw().map_err(err)?;
+    Ok(chart)
+}
+
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
+/// Curves of several metrics over epochs, one line each.
+pub fn metric_curves(path: &Path, title: &str, epochs: &[f64], series: &[(String, Vec<f64>)]) -> Result<()> {
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    let x_max = epochs.iter().copied().fold(1.0, f64::max);
+    let y_max = series.iter().flat_map(|s| s.1.iter().copied()).filter(|v| v.is_finite()).fold(1e-6, f64::max);
+    let mut chart = line_frame(&root, title, x_max, y_max, "value")?;
     for (i, (name, values)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let points: Vec<(f64, f64)> = epochs.iter().copied().zip(values.iter().copied()).filter(|p| p.1.is_finite()).collect();
@@ -54,13 +72,7 @@ pub fn metric_curves(path: &Path, title: &str, epochs: &[f64], series: &[(String
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -139,23 +151,14 @@ pub fn retrieval_grid(path: &Path, rows: &[(RgbImage, Vec<(RgbImage, bool)>)], t
 
 /// One line per group (mean) with a shaded band (mean +- spread), e.g. Recall@1 per sampler.
 pub fn band_curves(path: &Path, title: &str, curves: &[(String, Vec<f64>, Vec<f64>, Vec<f64>)]) -> Result<()> {
-    ensure_font();
     let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
     let x_max = curves.iter().flat_map(|c| c.1.iter().copied()).fold(1.0, f64::max);
     let y_max = curves
         .iter()
         .flat_map(|c| c.2.iter().zip(&c.3).map(|(m, s)| m + s))
         .filter(|v| v.is_finite())
         .fold(1e-6, f64::max);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0f64..x_max, 0f64..(y_max * 1.05))
-        .map_err(err)?;
-    chart.configure_mesh().x_desc("epoch").y_desc("Recall@1").draw().map_err(err)?;
+    let mut chart = line_frame(&root, title, x_max, y_max, "Recall@1")?;
     for (i, (name, xs, mean, spread)) in curves.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let mut band: Vec<(f64, f64)> = xs.iter().zip(mean.iter().zip(spread)).map(|(&x, (m, s))| (x, m + s)).collect();
@@ -168,13 +171,7 @@ pub fn band_curves(path: &Path, title: &str, curves: &[(String, Vec<f64>, Vec<f6
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart)?;
     root.present().map_err(err)?;
     Ok(())
 }
