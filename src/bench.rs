@@ -46,8 +46,11 @@ pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sam
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let labels = batch_labels(bs, 4);
     let x = Tensor::randn([bs as i64, 3, image_size as i64, image_size as i64], (Kind::Float, device));
+    let profile = std::env::var_os("PADS_BENCH_PROFILE").is_some();
     let step = |miner: &mut Box<dyn crate::miner::Miner>, rng: &mut ChaCha8Rng, opt: &mut Adam, opt_beta: &mut Adam| {
+        let t0 = Instant::now();
         let emb = model.forward(&x);
+        let t_fwd = t0.elapsed().as_secs_f64();
         let t = miner.mine(&emb, &labels, rng);
         let ac: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
         let loss = match cfg.loss {
@@ -56,9 +59,15 @@ pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sam
         };
         opt.zero_grad();
         opt_beta.zero_grad();
+        let t1 = Instant::now();
         loss.backward();
+        let t_bwd = t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
         opt.step();
         opt_beta.step();
+        if profile {
+            eprintln!("forward {t_fwd:.3} s, backward {t_bwd:.3} s, adam {:.3} s", t2.elapsed().as_secs_f64());
+        }
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }

@@ -51,10 +51,13 @@ impl Adam {
                 if self.weight_decay != 0.0 {
                     g = &g + &*p * self.weight_decay;
                 }
-                let _ = self.m[i].g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
-                let _ = self.v[i].g_mul_scalar_(b2).g_add_(&(&g * &g * (1.0 - b2)));
-                let denom = (self.v[i].sqrt() / bc2.sqrt()) + self.eps;
-                let update = &self.m[i] / denom * (self.lr / bc1);
+                // In place where possible: these are full passes over every parameter.
+                let _ = self.m[i].lerp_(&g, 1.0 - b1); // m = b1 m + (1 - b1) g
+                let _ = self.v[i].g_mul_scalar_(b2).addcmul_(&(&g * (1.0 - b2)), &g);
+                let mut denom = self.v[i].sqrt();
+                let _ = denom.g_div_scalar_(bc2.sqrt()).g_add_scalar_(self.eps);
+                let mut update = &self.m[i] / &denom;
+                let _ = update.g_mul_scalar_(self.lr / bc1);
                 let _ = p.g_sub_(&update);
             }
         });

@@ -140,3 +140,31 @@ fn class_distances_equal_pairwise_means() {
     assert!((intra - want_intra).abs() < 1e-9, "{intra} vs {want_intra}");
     assert!((inter - want_inter).abs() < 1e-9, "{inter} vs {want_inter}");
 }
+
+#[test]
+fn bounded_lloyd_equals_plain_lloyd() {
+    use rand::SeedableRng;
+    tch::manual_seed(11);
+    // 400 points around 12 centres; start from 12 data points.
+    let centres = Tensor::randn([12, 8], (Kind::Float, Device::Cpu)) * 3.0;
+    let idx = Tensor::randint(12, [400], (Kind::Int64, Device::Cpu));
+    let e = centres.index_select(0, &idx) + Tensor::randn([400, 8], (Kind::Float, Device::Cpu));
+    let init = e.narrow(0, 0, 12).copy();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let got = pads::eval::cluster::lloyd(&e, init.copy(), 15, &mut rng);
+    // Plain Lloyd: full distance matrix every step.
+    let mut c = init;
+    let assign = |c: &Tensor| -> Tensor {
+        let d = (e.unsqueeze(1) - c.unsqueeze(0)).pow_tensor_scalar(2).sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
+        d.argmin(1, false)
+    };
+    for _ in 0..15 {
+        let a = assign(&c);
+        let sums = Tensor::zeros([12, 8], (Kind::Float, Device::Cpu)).index_add(0, &a, &e);
+        let counts = Tensor::zeros([12], (Kind::Float, Device::Cpu)).index_add(0, &a, &Tensor::ones([400], (Kind::Float, Device::Cpu)));
+        assert!(Vec::<f32>::try_from(&counts).unwrap().iter().all(|&x| x > 0.0), "fixture should keep clusters non-empty");
+        c = sums / counts.unsqueeze(1);
+    }
+    let want = Vec::<i64>::try_from(assign(&c)).unwrap();
+    assert_eq!(got, want);
+}

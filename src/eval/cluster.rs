@@ -6,25 +6,6 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap as HashMap; // ordered: sums in a fixed order, bit-identical results
 use tch::{Device, Kind, Tensor};
 
-/// Index of the nearest centroid for each row, in chunks (ties to the lower index).
-pub fn assign(emb: &Tensor, centroids: &Tensor) -> Vec<i64> {
-    let n = emb.size()[0];
-    let c_sq = (centroids * centroids).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-    let chunk = ((256i64 << 20) / (4 * centroids.size()[0].max(1))).clamp(1, 16384);
-    let mut out = Vec::with_capacity(n as usize);
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        let q = emb.narrow(0, start, len);
-        // |q|^2 is constant per row and does not change the argmin.
-        let d = c_sq.unsqueeze(0) - q.matmul(&centroids.tr()) * 2.0;
-        let a = d.argmin(1, false);
-        out.extend(Vec::<i64>::try_from(a.to_device(Device::Cpu)).unwrap());
-        start += len;
-    }
-    out
-}
-
 /// k-means++ seeding: each next centre drawn with probability proportional to the squared
 /// distance to the nearest centre so far (O(k N D), about half a Lloyd step).
 pub fn kmeans_pp_init(emb: &Tensor, k: usize, rng: &mut ChaCha8Rng) -> Tensor {
@@ -59,37 +40,105 @@ pub fn kmeans_pp_init(emb: &Tensor, k: usize, rng: &mut ChaCha8Rng) -> Tensor {
 /// Largest k seeded with k-means++.
 pub const KMEANS_PP_MAX_K: usize = 1024;
 
-/// k-means: k-means++ seeding (random distinct points above KMEANS_PP_MAX_K), then `iters` Lloyd steps; an emptied cluster is re-seeded at
-/// a random point. Returns each row's final cluster. Seeded, so repeatable.
+/// Nearest and second-nearest centroid of the given rows (all when `rows` is None), with
+/// true Euclidean distances, in chunks of the [rows, k] distance block.
+fn nearest_two(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
+    let m = rows.map(|r| r.size()[0]).unwrap_or(emb.size()[0]);
+    let k = centroids.size()[0];
+    let c_sq = (centroids * centroids).sum_dim_intlist([1i64].as_slice(), false, Kind::Float).unsqueeze(0);
+    let c_t = centroids.tr() * -2.0;
+    let chunk = ((256i64 << 20) / (4 * k.max(1))).clamp(1, 16384);
+    let (mut a, mut d1, mut d2) = (Vec::new(), Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < m {
+        let len = chunk.min(m - start);
+        let idx = match rows {
+            Some(r) => r.narrow(0, start, len),
+            None => Tensor::arange_start(start, start + len, (Kind::Int64, emb.device())),
+        };
+        let q = emb.index_select(0, &idx);
+        let q_sq = sq.index_select(0, &idx);
+        // |q - c|^2 = |q|^2 + |c|^2 - 2 q.c, the last two as one GEMM onto the broadcast |c|^2.
+        let d = c_sq.addmm(&q, &c_t);
+        let (vals, arg) = d.topk(2.min(k), 1, false, true);
+        let true_dist = |v: Tensor| (v + &q_sq).clamp_min(0.0).sqrt();
+        a.push(arg.select(1, 0));
+        d1.push(true_dist(vals.select(1, 0)));
+        d2.push(if k > 1 { true_dist(vals.select(1, 1)) } else { Tensor::full([len], f64::INFINITY, (Kind::Float, emb.device())) });
+        start += len;
+    }
+    (Tensor::cat(&a, 0), Tensor::cat(&d1, 0), Tensor::cat(&d2, 0))
+}
+
+/// k-means: k-means++ seeding (k distinct random points above KMEANS_PP_MAX_K, as faiss),
+/// then `iters` Lloyd updates; an emptied cluster is re-seeded at a random point. Returns
+/// each row's cluster under the final centroids. Seeded, so repeatable.
+///
+/// The assignment step keeps Hamerly's bounds (an upper bound on the distance to the own
+/// centre, a lower bound on the distance to any other, both moved by how far centres moved):
+/// a point whose bounds cannot cross keeps its cluster without computing its k distances.
+/// The result is Lloyd's; only the work shrinks as clusters settle.
 pub fn kmeans(emb: &Tensor, k: usize, iters: usize, seed: u64) -> Vec<i64> {
     let n = emb.size()[0] as usize;
     let k = k.clamp(1, n);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0C1A_57E2);
     let dev = emb.device();
-    // k-means++ seeding costs k sequential passes; for many clusters (SOP: 11,316) start
-    // from k distinct random points instead, as faiss does.
-    let mut centroids = if k <= KMEANS_PP_MAX_K {
-        kmeans_pp_init(emb, k, &mut rng)
+    let emb = emb.to_kind(Kind::Float);
+    let centroids = if k <= KMEANS_PP_MAX_K {
+        kmeans_pp_init(&emb, k, &mut rng)
     } else {
         let init: Vec<i64> = sample(&mut rng, n, k).into_iter().map(|i| i as i64).collect();
         emb.index_select(0, &Tensor::from_slice(&init).to_device(dev))
     };
+    lloyd(&emb, centroids, iters, &mut rng)
+}
+
+/// `iters` Lloyd updates from the given centres (bounded assignment, see `kmeans`).
+pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha8Rng) -> Vec<i64> {
+    let n = emb.size()[0] as usize;
+    let k = centroids.size()[0] as usize;
+    let dev = emb.device();
+    let emb = emb.to_kind(Kind::Float);
+    let sq = (&emb * &emb).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let (mut assign, mut upper, mut lower) = nearest_two(&emb, &sq, &centroids, None);
+    let ones = Tensor::ones([n as i64], (Kind::Float, dev));
     for _ in 0..iters {
-        let a = assign(emb, &centroids);
-        let a_t = Tensor::from_slice(&a).to_device(dev);
-        let sums = Tensor::zeros([k as i64, emb.size()[1]], (Kind::Float, dev)).index_add(0, &a_t, emb);
-        let counts = Tensor::zeros([k as i64], (Kind::Float, dev)).index_add(0, &a_t, &Tensor::ones([n as i64], (Kind::Float, dev)));
+        let sums = Tensor::zeros([k as i64, emb.size()[1]], (Kind::Float, dev)).index_add(0, &assign, &emb);
+        let counts = Tensor::zeros([k as i64], (Kind::Float, dev)).index_add(0, &assign, &ones);
+        let next = &sums / counts.clamp_min(1.0).unsqueeze(1);
         let counts_host = Vec::<f32>::try_from(counts.to_device(Device::Cpu)).unwrap();
-        centroids = &sums / counts.clamp_min(1.0).unsqueeze(1);
         for (c, &cnt) in counts_host.iter().enumerate() {
             if cnt == 0.0 {
-                let pick = sample(&mut rng, n, 1).index(0) as i64;
-                let row = emb.get(pick);
-                centroids.get(c as i64).copy_(&row);
+                let pick = sample(rng, n, 1).index(0) as i64;
+                next.get(c as i64).copy_(&emb.get(pick));
             }
         }
+        let shift = (&next - &centroids).norm_scalaropt_dim(2, [1i64].as_slice(), false);
+        let max_shift = shift.max().double_value(&[]);
+        centroids = next;
+        if max_shift == 0.0 {
+            continue;
+        }
+        upper = upper + shift.index_select(0, &assign);
+        lower = lower - max_shift;
+        let maybe = upper.gt_tensor(&lower).nonzero().squeeze_dim(1);
+        if maybe.size()[0] == 0 {
+            continue;
+        }
+        // Tighten the upper bound with the exact distance to the own centre.
+        let own = centroids.index_select(0, &assign.index_select(0, &maybe));
+        let exact = (emb.index_select(0, &maybe) - own).norm_scalaropt_dim(2, [1i64].as_slice(), false);
+        upper = upper.index_put(&[Some(maybe.shallow_clone())], &exact, false);
+        let still = maybe.index_select(0, &upper.index_select(0, &maybe).gt_tensor(&lower.index_select(0, &maybe)).nonzero().squeeze_dim(1));
+        if still.size()[0] == 0 {
+            continue;
+        }
+        let (a, d1, d2) = nearest_two(&emb, &sq, &centroids, Some(&still));
+        assign = assign.index_put(&[Some(still.shallow_clone())], &a, false);
+        upper = upper.index_put(&[Some(still.shallow_clone())], &d1, false);
+        lower = lower.index_put(&[Some(still)], &d2, false);
     }
-    assign(emb, &centroids)
+    Vec::<i64>::try_from(assign.to_device(Device::Cpu)).unwrap()
 }
 
 fn contingency(a: &[i64], b: &[i64]) -> (HashMap<(i64, i64), f64>, HashMap<i64, f64>, HashMap<i64, f64>) {

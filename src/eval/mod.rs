@@ -67,14 +67,20 @@ pub fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalO
     let class_sizes = class_sizes(labels);
     let max_r = if opts.with_map { labels.iter().map(|l| class_sizes[l] - 1).max().unwrap_or(0) } else { 0 };
     let kmax = opts.ks.iter().copied().max().unwrap_or(1).max(max_r).min(n - 1).max(1);
+    let t0 = std::time::Instant::now();
     let nn = knn::nearest_neighbours(&emb, kmax);
+    tracing::debug!("kNN (k = {kmax}) {:.2} s", t0.elapsed().as_secs_f64());
     let recall = opts.ks.iter().map(|&k| (k, knn::recall_at_k(&nn, labels, k))).collect();
     let map_at_r = if opts.with_map { knn::map_at_r(&nn, labels) } else { 0.0 };
     let n_classes = class_sizes.len();
+    let t0 = std::time::Instant::now();
     let clusters = cluster::kmeans(&emb, n_classes, opts.kmeans_iters, opts.seed);
+    tracing::debug!("k-means (k = {n_classes}) {:.2} s", t0.elapsed().as_secs_f64());
+    let t0 = std::time::Instant::now();
     let nmi = cluster::nmi(&clusters, labels);
     let f1 = cluster::pairwise_f1(&clusters, labels);
     let (intra, inter) = class_distances(&emb, labels);
+    tracing::debug!("NMI, F1, class distances {:.2} s", t0.elapsed().as_secs_f64());
     Ok((Metrics { recall, nmi, f1, map_at_r, intra, inter }, nn))
 }
 

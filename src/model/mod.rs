@@ -10,8 +10,7 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 /// A bias-free convolution with torchvision's variable name (`weight`), initialised as
-/// torchvision does (Kaiming normal, fan-out). Computes in the input's precision: the f32
-/// weight is cast on the fly under --amp bf16, so gradients and Adam stay f32.
+/// torchvision does (Kaiming normal, fan-out).
 struct Conv {
     weight: Tensor,
     stride: i64,
@@ -25,11 +24,6 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -
         non_linearity: nn::init::NonLinearity::ReLU,
     };
     Conv { weight: p.var("weight", &[c_out, c_in, k, k], init), stride, padding }
-}
-
-fn conv_fwd(c: &Conv, x: &Tensor) -> Tensor {
-    let w = if c.weight.kind() == x.kind() { c.weight.shallow_clone() } else { c.weight.to_kind(x.kind()) };
-    x.conv2d(&w, None::<&Tensor>, [c.stride, c.stride], [c.padding, c.padding], [1, 1], 1)
 }
 
 /// BatchNorm with frozen running statistics (always the inference path) and a trainable
@@ -50,19 +44,19 @@ fn bn(p: nn::Path, c: i64) -> FrozenBn {
     }
 }
 
-fn bn_frozen(bn: &FrozenBn, x: &Tensor) -> Tensor {
+/// Convolution followed by frozen BatchNorm, folded into one convolution, computed in the
+/// input's precision (under --amp bf16 the f32 parameters are cast on the fly, so gradients
+/// and Adam stay f32). With
+/// s = weight / sqrt(running_var + eps), conv(x, W) then BN equals conv(x, W * s) + (bias -
+/// running_mean * s). Same function and gradients for W, weight and bias, and one memory
+/// pass over the activations fewer in each direction (the BN pass), which is most of what
+/// separates a CPU training step from its convolutions.
+fn conv_bn(c: &Conv, bn: &FrozenBn, x: &Tensor) -> Tensor {
+    let scale = &bn.weight * (&bn.running_var + 1e-5).rsqrt();
+    let w = &c.weight * scale.view([-1, 1, 1, 1]);
+    let b = &bn.bias - &bn.running_mean * &scale;
     let k = x.kind();
-    Tensor::batch_norm(
-        x,
-        Some(&bn.weight.to_kind(k)),
-        Some(&bn.bias.to_kind(k)),
-        Some(&bn.running_mean.to_kind(k)),
-        Some(&bn.running_var.to_kind(k)),
-        false,
-        0.1,
-        1e-5,
-        true,
-    )
+    x.conv2d(&w.to_kind(k), Some(&b.to_kind(k)), [c.stride, c.stride], [c.padding, c.padding], [1, 1], 1)
 }
 
 struct Bottleneck {
@@ -92,14 +86,16 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = bn_frozen(&self.bn1, &conv_fwd(&self.conv1, x)).relu();
-        let y = bn_frozen(&self.bn2, &conv_fwd(&self.conv2, &y)).relu();
-        let y = bn_frozen(&self.bn3, &conv_fwd(&self.conv3, &y));
-        let skip = match &self.downsample {
-            Some((c, b)) => bn_frozen(b, &conv_fwd(c, x)),
-            None => x.shallow_clone(),
-        };
-        (y + skip).relu()
+        // In place where autograd allows (a convolution's output is not needed for its own
+        // backward), as torchvision does: fewer large allocations per step.
+        let y = conv_bn(&self.conv1, &self.bn1, x).relu_();
+        let y = conv_bn(&self.conv2, &self.bn2, &y).relu_();
+        let mut y = conv_bn(&self.conv3, &self.bn3, &y);
+        match &self.downsample {
+            Some((c, b)) => y += conv_bn(c, b, x),
+            None => y += x,
+        }
+        y.relu_()
     }
 }
 
@@ -125,13 +121,13 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = bn_frozen(&self.bn1, &conv_fwd(&self.conv1, x)).relu();
-        let y = bn_frozen(&self.bn2, &conv_fwd(&self.conv2, &y));
-        let skip = match &self.downsample {
-            Some((c, b)) => bn_frozen(b, &conv_fwd(c, x)),
-            None => x.shallow_clone(),
-        };
-        (y + skip).relu()
+        let y = conv_bn(&self.conv1, &self.bn1, x).relu_();
+        let mut y = conv_bn(&self.conv2, &self.bn2, &y);
+        match &self.downsample {
+            Some((c, b)) => y += conv_bn(c, b, x),
+            None => y += x,
+        }
+        y.relu_()
     }
 }
 
@@ -174,7 +170,7 @@ impl Backbone {
     fn forward(&self, x: &Tensor) -> Tensor {
         match self {
             Backbone::ResNet50 { conv1, bn1, layers } => {
-                let mut y = bn_frozen(bn1, &conv_fwd(conv1, x)).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+                let mut y = conv_bn(conv1, bn1, x).relu_().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
                 for layer in layers {
                     for block in layer {
                         y = block.forward(&y);
@@ -183,7 +179,7 @@ impl Backbone {
                 y.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
             }
             Backbone::Small { conv1, bn1, layers } => {
-                let mut y = bn_frozen(bn1, &conv_fwd(conv1, x)).relu();
+                let mut y = conv_bn(conv1, bn1, x).relu_();
                 for block in layers {
                     y = block.forward(&y);
                 }
