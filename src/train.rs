@@ -415,7 +415,14 @@ impl<'a> Trainer<'a> {
                 self.state.policy_counter += 1;
                 if self.state.policy_counter % cfg.policy_sample_freq == 0 {
                     let progress = self.state.global_iter as f64 / total_iters as f64;
-                    self.policy_step(epoch0 + 1, progress)?;
+                    self.policy_step(epoch0 + 1, progress).with_context(|| {
+                        format!(
+                            "PADS policy step at epoch {}, iteration {} failed; the last good checkpoint is {}",
+                            epoch0 + 1,
+                            it + 1,
+                            self.run.last_checkpoint().display()
+                        )
+                    })?;
                 }
             }
             bar.set_message(format!("loss {:.4}", loss_value));

@@ -416,3 +416,14 @@ fn ppo_old_policy_refreshes_on_schedule() {
     // whose index is a multiple of 2 and above 1 (the original's rule): calls 2 and 4.
     assert_eq!(refreshed, vec![true, false, true, false, true]);
 }
+
+#[test]
+fn nan_in_the_policy_state_is_refused() {
+    let cfg = RunConfig { k_vals: vec![1, 2], policy_n_support: 5, ..RunConfig::default() };
+    let mut agent = Agent::new(&cfg, 2);
+    let mut dist = Distribution::from_config(&cfg);
+    let before = dist.clone();
+    let err = format!("{:#}", agent.step(&metrics(f64::NAN, 0.5), &mut dist, 0.1, 1, 5).err().unwrap());
+    assert!(err.contains("NaN or Inf"), "{err}");
+    assert_eq!(dist, before, "the distribution is left as it was");
+}
