@@ -59,6 +59,24 @@ fn conv_bn(c: &Conv, bn: &FrozenBn, x: &Tensor) -> Tensor {
     x.conv2d(&w.to_kind(k), Some(&b.to_kind(k)), [c.stride, c.stride], [c.padding, c.padding], [1, 1], 1)
 }
 
+/// The residual path: identity, or a strided 1x1 convolution + BN (`downsample.0/1`) when
+/// the shape changes.
+struct Shortcut(Option<(Conv, FrozenBn)>);
+
+impl Shortcut {
+    fn new(p: &nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+        Shortcut((stride != 1 || c_in != c_out).then(|| (conv(p / "downsample" / "0", c_in, c_out, 1, stride, 0), bn(p / "downsample" / "1", c_out))))
+    }
+
+    /// y += shortcut(x), in place.
+    fn add_to(&self, y: &mut Tensor, x: &Tensor) {
+        match &self.0 {
+            Some((c, b)) => *y += conv_bn(c, b, x),
+            None => *y += x,
+        }
+    }
+}
+
 struct Bottleneck {
     conv1: Conv,
     bn1: FrozenBn,
@@ -66,14 +84,13 @@ struct Bottleneck {
     bn2: FrozenBn,
     conv3: Conv,
     bn3: FrozenBn,
-    downsample: Option<(Conv, FrozenBn)>,
+    downsample: Shortcut,
 }
 
 impl Bottleneck {
     fn new(p: nn::Path, c_in: i64, width: i64, stride: i64) -> Self {
         let c_out = width * 4;
-        let downsample = (stride != 1 || c_in != c_out)
-            .then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride, 0), bn(&p / "downsample" / "1", c_out)));
+        let downsample = Shortcut::new(&p, c_in, c_out, stride);
         Bottleneck {
             conv1: conv(&p / "conv1", c_in, width, 1, 1, 0),
             bn1: bn(&p / "bn1", width),
@@ -91,10 +108,7 @@ impl Bottleneck {
         let y = conv_bn(&self.conv1, &self.bn1, x).relu_();
         let y = conv_bn(&self.conv2, &self.bn2, &y).relu_();
         let mut y = conv_bn(&self.conv3, &self.bn3, &y);
-        match &self.downsample {
-            Some((c, b)) => y += conv_bn(c, b, x),
-            None => y += x,
-        }
+        self.downsample.add_to(&mut y, x);
         y.relu_()
     }
 }
@@ -104,13 +118,12 @@ struct BasicBlock {
     bn1: FrozenBn,
     conv2: Conv,
     bn2: FrozenBn,
-    downsample: Option<(Conv, FrozenBn)>,
+    downsample: Shortcut,
 }
 
 impl BasicBlock {
     fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
-        let downsample = (stride != 1 || c_in != c_out)
-            .then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride, 0), bn(&p / "downsample" / "1", c_out)));
+        let downsample = Shortcut::new(&p, c_in, c_out, stride);
         BasicBlock {
             conv1: conv(&p / "conv1", c_in, c_out, 3, stride, 1),
             bn1: bn(&p / "bn1", c_out),
@@ -123,10 +136,7 @@ impl BasicBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
         let y = conv_bn(&self.conv1, &self.bn1, x).relu_();
         let mut y = conv_bn(&self.conv2, &self.bn2, &y);
-        match &self.downsample {
-            Some((c, b)) => y += conv_bn(c, b, x),
-            None => y += x,
-        }
+        self.downsample.add_to(&mut y, x);
         y.relu_()
     }
 }
