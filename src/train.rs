@@ -400,7 +400,7 @@ impl<'a> Trainer<'a> {
             };
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
-                bail!("loss is {loss_value} at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.run.last_checkpoint().display());
+                bail!("loss is {loss_value} (NaN or Inf) at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.run.last_checkpoint().display());
             }
             self.opt_model.zero_grad();
             self.opt_beta.zero_grad();
