@@ -71,12 +71,13 @@ pub struct TrainState {
     pub embed_dim: usize,
 }
 
-/// Makes sure the synthetic set exists under the data root (generated with defaults).
+/// Makes sure the synthetic set exists under the data root, generated with the default
+/// options: the data must not depend on which run's `--seed` happened to come first.
 pub fn ensure_dataset(cfg: &RunConfig) -> Result<()> {
     if cfg.dataset == DatasetKind::Synthetic && !cfg.data_root.join("synthetic").join("images").is_dir() {
         std::fs::create_dir_all(&cfg.data_root)
             .with_context(|| format!("cannot create data root {}", cfg.data_root.display()))?;
-        synth::ensure(&cfg.data_root, &synth::SynthOptions { seed: cfg.seed, ..Default::default() })?;
+        synth::ensure(&cfg.data_root, &synth::SynthOptions::default())?;
     }
     Ok(())
 }

@@ -74,6 +74,10 @@ impl ImageStore {
                 let pos = class.iter().position(|&i| i == idx).unwrap_or(0);
                 for k in 1..class.len() {
                     if let Ok(img) = self.decode(class[(pos + k) % class.len()]) {
+                        // Cache the stand-in too, so a bad file is reported once, not every epoch.
+                        if let Some(cache) = &self.cache {
+                            return Ok(cache[idx].get_or_init(|| img).clone());
+                        }
                         return Ok(img);
                     }
                 }
