@@ -55,6 +55,31 @@ fn chunked_knn_equals_brute_force() {
 }
 
 #[test]
+fn sampled_threshold_knn_equals_brute_force_with_ties() {
+    // Small integer coordinates: every distance is exact in f32 and many are equal, so the
+    // (distance, index) order across the k-th place is tested, on rows long enough for the
+    // sampled-threshold path (n >= 1024, k <= n / 8). Rows sorted by a coarse key put
+    // near neighbours at nearby indices, the case a strided sample sees worst.
+    let (n, d, k) = (2000usize, 6usize, 200usize);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    use rand::{Rng, SeedableRng};
+    let mut rows: Vec<Vec<i64>> = (0..n).map(|_| (0..d).map(|_| rng.gen_range(0..4)).collect()).collect();
+    rows.sort_by_key(|r| r[0] * 4 + r[1]);
+    let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    let e = Tensor::from_slice(&flat).reshape([n as i64, d as i64]);
+    let nn = nearest_neighbours(&e, k);
+    for i in 0..n {
+        let mut dist: Vec<(i64, usize)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| (rows[i].iter().zip(&rows[j]).map(|(a, b)| (a - b) * (a - b)).sum(), j))
+            .collect();
+        dist.sort();
+        let want: Vec<u32> = dist[..k].iter().map(|x| x.1 as u32).collect();
+        assert_eq!(nn.row(i), want.as_slice(), "query {i}");
+    }
+}
+
+#[test]
 fn perfect_clusters_score_one() {
     // 6 tight, well separated clusters of 8 points in 4-D.
     tch::manual_seed(0);

@@ -43,6 +43,9 @@ pub const KMEANS_PP_MAX_K: usize = 1024;
 /// Nearest and second-nearest centroid of the given rows (all when `rows` is None), with
 /// true Euclidean distances, in chunks of the [rows, k] distance block.
 fn nearest_two(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
+    if emb.device() == Device::Cpu {
+        return nearest_two_host(emb, sq, centroids, rows);
+    }
     let m = rows.map(|r| r.size()[0]).unwrap_or(emb.size()[0]);
     let k = centroids.size()[0];
     let c_sq = (centroids * centroids).sum_dim_intlist([1i64].as_slice(), false, Kind::Float).unsqueeze(0);
@@ -68,6 +71,52 @@ fn nearest_two(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tens
         start += len;
     }
     (Tensor::cat(&a, 0), Tensor::cat(&d1, 0), Tensor::cat(&d2, 0))
+}
+
+/// `nearest_two` on the CPU: host GEMM blocks (eval::blas), each row's two smallest in parallel.
+fn nearest_two_host(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
+    use rayon::prelude::*;
+    let dim = emb.size()[1] as usize;
+    let k = centroids.size()[0] as usize;
+    let host = |t: &Tensor| Vec::<f32>::try_from(t.contiguous().flatten(0, -1)).expect("float tensor");
+    let (emb_h, sq_h, cent_h) = (host(emb), host(sq), host(centroids));
+    let rows: Vec<usize> = match rows {
+        Some(r) => Vec::<i64>::try_from(r).expect("row indices").into_iter().map(|i| i as usize).collect(),
+        None => (0..sq_h.len()).collect(),
+    };
+    let c_sq = super::blas::row_sq_norms(&cent_h, dim);
+    let chunk = super::blas::block_rows(k);
+    let (mut assign, mut d1, mut d2) = (vec![0i64; rows.len()], vec![0f32; rows.len()], vec![f32::INFINITY; rows.len()]);
+    let (mut queries, mut block) = (Vec::new(), Vec::new());
+    for (c, rows) in rows.chunks(chunk).enumerate() {
+        queries.clear();
+        for &r in rows {
+            queries.extend_from_slice(&emb_h[r * dim..(r + 1) * dim]);
+        }
+        super::blas::minus_two_inner(&queries, &cent_h, dim, &mut block);
+        let at = c * chunk;
+        let out = assign[at..at + rows.len()].par_iter_mut().zip(&mut d1[at..at + rows.len()]).zip(&mut d2[at..at + rows.len()]);
+        out.zip(block.par_chunks(k)).zip(rows.par_iter()).for_each(|((((a, d1), d2), row), &r)| {
+            // Two smallest by (value, index).
+            let (mut b1, mut i1, mut b2) = (f32::INFINITY, 0usize, f32::INFINITY);
+            for (j, (&v, &c)) in row.iter().zip(&c_sq).enumerate() {
+                let v = v + c;
+                if v < b1 {
+                    b2 = b1;
+                    b1 = v;
+                    i1 = j;
+                } else if v < b2 {
+                    b2 = v;
+                }
+            }
+            let true_dist = |v: f32| (v + sq_h[r]).max(0.0).sqrt();
+            *a = i1 as i64;
+            *d1 = true_dist(b1);
+            *d2 = if k > 1 { true_dist(b2) } else { f32::INFINITY };
+        });
+    }
+    let dev = emb.device();
+    (Tensor::from_slice(&assign).to_device(dev), Tensor::from_slice(&d1).to_device(dev), Tensor::from_slice(&d2).to_device(dev))
 }
 
 /// k-means: k-means++ seeding (k distinct random points above KMEANS_PP_MAX_K, as faiss),
@@ -133,6 +182,7 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
         if still.size()[0] == 0 {
             continue;
         }
+        tracing::debug!("lloyd: max shift {max_shift:.4}, {} bound-crossing, {} recomputed of {n}", maybe.size()[0], still.size()[0]);
         let (a, d1, d2) = nearest_two(&emb, &sq, &centroids, Some(&still));
         assign = assign.index_put(&[Some(still.shallow_clone())], &a, false);
         upper = upper.index_put(&[Some(still.shallow_clone())], &d1, false);

@@ -15,68 +15,116 @@ impl Neighbours {
     }
 }
 
-/// Rows per chunk so that one chunk's distance block stays near 256 MiB.
-fn chunk_rows(n: usize) -> usize {
-    ((256usize << 20) / (4 * n.max(1))).clamp(1, 4096)
-}
 
 pub fn nearest_neighbours(emb: &Tensor, k: usize) -> Neighbours {
     let n = emb.size()[0] as usize;
     let k = k.min(n.saturating_sub(1)).max(1);
     let e = emb.to_kind(Kind::Float);
+    if e.device() == Device::Cpu {
+        return nearest_neighbours_host(&e, k);
+    }
     let sq = (&e * &e).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
     // Ranking a query's row needs only |x|^2 - 2 q.x (|q|^2 is constant along it):
     // one GEMM accumulating onto the broadcast |x|^2.
     let e_t = e.tr() * -2.0;
     let sq_row = sq.unsqueeze(0);
     let mut out = vec![0u32; n * k];
-    let chunk = chunk_rows(n);
-    let mut block = Vec::new();
+    let chunk = super::blas::block_rows(n);
     let mut start = 0;
     while start < n {
         let len = chunk.min(n - start);
-        let q = e.narrow(0, start as i64, len as i64);
-        let d = sq_row.addmm(&q, &e_t);
-        let dst = &mut out[start * k..(start + len) * k];
-        if e.device() == Device::Cpu {
-            block.resize(len * n, 0f32);
-            d.contiguous().copy_data(&mut block, len * n);
-            select_rows(&block, n, start, k, dst);
-        } else {
-            select_rows_on_device(&d, n, start, k, dst);
-        }
+        let d = sq_row.addmm(&e.narrow(0, start as i64, len as i64), &e_t);
+        select_rows_on_device(&d, n, start, k, &mut out[start * k..(start + len) * k]);
         start += len;
     }
     Neighbours { k, idx: out }
 }
 
-/// Exact k smallest of each row by (value, index), the query itself excluded: a quickselect
-/// finds the k-th value, one pass collects everything at or below it, and a sort of those
-/// few orders them (equal values by index). Rows in parallel.
-fn select_rows(block: &[f32], n: usize, start: usize, k: usize, dst: &mut [u32]) {
+/// The CPU path: the same blocks from the host GEMM (eval::blas), selected on the host.
+fn nearest_neighbours_host(e: &Tensor, k: usize) -> Neighbours {
+    let n = e.size()[0] as usize;
+    let dim = e.size()[1] as usize;
+    let host = Vec::<f32>::try_from(e.contiguous().flatten(0, -1)).expect("float embeddings");
+    let sq = super::blas::row_sq_norms(&host, dim);
+    let mut out = vec![0u32; n * k];
+    let chunk = super::blas::block_rows(n);
+    let mut block = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        super::blas::minus_two_inner(&host[start * dim..(start + len) * dim], &host, dim, &mut block);
+        select_rows(&block, Some(&sq), n, start, k, &mut out[start * k..(start + len) * k]);
+        start += len;
+    }
+    Neighbours { k, idx: out }
+}
+
+/// Exact k smallest of each row by (value, index), the query itself excluded. With `add`,
+/// the row's values are `block + add` (the |x|^2 the host GEMM leaves out). Rows in parallel.
+fn select_rows(block: &[f32], add: Option<&[f32]>, n: usize, start: usize, k: usize, dst: &mut [u32]) {
     use rayon::prelude::*;
     dst.par_chunks_mut(k).enumerate().for_each_init(
         || (Vec::with_capacity(n), Vec::with_capacity(2 * k)),
         |(vals, cand): &mut (Vec<f32>, Vec<(f32, u32)>), (r, out)| {
-            let row = &block[r * n..(r + 1) * n];
-            let me = start + r;
-            vals.clear();
-            vals.extend(row.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, v)| *v));
-            let (_, kth, _) = vals.select_nth_unstable_by(k - 1, |a, b| a.total_cmp(b));
-            let kth = *kth;
-            cand.clear();
-            cand.extend(
-                row.iter()
-                    .enumerate()
-                    .filter(|(j, v)| *j != me && v.total_cmp(&kth).is_le())
-                    .map(|(j, v)| (*v, j as u32)),
-            );
-            cand.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            for (o, c) in out.iter_mut().zip(cand.iter()) {
-                *o = c.1;
-            }
+            let raw = &block[r * n..(r + 1) * n];
+            select_row(raw, add, start + r, vals, cand, out);
         },
     );
+}
+
+/// Sample stride of the threshold guess in `select_row`.
+const SAMPLE_STRIDE: usize = 16;
+
+/// One row: the k = out.len() smallest values other than position `me`, by (value, index).
+///
+/// Fast path: a threshold t from a strided sample (its order statistic a quarter above the
+/// expected rank of the k-th value), then one pass keeps every value <= t. If that kept at
+/// least k, the answer is among them: anything left out is above t, hence above k kept
+/// values. Otherwise (an unlucky sample) a quickselect over the whole row finds the k-th
+/// value. Either way the few candidates are ordered exactly, so the result is the same.
+fn select_row(raw: &[f32], add: Option<&[f32]>, me: usize, vals: &mut Vec<f32>, cand: &mut Vec<(f32, u32)>, out: &mut [u32]) {
+    let n = raw.len();
+    let k = out.len();
+    let value = |j: usize| match add {
+        Some(add) => raw[j] + add[j],
+        None => raw[j],
+    };
+    let by_value_then_index = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let collect_at_or_below = |t: f32, cand: &mut Vec<(f32, u32)>| {
+        cand.clear();
+        for j in 0..n {
+            let v = value(j);
+            if v.total_cmp(&t).is_le() && j != me {
+                cand.push((v, j as u32));
+            }
+        }
+    };
+    let mut found = false;
+    if n >= 64 * SAMPLE_STRIDE && k * 8 <= n {
+        vals.clear();
+        vals.extend((0..n).step_by(SAMPLE_STRIDE).filter(|&j| j != me).map(value));
+        let rank = ((k + k / 4) / SAMPLE_STRIDE + 8).min(vals.len() - 1);
+        let t = *vals.select_nth_unstable_by(rank, |a, b| a.total_cmp(b)).1;
+        collect_at_or_below(t, cand);
+        found = cand.len() >= k;
+    }
+    if !found {
+        vals.clear();
+        vals.extend((0..n).map(value));
+        // The query itself ranks last (k < n; this NaN is the greatest value under
+        // total_cmp), so the k-th value is that of the others.
+        vals[me] = f32::from_bits(0x7fff_ffff);
+        let t = *vals.select_nth_unstable_by(k - 1, |a, b| a.total_cmp(b)).1;
+        collect_at_or_below(t, cand);
+    }
+    if cand.len() > k {
+        cand.select_nth_unstable_by(k - 1, by_value_then_index);
+        cand.truncate(k);
+    }
+    cand.sort_unstable_by(by_value_then_index);
+    for (o, c) in out.iter_mut().zip(cand.iter()) {
+        *o = c.1;
+    }
 }
 
 /// On an accelerator: topk there, then the same (value, index) order on the host; a tie
@@ -97,7 +145,7 @@ fn select_rows_on_device(d: &Tensor, n: usize, start: usize, k: usize, dst: &mut
         let out = &mut dst[r * k..(r + 1) * k];
         if take > k && v[k - 1] == v[k] {
             let row = Vec::<f32>::try_from(d.get(r as i64).to_device(Device::Cpu)).unwrap();
-            select_rows(&row, n, start + r, k, out);
+            select_rows(&row, None, n, start + r, k, out);
         } else {
             let mut pairs: Vec<(f32, u32)> = (0..k).map(|j| (v[j], ix[j] as u32)).collect();
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));

@@ -1,5 +1,6 @@
 //! Evaluation (pads-spec.md section 6): exact kNN in chunks (memory O(chunk * N), never
 //! N^2), Recall@k, k-means NMI, pairwise F1, mAP@R and the class-distance statistics.
+pub mod blas;
 pub mod cluster;
 pub mod knn;
 
