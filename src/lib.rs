@@ -1,4 +1,5 @@
 //! pads: deep metric learning with Policy-Adapted Sampling (Roth, Milbich, Ommer, CVPR 2020).
+pub mod allocator;
 pub mod bench;
 pub mod config;
 pub mod data;

@@ -255,6 +255,7 @@ fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
 }
 
 fn main() {
+    pads::allocator::tune_for_training();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PADS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

@@ -23,7 +23,17 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -
         fan: nn::init::FanInOut::FanOut,
         non_linearity: nn::init::NonLinearity::ReLU,
     };
-    Conv { weight: p.var("weight", &[c_out, c_in, k, k], init), stride, padding }
+    let mut weight = p.var("weight", &[c_out, c_in, k, k], init);
+    tch::no_grad(|| weight.set_data(&channels_last(&weight)));
+    Conv { weight, stride, padding }
+}
+
+/// The same 4-D tensor stored channels-last (NHWC strides; shape and values unchanged).
+/// oneDNN's NHWC convolutions skip the reorders that the default NCHW layout needs on every
+/// call, and element-wise ops keep the layout, so weights and the input batch are stored
+/// this way and every activation follows (docs/benchmarks.md: training step).
+fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 /// BatchNorm with frozen running statistics (always the inference path) and a trainable
@@ -178,6 +188,7 @@ impl Backbone {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
+        let x = &channels_last(x);
         match self {
             Backbone::ResNet50 { conv1, bn1, layers } => {
                 let mut y = conv_bn(conv1, bn1, x).relu_().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
