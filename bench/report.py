@@ -11,10 +11,12 @@ def load(name):
 
 print("| benchmark | pads | peer | pads / peer |")
 print("|---|---|---|---|")
-for f in ["train_small.json", "train_resnet50.json"]:
-    r = load(f)
-    if r:
-        print(f"| training iteration, {r['arch']} {r['image_size']} px, bs {r['bs']} ({r['device']}) | {r['pads_ms']:.1f} ms | PyTorch {r['pytorch_ms']:.1f} ms | {r['ratio']:.2f} |")
+for arch in ["small", "resnet50"]:
+    for f in [f"train_{arch}.json", f"train_{arch}_system_malloc.json", f"train_{arch}_peer_same_malloc.json"]:
+        r = load(f)
+        if r:
+            label = f", {r['label']}" if r.get("label") else ""
+            print(f"| training iteration, {r['arch']} {r['image_size']} px, bs {r['bs']} ({r['device']}){label} | {r['pads_ms']:.1f} ms | PyTorch {r['pytorch_ms']:.1f} ms | {r['ratio']:.2f} |")
 mp, mq = load("miners_pads.json"), load("miners_peers.json")
 if mp and mq:
     for k in mp:

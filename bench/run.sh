@@ -12,6 +12,17 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "== 1. training iteration, pads vs PyTorch (alternating A B A B)"
 $PY bench/compare_train.py --pads "$PADS" --arch small --image-size 64 --bs 112 --rounds 8 --iters 3 | tee "$OUT/train_small.json"
 $PY bench/compare_train.py --pads "$PADS" --arch resnet50 --image-size 224 --bs 16 --rounds 5 --iters 2 | tee "$OUT/train_resnet50.json"
+# What the allocator settings (src/allocator.rs) are worth: pads on glibc's defaults, and the
+# peer given the same settings through glibc's tunables.
+SAME_MALLOC=GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647
+$PY bench/compare_train.py --pads "$PADS" --arch small --image-size 64 --bs 112 --rounds 8 --iters 3 \
+  --pads-env PADS_SYSTEM_MALLOC=1 --label "pads on glibc malloc defaults" | tee "$OUT/train_small_system_malloc.json"
+$PY bench/compare_train.py --pads "$PADS" --arch small --image-size 64 --bs 112 --rounds 8 --iters 3 \
+  --peer-env "$SAME_MALLOC" --label "peer with pads' malloc settings" | tee "$OUT/train_small_peer_same_malloc.json"
+$PY bench/compare_train.py --pads "$PADS" --arch resnet50 --image-size 224 --bs 16 --rounds 5 --iters 2 \
+  --pads-env PADS_SYSTEM_MALLOC=1 --label "pads on glibc malloc defaults" | tee "$OUT/train_resnet50_system_malloc.json"
+$PY bench/compare_train.py --pads "$PADS" --arch resnet50 --image-size 224 --bs 16 --rounds 5 --iters 2 \
+  --peer-env "$SAME_MALLOC" --label "peer with pads' malloc settings" | tee "$OUT/train_resnet50_peer_same_malloc.json"
 
 echo "== 2. miner + loss at bs 112, 128-d"
 $PADS bench miners --bs 112 --dim 128 --reps 30 | tee "$OUT/miners_pads.json"

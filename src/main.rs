@@ -272,6 +272,8 @@ fn run() -> Result<()> {
     // Sweeps give each job its share of the cores.
     if let Some(n) = std::env::var("PADS_THREADS").ok().and_then(|v| v.parse::<i32>().ok()) {
         tch::set_num_threads(n.max(1));
+        // The host GEMMs and selections of the evaluation run on rayon's pool.
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1) as usize).build_global().ok();
     }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
