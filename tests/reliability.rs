@@ -82,3 +82,30 @@ fn nan_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(m["recall@1"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn malloc_settings_do_not_change_results() {
+    // pads tunes glibc's malloc at start (src/allocator.rs); with the defaults kept the
+    // same run must produce the same bytes.
+    let root = data_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let (tuned, system) = (tmp.path().join("tuned"), tmp.path().join("system"));
+    run_ok(&args(&root, &tuned, 1));
+    let out = Command::new(common::pads_bin()).args(args(&root, &system, 1)).env("PADS_LOG", "warn").env("PADS_SYSTEM_MALLOC", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["metrics.csv", "pads_progression.jsonl"] {
+        let a = std::fs::read_to_string(tuned.join(f)).unwrap();
+        let b = std::fs::read_to_string(system.join(f)).unwrap();
+        assert!(!a.is_empty() && a == b, "{f} differs between malloc settings:\n{a}\n---\n{b}");
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn malloc_settings_are_accepted_by_glibc() {
+    // mallopt returns 0 for a value glibc refuses; the opt-out keeps the defaults.
+    std::env::set_var("PADS_SYSTEM_MALLOC", "1");
+    assert!(!pads::allocator::tune_for_training());
+    std::env::remove_var("PADS_SYSTEM_MALLOC");
+    assert!(pads::allocator::tune_for_training());
+}
