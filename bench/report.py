@@ -33,3 +33,7 @@ lo = load("loader.json")
 if lo:
     print()
     print("loader images/s: " + ", ".join(f"{t} thread(s) {v:.0f}" for t, v in lo.items()) + (f"; scaling {lo['2']/lo['1']:.2f}x" if "1" in lo and "2" in lo else ""))
+lf, lr = load("loader_full.json"), load("loader_resized.json")
+if lf and lr:
+    print()
+    print(f"loader on 768 px JPEGs, 2 threads: {lf['2']:.0f} img/s; on the `pads data resize` copy (256): {lr['2']:.0f} img/s ({lr['2']/lf['2']:.2f}x)")

@@ -40,5 +40,23 @@ $PY bench/peer_eval.py "$OUT/eval_data/embeddings.npy" "$OUT/eval_data/labels.np
 echo "== 4. loader, 224 px training transform from disk"
 $PADS synth --out "$OUT/synth256/synthetic" --classes 20 --per-class 40 --image-size 256 > /dev/null
 $PADS bench loader --dataset synthetic --data-root "$OUT/synth256" --image-size 224 --bs 112 --threads 1,2 --batches 6 | tee "$OUT/loader.json"
+# Full-size photos (here 768 px JPEGs) against their `pads data resize` copy (shorter side 256).
+if [ ! -d "$OUT/synth768jpg/synthetic" ]; then
+  $PADS synth --out "$OUT/synth768/synthetic" --classes 20 --per-class 40 --image-size 768 > /dev/null
+  $PY - "$OUT/synth768/synthetic" "$OUT/synth768jpg/synthetic" <<'PYEOF'
+import os, sys
+from PIL import Image
+src, dst = sys.argv[1], sys.argv[2]
+for d, _, files in os.walk(src):
+    for f in files:
+        if f.endswith(".png"):
+            out = os.path.join(dst, os.path.relpath(d, src), f[:-4] + ".jpg")
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            Image.open(os.path.join(d, f)).convert("RGB").save(out, quality=92)
+PYEOF
+fi
+$PADS data resize --src "$OUT/synth768jpg" --out "$OUT/synth768jpg_256" --shorter-side 256 --json > "$OUT/resize.json"
+$PADS bench loader --dataset synthetic --data-root "$OUT/synth768jpg" --image-size 224 --bs 112 --threads 2 --batches 6 | tee "$OUT/loader_full.json"
+$PADS bench loader --dataset synthetic --data-root "$OUT/synth768jpg_256" --image-size 224 --bs 112 --threads 2 --batches 6 | tee "$OUT/loader_resized.json"
 
 $PY bench/report.py "$OUT" | tee "$OUT/summary.md"

@@ -120,6 +120,33 @@ struct SweepArgs {
 enum DataCommand {
     /// Load a layout and print classes and images per split, and what was skipped.
     Check(CheckArgs),
+    /// Write a pre-resized copy of a dataset folder (same layout; JPEG/PNG images whose
+    /// shorter side exceeds --shorter-side scaled down to it, everything else copied), so
+    /// full-size photos are decoded once; then train with --data-root pointing at the copy.
+    Resize(ResizeArgs),
+}
+
+#[derive(Args)]
+struct ResizeArgs {
+    /// Folder to copy (a data root, or one dataset's folder inside it).
+    #[arg(long)]
+    src: PathBuf,
+    /// Destination folder (created; files already there are kept, so a re-run resumes).
+    #[arg(long)]
+    out: PathBuf,
+    /// Largest shorter side kept, in pixels (the evaluation transform resizes the shorter
+    /// side to image-size * 256 / 224 = 256 at 224 px).
+    #[arg(long, default_value_t = 256)]
+    shorter_side: u32,
+    /// Quality of re-encoded JPEG files.
+    #[arg(long, default_value_t = 95)]
+    jpeg_quality: u8,
+    /// Worker threads (0 = number of cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -294,6 +321,28 @@ fn run() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.to_text());
+            }
+        }
+        Command::Data { command: DataCommand::Resize(a) } => {
+            let t0 = std::time::Instant::now();
+            let opts = pads::data::resize::ResizeOptions { shorter_side: a.shorter_side, jpeg_quality: a.jpeg_quality, threads: a.threads };
+            let r = pads::data::resize::resize_tree(&a.src, &a.out, &opts)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{}: {} images resized, {} files copied, {} already there; {:.1} MB -> {:.1} MB in {:.1} s",
+                    a.out.display(),
+                    r.resized,
+                    r.copied,
+                    r.kept,
+                    r.bytes_in as f64 / 1e6,
+                    r.bytes_out as f64 / 1e6,
+                    t0.elapsed().as_secs_f64()
+                );
+                for p in &r.undecodable {
+                    println!("  copied unchanged, does not decode: {}", p.display());
+                }
             }
         }
         Command::Train(a) => {

@@ -420,3 +420,50 @@ fn synthetic_species_of_a_family_look_alike() {
     let across = (dist(&m[0], &m[5]) + dist(&m[1], &m[6])) / 2.0;
     assert!(within < across, "within-family {within} vs across {across}");
 }
+
+#[test]
+fn resized_copy_keeps_the_layout_and_scales_only_large_images() {
+    use pads::data::resize::{resize_tree, target_size, ResizeOptions};
+    assert_eq!(target_size(500, 375, 256), Some((341, 256)));
+    assert_eq!(target_size(375, 500, 256), Some((256, 341)));
+    assert_eq!(target_size(300, 256, 256), None);
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    sop_fixture(&src);
+    let images = src.join("online_products/images");
+    // A horizontal gradient PNG (300 x 200) and a tall JPEG (120 x 400).
+    RgbImage::from_fn(300, 200, |x, _| Rgb([(x * 255 / 299) as u8, 100, 50])).save(images.join("chair_final/big.png")).unwrap();
+    RgbImage::from_pixel(120, 400, Rgb([200, 30, 90])).save(images.join("kettle_final/tall.jpg")).unwrap();
+    std::fs::write(images.join("kettle_final/broken.jpg"), b"not a jpeg at all").unwrap();
+    let opts = ResizeOptions { shorter_side: 100, ..ResizeOptions::default() };
+    let r = resize_tree(&src, &dst, &opts).unwrap();
+    assert_eq!(r.resized, 2, "{r:?}");
+    assert_eq!(r.undecodable, vec![images.join("kettle_final/broken.jpg")]);
+    assert_eq!(r.copied, 7 + 2 + 1, "7 small images, 2 info files, 1 broken image: {r:?}");
+    let out_images = dst.join("online_products/images");
+    let big = load_rgb(&out_images.join("chair_final/big.png")).unwrap();
+    assert_eq!(big.dimensions(), (150, 100));
+    // Content scaled, not just the size: the gradient runs left to right, other channels stay.
+    let (left, right) = (big.get_pixel(2, 50), big.get_pixel(147, 50));
+    assert!(left[0] < 10 && right[0] > 245 && left[1] == 100 && right[2] == 50, "{left:?} {right:?}");
+    let tall = load_rgb(&out_images.join("kettle_final/tall.jpg")).unwrap();
+    assert_eq!(tall.dimensions(), (100, 333));
+    let px = tall.get_pixel(50, 160);
+    assert!(px.0.iter().zip([200u8, 30, 90]).all(|(a, b)| (*a as i32 - b as i32).abs() <= 3), "{px:?}");
+    for same in ["online_products/Info_Files/Ebay_train.txt", "online_products/images/bicycle_final/a_0.JPG", "online_products/images/kettle_final/broken.jpg"] {
+        assert_eq!(std::fs::read(src.join(same)).unwrap(), std::fs::read(dst.join(same)).unwrap(), "{same} copied unchanged");
+    }
+    // The copy is a valid dataset with the same splits.
+    let (a, b) = (load_layout(&cfg(DatasetKind::OnlineProducts, &src)).unwrap(), load_layout(&cfg(DatasetKind::OnlineProducts, &dst)).unwrap());
+    assert_eq!((&a.train.classes, a.train.len(), a.test.len()), (&b.train.classes, b.train.len(), b.test.len()));
+    // A re-run keeps what is there; a lost file is written again.
+    std::fs::remove_file(out_images.join("chair_final/big.png")).unwrap();
+    let r = resize_tree(&src, &dst, &opts).unwrap();
+    assert_eq!((r.resized, r.copied, r.kept), (1, 0, 11), "{r:?}");
+    assert_eq!(load_rgb(&out_images.join("chair_final/big.png")).unwrap().dimensions(), (150, 100));
+    // Bad arguments name what is wrong.
+    let err = resize_tree(&tmp.path().join("nope"), &dst, &opts).unwrap_err().to_string();
+    assert!(err.contains("nope") && err.contains("does not exist"), "{err}");
+    let err = resize_tree(&src, &src.join("inside"), &opts).unwrap_err().to_string();
+    assert!(err.contains("must not contain each other"), "{err}");
+}

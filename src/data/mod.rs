@@ -2,6 +2,7 @@
 pub mod check;
 pub mod layout;
 pub mod loader;
+pub mod resize;
 pub mod sampler;
 pub mod synth;
 pub mod transform;
