@@ -193,3 +193,38 @@ fn bounded_lloyd_equals_plain_lloyd() {
     let want = Vec::<i64>::try_from(assign(&c)).unwrap();
     assert_eq!(got, want);
 }
+
+#[test]
+fn lloyd_with_few_moving_centres_equals_plain_lloyd() {
+    // 200 centres, so late iterations move only a few of them and take the moved-centres
+    // path (exact distances to those, other bounds kept); the result must be plain Lloyd's.
+    use rand::SeedableRng;
+    tch::manual_seed(12);
+    let (k, n, d) = (200i64, 3000i64, 8i64);
+    let centres = Tensor::randn([k, d], (Kind::Float, Device::Cpu)) * 2.0;
+    let idx = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(k);
+    let e = centres.index_select(0, &idx) + Tensor::randn([n, d], (Kind::Float, Device::Cpu));
+    let init = e.narrow(0, 0, k).copy();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let iters = 25;
+    let got = pads::eval::cluster::lloyd(&e, init.copy(), iters, &mut rng);
+    let assign = |c: &Tensor| -> Tensor {
+        let dist = (e.unsqueeze(1) - c.unsqueeze(0)).pow_tensor_scalar(2).sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
+        dist.argmin(1, false)
+    };
+    let mut c = init;
+    let mut changes = Vec::new();
+    let mut prev = assign(&c);
+    for _ in 0..iters {
+        let sums = Tensor::zeros([k, d], (Kind::Float, Device::Cpu)).index_add(0, &prev, &e);
+        let counts = Tensor::zeros([k], (Kind::Float, Device::Cpu)).index_add(0, &prev, &Tensor::ones([n], (Kind::Float, Device::Cpu)));
+        assert!(Vec::<f32>::try_from(&counts).unwrap().iter().all(|&x| x > 0.0), "fixture should keep clusters non-empty");
+        c = sums / counts.unsqueeze(1);
+        let next = assign(&c);
+        changes.push(next.ne_tensor(&prev).sum(Kind::Int64).int64_value(&[]));
+        prev = next;
+    }
+    // The fixture has to exercise the path: assignments still change after the first steps.
+    assert!(changes[0] > 0 && changes[3..].iter().any(|&x| x > 0), "changes per step: {changes:?}");
+    assert_eq!(got, Vec::<i64>::try_from(prev).unwrap(), "changes per step: {changes:?}");
+}

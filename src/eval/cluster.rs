@@ -119,6 +119,54 @@ fn nearest_two_host(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<
     (Tensor::from_slice(&assign).to_device(dev), Tensor::from_slice(&d1).to_device(dev), Tensor::from_slice(&d2).to_device(dev))
 }
 
+/// Lloyd takes the moved-centres path when at most 1 / MOVED_SHARE_MAX of the centres moved.
+const MOVED_SHARE_MAX: usize = 4;
+
+/// For each point: the exact distance to its own centre when that centre is among `moved`
+/// (NaN otherwise), and the distance to the nearest moved centre other than its own
+/// (infinity when there is none). Host GEMM blocks of [rows, moved].
+fn moved_distances(emb: &Tensor, sq: &Tensor, centroids: &Tensor, moved: &Tensor, assign: &Tensor) -> (Tensor, Tensor) {
+    use rayon::prelude::*;
+    let dim = emb.size()[1] as usize;
+    let host = |t: &Tensor| Vec::<f32>::try_from(t.contiguous().flatten(0, -1)).expect("float tensor");
+    let (emb_h, sq_h) = (host(emb), host(sq));
+    let moved_h = host(&centroids.index_select(0, moved));
+    let moved_ids = Vec::<i64>::try_from(moved).expect("centre indices");
+    let assign_h = Vec::<i64>::try_from(assign).expect("assignments");
+    let m = moved_ids.len();
+    let mut pos_in_moved = vec![usize::MAX; centroids.size()[0] as usize];
+    for (j, &c) in moved_ids.iter().enumerate() {
+        pos_in_moved[c as usize] = j;
+    }
+    let c_sq = super::blas::row_sq_norms(&moved_h, dim);
+    let n = sq_h.len();
+    let (mut own, mut other) = (vec![f32::NAN; n], vec![f32::INFINITY; n]);
+    let chunk = super::blas::block_rows(m);
+    let mut block = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        super::blas::minus_two_inner(&emb_h[start * dim..(start + len) * dim], &moved_h, dim, &mut block);
+        let rows = own[start..start + len].par_iter_mut().zip(&mut other[start..start + len]).zip(block.par_chunks(m)).enumerate();
+        rows.for_each(|(i, ((own, other), row))| {
+            let r = start + i;
+            let mine = pos_in_moved[assign_h[r] as usize];
+            for (j, (&v, &c)) in row.iter().zip(&c_sq).enumerate() {
+                // The same float steps as nearest_two_host: (v + |c|^2) + |x|^2.
+                let d = (v + c + sq_h[r]).max(0.0).sqrt();
+                if j == mine {
+                    *own = d;
+                } else if d < *other {
+                    *other = d;
+                }
+            }
+        });
+        start += len;
+    }
+    let dev = emb.device();
+    (Tensor::from_slice(&own).to_device(dev), Tensor::from_slice(&other).to_device(dev))
+}
+
 /// k-means: k-means++ seeding (k distinct random points above KMEANS_PP_MAX_K, as faiss),
 /// then `iters` Lloyd updates; an emptied cluster is re-seeded at a random point. Returns
 /// each row's cluster under the final centroids. Seeded, so repeatable.
@@ -126,7 +174,11 @@ fn nearest_two_host(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<
 /// The assignment step keeps Hamerly's bounds (an upper bound on the distance to the own
 /// centre, a lower bound on the distance to any other, both moved by how far centres moved):
 /// a point whose bounds cannot cross keeps its cluster without computing its k distances.
-/// The result is Lloyd's; only the work shrinks as clusters settle.
+/// On the CPU, once at most a quarter of the centres moved in a step, the bounds are kept
+/// exactly instead: distances to the moved centres are computed for every point and the
+/// bound on the unmoved ones stays as it is (Hamerly's rule would lower every point's bound
+/// by the largest shift, which with thousands of small clusters is large every step). The
+/// result is Lloyd's; only the work shrinks as clusters settle.
 pub fn kmeans(emb: &Tensor, k: usize, iters: usize, seed: u64) -> Vec<i64> {
     let n = emb.size()[0] as usize;
     let k = k.clamp(1, n);
@@ -168,8 +220,18 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
         if max_shift == 0.0 {
             continue;
         }
-        upper = upper + shift.index_select(0, &assign);
-        lower = lower - max_shift;
+        let moved = shift.gt(0.0).nonzero().squeeze_dim(1);
+        if dev == Device::Cpu && moved.size()[0] as usize * MOVED_SHARE_MAX <= k {
+            // Few centres moved (late iterations: under 1 % of them): exact distances to
+            // those, and the others did not move, so a bound on the distance to them stays
+            // valid as it is. Hamerly's rule would lower every bound by the largest shift.
+            let (own, other) = moved_distances(&emb, &sq, &centroids, &moved, &assign);
+            upper = upper.where_self(&own.isnan(), &own);
+            lower = lower.minimum(&other);
+        } else {
+            upper = upper + shift.index_select(0, &assign);
+            lower = lower - max_shift;
+        }
         let maybe = upper.gt_tensor(&lower).nonzero().squeeze_dim(1);
         if maybe.size()[0] == 0 {
             continue;
@@ -182,7 +244,7 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
         if still.size()[0] == 0 {
             continue;
         }
-        tracing::debug!("lloyd: max shift {max_shift:.4}, {} bound-crossing, {} recomputed of {n}", maybe.size()[0], still.size()[0]);
+        tracing::debug!("lloyd: {} centres moved (max {max_shift:.4}), {} bound-crossing, {} recomputed of {n}", moved.size()[0], maybe.size()[0], still.size()[0]);
         let (a, d1, d2) = nearest_two(&emb, &sq, &centroids, Some(&still));
         assign = assign.index_put(&[Some(still.shallow_clone())], &a, false);
         upper = upper.index_put(&[Some(still.shallow_clone())], &d1, false);
