@@ -41,6 +41,21 @@ pub fn minus_two_inner(queries: &[f32], points: &[f32], dim: usize, out: &mut Ve
     }
 }
 
+/// Walks the row-major `queries` [m, dim] in blocks of `block_rows(n)` rows, calling
+/// `f(first_row, rows, block)` with each block's `minus_two_inner` against `points` [n, dim].
+pub fn for_each_block(queries: &[f32], points: &[f32], dim: usize, mut f: impl FnMut(usize, usize, &[f32])) {
+    let (m, n) = (queries.len() / dim, points.len() / dim);
+    let chunk = block_rows(n);
+    let mut block = Vec::new();
+    let mut start = 0;
+    while start < m {
+        let len = chunk.min(m - start);
+        minus_two_inner(&queries[start * dim..(start + len) * dim], points, dim, &mut block);
+        f(start, len, &block);
+        start += len;
+    }
+}
+
 /// Squared norms of the rows of a row-major [n, dim] matrix.
 pub fn row_sq_norms(x: &[f32], dim: usize) -> Vec<f32> {
     x.chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect()

@@ -141,12 +141,7 @@ fn moved_distances(emb: &Tensor, sq: &Tensor, centroids: &Tensor, moved: &Tensor
     let c_sq = super::blas::row_sq_norms(&moved_h, dim);
     let n = sq_h.len();
     let (mut own, mut other) = (vec![f32::NAN; n], vec![f32::INFINITY; n]);
-    let chunk = super::blas::block_rows(m);
-    let mut block = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        super::blas::minus_two_inner(&emb_h[start * dim..(start + len) * dim], &moved_h, dim, &mut block);
+    super::blas::for_each_block(&emb_h, &moved_h, dim, |start, len, block| {
         let rows = own[start..start + len].par_iter_mut().zip(&mut other[start..start + len]).zip(block.par_chunks(m)).enumerate();
         rows.for_each(|(i, ((own, other), row))| {
             let r = start + i;
@@ -161,8 +156,7 @@ fn moved_distances(emb: &Tensor, sq: &Tensor, centroids: &Tensor, moved: &Tensor
                 }
             }
         });
-        start += len;
-    }
+    });
     let dev = emb.device();
     (Tensor::from_slice(&own).to_device(dev), Tensor::from_slice(&other).to_device(dev))
 }

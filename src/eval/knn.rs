@@ -47,15 +47,9 @@ fn nearest_neighbours_host(e: &Tensor, k: usize) -> Neighbours {
     let host = Vec::<f32>::try_from(e.contiguous().flatten(0, -1)).expect("float embeddings");
     let sq = super::blas::row_sq_norms(&host, dim);
     let mut out = vec![0u32; n * k];
-    let chunk = super::blas::block_rows(n);
-    let mut block = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        super::blas::minus_two_inner(&host[start * dim..(start + len) * dim], &host, dim, &mut block);
-        select_rows(&block, Some(&sq), n, start, k, &mut out[start * k..(start + len) * k]);
-        start += len;
-    }
+    super::blas::for_each_block(&host, &host, dim, |start, len, block| {
+        select_rows(block, Some(&sq), n, start, k, &mut out[start * k..(start + len) * k]);
+    });
     Neighbours { k, idx: out }
 }
 
