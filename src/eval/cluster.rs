@@ -42,9 +42,9 @@ pub const KMEANS_PP_MAX_K: usize = 1024;
 
 /// Nearest and second-nearest centroid of the given rows (all when `rows` is None), with
 /// true Euclidean distances, in chunks of the [rows, k] distance block.
-fn nearest_two(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
-    if emb.device() == Device::Cpu {
-        return nearest_two_host(emb, sq, centroids, rows);
+fn nearest_two(emb: &Tensor, sq: &Tensor, host: Option<&HostPoints>, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
+    if let Some(host) = host {
+        return nearest_two_host(host, centroids, rows);
     }
     let m = rows.map(|r| r.size()[0]).unwrap_or(emb.size()[0]);
     let k = centroids.size()[0];
@@ -73,13 +73,31 @@ fn nearest_two(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tens
     (Tensor::cat(&a, 0), Tensor::cat(&d1, 0), Tensor::cat(&d2, 0))
 }
 
+/// A CPU tensor's values as a flat host vector.
+fn to_host(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.contiguous().flatten(0, -1)).expect("float tensor")
+}
+
+/// The points and their squared norms on the host, copied once per k-means run for the
+/// CPU paths below.
+struct HostPoints {
+    emb: Vec<f32>,
+    sq: Vec<f32>,
+    dim: usize,
+}
+
+impl HostPoints {
+    fn new(emb: &Tensor, sq: &Tensor) -> Self {
+        HostPoints { emb: to_host(emb), sq: to_host(sq), dim: emb.size()[1] as usize }
+    }
+}
+
 /// `nearest_two` on the CPU: host GEMM blocks (eval::blas), each row's two smallest in parallel.
-fn nearest_two_host(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
+fn nearest_two_host(host: &HostPoints, centroids: &Tensor, rows: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
     use rayon::prelude::*;
-    let dim = emb.size()[1] as usize;
+    let (emb_h, sq_h, dim) = (&host.emb, &host.sq, host.dim);
     let k = centroids.size()[0] as usize;
-    let host = |t: &Tensor| Vec::<f32>::try_from(t.contiguous().flatten(0, -1)).expect("float tensor");
-    let (emb_h, sq_h, cent_h) = (host(emb), host(sq), host(centroids));
+    let cent_h = to_host(centroids);
     let rows: Vec<usize> = match rows {
         Some(r) => Vec::<i64>::try_from(r).expect("row indices").into_iter().map(|i| i as usize).collect(),
         None => (0..sq_h.len()).collect(),
@@ -115,8 +133,7 @@ fn nearest_two_host(emb: &Tensor, sq: &Tensor, centroids: &Tensor, rows: Option<
             *d2 = if k > 1 { true_dist(b2) } else { f32::INFINITY };
         });
     }
-    let dev = emb.device();
-    (Tensor::from_slice(&assign).to_device(dev), Tensor::from_slice(&d1).to_device(dev), Tensor::from_slice(&d2).to_device(dev))
+    (Tensor::from_slice(&assign), Tensor::from_slice(&d1), Tensor::from_slice(&d2))
 }
 
 /// Lloyd takes the moved-centres path when at most 1 / MOVED_SHARE_MAX of the centres moved.
@@ -125,12 +142,10 @@ const MOVED_SHARE_MAX: usize = 4;
 /// For each point: the exact distance to its own centre when that centre is among `moved`
 /// (NaN otherwise), and the distance to the nearest moved centre other than its own
 /// (infinity when there is none). Host GEMM blocks of [rows, moved].
-fn moved_distances(emb: &Tensor, sq: &Tensor, centroids: &Tensor, moved: &Tensor, assign: &Tensor) -> (Tensor, Tensor) {
+fn moved_distances(host: &HostPoints, centroids: &Tensor, moved: &Tensor, assign: &Tensor) -> (Tensor, Tensor) {
     use rayon::prelude::*;
-    let dim = emb.size()[1] as usize;
-    let host = |t: &Tensor| Vec::<f32>::try_from(t.contiguous().flatten(0, -1)).expect("float tensor");
-    let (emb_h, sq_h) = (host(emb), host(sq));
-    let moved_h = host(&centroids.index_select(0, moved));
+    let (emb_h, sq_h, dim) = (&host.emb, &host.sq, host.dim);
+    let moved_h = to_host(&centroids.index_select(0, moved));
     let moved_ids = Vec::<i64>::try_from(moved).expect("centre indices");
     let assign_h = Vec::<i64>::try_from(assign).expect("assignments");
     let m = moved_ids.len();
@@ -141,7 +156,7 @@ fn moved_distances(emb: &Tensor, sq: &Tensor, centroids: &Tensor, moved: &Tensor
     let c_sq = super::blas::row_sq_norms(&moved_h, dim);
     let n = sq_h.len();
     let (mut own, mut other) = (vec![f32::NAN; n], vec![f32::INFINITY; n]);
-    super::blas::for_each_block(&emb_h, &moved_h, dim, |start, len, block| {
+    super::blas::for_each_block(emb_h, &moved_h, dim, |start, len, block| {
         let rows = own[start..start + len].par_iter_mut().zip(&mut other[start..start + len]).zip(block.par_chunks(m)).enumerate();
         rows.for_each(|(i, ((own, other), row))| {
             let r = start + i;
@@ -157,8 +172,7 @@ fn moved_distances(emb: &Tensor, sq: &Tensor, centroids: &Tensor, moved: &Tensor
             }
         });
     });
-    let dev = emb.device();
-    (Tensor::from_slice(&own).to_device(dev), Tensor::from_slice(&other).to_device(dev))
+    (Tensor::from_slice(&own), Tensor::from_slice(&other))
 }
 
 /// k-means: k-means++ seeding (k distinct random points above KMEANS_PP_MAX_K, as faiss),
@@ -195,7 +209,8 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
     let dev = emb.device();
     let emb = emb.to_kind(Kind::Float);
     let sq = (&emb * &emb).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-    let (mut assign, mut upper, mut lower) = nearest_two(&emb, &sq, &centroids, None);
+    let host = (dev == Device::Cpu).then(|| HostPoints::new(&emb, &sq));
+    let (mut assign, mut upper, mut lower) = nearest_two(&emb, &sq, host.as_ref(), &centroids, None);
     let ones = Tensor::ones([n as i64], (Kind::Float, dev));
     for _ in 0..iters {
         let sums = Tensor::zeros([k as i64, emb.size()[1]], (Kind::Float, dev)).index_add(0, &assign, &emb);
@@ -215,11 +230,11 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
             continue;
         }
         let moved = shift.gt(0.0).nonzero().squeeze_dim(1);
-        if dev == Device::Cpu && moved.size()[0] as usize * MOVED_SHARE_MAX <= k {
+        if let Some(host) = host.as_ref().filter(|_| moved.size()[0] as usize * MOVED_SHARE_MAX <= k) {
             // Few centres moved (late iterations: under 1 % of them): exact distances to
             // those, and the others did not move, so a bound on the distance to them stays
             // valid as it is. Hamerly's rule would lower every bound by the largest shift.
-            let (own, other) = moved_distances(&emb, &sq, &centroids, &moved, &assign);
+            let (own, other) = moved_distances(host, &centroids, &moved, &assign);
             upper = upper.where_self(&own.isnan(), &own);
             lower = lower.minimum(&other);
         } else {
@@ -239,7 +254,7 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
             continue;
         }
         tracing::debug!("lloyd: {} centres moved (max {max_shift:.4}), {} bound-crossing, {} recomputed of {n}", moved.size()[0], maybe.size()[0], still.size()[0]);
-        let (a, d1, d2) = nearest_two(&emb, &sq, &centroids, Some(&still));
+        let (a, d1, d2) = nearest_two(&emb, &sq, host.as_ref(), &centroids, Some(&still));
         assign = assign.index_put(&[Some(still.shallow_clone())], &a, false);
         upper = upper.index_put(&[Some(still.shallow_clone())], &d1, false);
         lower = lower.index_put(&[Some(still)], &d2, false);
