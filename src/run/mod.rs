@@ -6,6 +6,24 @@ pub mod checkpoint;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+/// Which of a run's two checkpoints to load: `best` (the epoch chosen by the run's selection
+/// rule, test Recall@1 by default as in the original) or `last` (the latest epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointChoice {
+    Best,
+    Last,
+}
+
+impl CheckpointChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointChoice::Best => "best",
+            CheckpointChoice::Last => "last",
+        }
+    }
+}
+
 pub struct RunDir {
     pub root: PathBuf,
 }
@@ -73,6 +91,17 @@ impl RunDir {
     }
     pub fn best_checkpoint(&self) -> PathBuf {
         self.path("checkpoint_best.safetensors")
+    }
+    /// The checkpoint file for `which`; an error names the run folder when it is absent.
+    pub fn checkpoint(&self, which: CheckpointChoice) -> Result<PathBuf> {
+        let p = match which {
+            CheckpointChoice::Best => self.best_checkpoint(),
+            CheckpointChoice::Last => self.last_checkpoint(),
+        };
+        if !p.is_file() {
+            anyhow::bail!("{} has no {} checkpoint ({} is missing)", self.root.display(), which.as_str(), p.display());
+        }
+        Ok(p)
     }
     pub fn write_table(&self, path: &Path, table: &CsvTable) -> Result<()> {
         crate::util::write_atomic(path, table.to_string().as_bytes())
