@@ -25,7 +25,8 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a saved run on its test split.
     Eval(EvalArgs),
-    /// Every metric for embeddings you bring (.npy).
+    /// Every metric for embeddings you bring (.npy). Rows are L2-normalised first unless
+    /// --no-normalize; undefined metrics print as "undefined" (JSON null) with a warning.
     Metrics(MetricsArgs),
     /// Write a run's embeddings of one split (.npy) for numpy / faiss.
     Embed(EmbedArgs),
@@ -218,12 +219,21 @@ struct MetricsArgs {
     /// integer [N] .npy
     #[arg(long)]
     labels: PathBuf,
+    /// Recall@k values, each >= 1 (a k above N - 1 retrieves every other item; warned).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2, 4, 8])]
     k: Vec<usize>,
-    #[arg(long, default_value_t = 0)]
+    /// k-means seed for NMI and F1; the default is the one seed every pads evaluation uses
+    /// (training, `pads eval`), so the same embeddings give the same NMI everywhere.
+    #[arg(long, default_value_t = pads::eval::KMEANS_SEED)]
     seed: u64,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Keep the rows as given (raw Euclidean distances). By default every row is
+    /// L2-normalised first, as DML embeddings are compared as unit vectors; a line on stderr
+    /// says how many rows were not unit-norm.
+    #[arg(long)]
+    no_normalize: bool,
+    /// Machine-readable output (an undefined metric is null; the reason is on stderr).
     #[arg(long)]
     json: bool,
 }
@@ -368,18 +378,22 @@ fn run() -> Result<()> {
             print_metrics(&m, a.json)?;
         }
         Command::Metrics(a) => {
-            let emb = tch::Tensor::read_npy(&a.embeddings)
-                .with_context(|| format!("{}: expected a float32 [N, D] .npy file", a.embeddings.display()))?;
-            let labels = tch::Tensor::read_npy(&a.labels)
-                .with_context(|| format!("{}: expected an integer [N] .npy file", a.labels.display()))?;
-            if emb.dim() != 2 {
-                bail!("{}: expected a 2-D [N, D] array, got shape {:?}", a.embeddings.display(), emb.size());
-            }
-            let labels: Vec<i64> = Vec::try_from(labels.to_kind(tch::Kind::Int64).flatten(0, -1))?;
+            let emb = pads::eval::input::read_embeddings(&a.embeddings)?;
+            let labels = pads::eval::input::read_labels(&a.labels, Some(emb.size()[0] as usize))?;
             let device = pads::device::parse_device(&a.device)?;
-            let opts = pads::eval::EvalOptions::new(a.k, a.seed);
-            let m = pads::eval::compute_metrics(&emb.to_device(device), &labels, &opts)?;
-            print_metrics(&m, a.json)?;
+            let mut opts = pads::eval::EvalOptions::new(a.k);
+            opts.seed = a.seed;
+            opts.normalize = !a.no_normalize;
+            let m = pads::eval::evaluate(&emb.to_device(device), &labels, &opts)
+                .with_context(|| format!("{} with {}", a.embeddings.display(), a.labels.display()))?;
+            for w in &m.warnings {
+                eprintln!("warning: {w}");
+            }
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&m.to_json())?);
+            } else {
+                print!("{}", m.to_text());
+            }
         }
         Command::Embed(a) => {
             let n = pads::train::embed_run(&a.run, a.data_root.as_deref(), &a.split, &a.out, a.quiet)?;

@@ -199,7 +199,7 @@ pub fn read_run(dir: &Path) -> Result<Option<RunResult>> {
     ) else {
         return Ok(None);
     };
-    let parse = |row: &Vec<String>| metric_idx.iter().map(|&i| row[i].parse::<f64>().unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    let parse = |row: &Vec<String>| metric_idx.iter().map(|&i| row.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN)).collect::<Vec<_>>();
     Ok(Some(RunResult {
         sampler: sampler.to_string(),
         seed: seed.to_string(),
@@ -230,6 +230,20 @@ pub fn summarize(out: &Path) -> Result<String> {
         bail!("no run in {} has evaluated metrics yet", runs_dir.display());
     }
     let names = results[0].metric_names.clone();
+    // Runs of one summary must log the same metrics (e.g. the same --k-vals); a table mixing
+    // them would put numbers under the wrong heading.
+    if let Some(other) = results.iter().find(|r| r.metric_names != names) {
+        bail!(
+            "runs in {} log different metrics: {}_seed{} has {:?}, {}_seed{} has {:?} (same --k-vals needed)",
+            runs_dir.display(),
+            results[0].sampler,
+            results[0].seed,
+            names,
+            other.sampler,
+            other.seed,
+            other.metric_names
+        );
+    }
     let mut samplers: Vec<String> = Vec::new();
     for r in &results {
         if !samplers.contains(&r.sampler) {
@@ -277,7 +291,7 @@ pub fn summarize(out: &Path) -> Result<String> {
         csv.rows.push(row);
         md.push_str(&format!("| {s} | {} |", group.len()));
         for n in &shown {
-            let (_, m, sd) = finals.iter().find(|f| &&f.0 == n).unwrap();
+            let Some((_, m, sd)) = finals.iter().find(|f| &&f.0 == n) else { continue };
             md.push_str(&format!(" {:.2} +- {:.2} |", m * 100.0, sd * 100.0));
         }
         let best_r1: Vec<f64> = group.iter().map(|r| r.best[0]).collect();

@@ -293,7 +293,7 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed))?;
+        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks()))?;
         self.retrieval_grid(&nn, &labels)?;
         Ok(m)
     }
@@ -326,9 +326,21 @@ impl<'a> Trainer<'a> {
     fn validate_for_policy(&self) -> Result<Metrics> {
         let store = self.val_store.as_ref().expect("PADS has a validation split");
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
-        let mut opts = EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed);
+        let mut opts = EvalOptions::new(self.cfg.recall_ks());
         opts.with_map = false;
-        compute_metrics(&emb, &labels, &opts)
+        let mut m = compute_metrics(&emb, &labels, &opts)?;
+        // An undefined validation metric (no validation item has another of its class; warned
+        // before training) enters the state and the reward as 0, the original's Recall@1 there.
+        let zero_nan = |v: &mut f64| {
+            if v.is_nan() {
+                *v = 0.0;
+            }
+        };
+        m.recall.iter_mut().for_each(|r| zero_nan(&mut r.1));
+        for v in [&mut m.nmi, &mut m.f1, &mut m.map_at_r, &mut m.intra, &mut m.inter] {
+            zero_nan(v);
+        }
+        Ok(m)
     }
 
     fn policy_step(&mut self, epoch: usize, progress: f64) -> Result<()> {
@@ -565,7 +577,11 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     let test = store(splits.test, &cfg);
     let progress = Progress::new(quiet);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
-    compute_metrics(&emb, &labels, &EvalOptions::new(cfg.recall_ks(), cfg.seed))
+    let m = crate::eval::evaluate(&emb, &labels, &EvalOptions::new(cfg.recall_ks()))?;
+    for w in &m.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(m.to_metrics())
 }
 
 /// `pads embed`: writes embeddings.npy, labels.npy and paths.txt of one split.

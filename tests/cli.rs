@@ -108,7 +108,7 @@ fn metrics_command_reads_npy() {
     let e = tch::Tensor::from_slice(&[0.0f32, 0.0, 0.1, 0.0, 0.0, 0.1, 9.0, 9.0, 9.1, 9.0, 9.0, 9.1]).view([6, 2]);
     e.write_npy(tmp.path().join("e.npy")).unwrap();
     tch::Tensor::from_slice(&[4i64, 4, 4, 7, 7, 7]).write_npy(tmp.path().join("l.npy")).unwrap();
-    let (ok, out, err) = pads(&["metrics", "--embeddings", tmp.path().join("e.npy").to_str().unwrap(), "--labels", tmp.path().join("l.npy").to_str().unwrap(), "--k", "1,2", "--json"]);
+    let (ok, out, err) = pads(&["metrics", "--embeddings", tmp.path().join("e.npy").to_str().unwrap(), "--labels", tmp.path().join("l.npy").to_str().unwrap(), "--k", "1,2", "--json", "--no-normalize"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["recall@1"], 1.0);

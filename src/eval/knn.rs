@@ -150,19 +150,26 @@ fn select_rows_on_device(d: &Tensor, n: usize, start: usize, k: usize, dst: &mut
     }
 }
 
-/// Share of queries with a same-label item among their k nearest.
-pub fn recall_at_k(nn: &Neighbours, labels: &[i64], k: usize) -> f64 {
+/// Recall@k: share of queries with a same-label item among their k nearest (k capped at
+/// the neighbours computed, i.e. at N - 1: with k >= N - 1 every other item is retrieved).
+/// Queries whose class has no other item can never hit; they are left out (as
+/// pytorch-metric-learning does). None when no query has a same-label item.
+pub fn recall_at_k(nn: &Neighbours, labels: &[i64], k: usize) -> Option<f64> {
     let k = k.min(nn.k);
-    let hits = (0..labels.len())
-        .filter(|&i| nn.row(i)[..k].iter().any(|&j| labels[j as usize] == labels[i]))
-        .count();
-    hits as f64 / labels.len() as f64
+    let sizes = super::class_sizes(labels);
+    let queries: Vec<usize> = (0..labels.len()).filter(|&i| sizes[&labels[i]] >= 2).collect();
+    if queries.is_empty() {
+        return None;
+    }
+    let hits = queries.iter().filter(|&&i| nn.row(i)[..k].iter().any(|&j| labels[j as usize] == labels[i])).count();
+    Some(hits as f64 / queries.len() as f64)
 }
 
 /// mAP@R (Musgrave et al. 2020): R = number of other items of the query's class;
 /// mean over queries of (1/R) sum_{j<=R} precision@j * relevant(j). Queries with R = 0
-/// are left out.
-pub fn map_at_r(nn: &Neighbours, labels: &[i64]) -> f64 {
+/// are left out; None when every query has R = 0. `nn` must hold at least the largest R
+/// neighbours (R is capped at `nn.k` otherwise).
+pub fn map_at_r(nn: &Neighbours, labels: &[i64]) -> Option<f64> {
     let sizes = super::class_sizes(labels);
     let mut total = 0.0;
     let mut count = 0usize;
@@ -182,9 +189,5 @@ pub fn map_at_r(nn: &Neighbours, labels: &[i64]) -> f64 {
         total += ap / r as f64;
         count += 1;
     }
-    if count == 0 {
-        0.0
-    } else {
-        total / count as f64
-    }
+    (count > 0).then(|| total / count as f64)
 }

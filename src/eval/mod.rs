@@ -2,6 +2,7 @@
 //! N^2), Recall@k, k-means NMI, pairwise F1, mAP@R and the class-distance statistics.
 pub mod blas;
 pub mod cluster;
+pub mod input;
 pub mod knn;
 
 use serde::{Deserialize, Serialize};
@@ -39,50 +40,253 @@ impl Metrics {
     }
 }
 
+/// The one k-means seed rule: every evaluation (training-time test and validation
+/// evaluation, `pads eval`, `pads metrics`) seeds k-means with this constant, whatever the
+/// run's `--seed`, so the same embeddings always get the same NMI and F1. As in the
+/// original, whose faiss k-means uses faiss' fixed default seed (1234) for every run.
+/// `pads metrics --seed` overrides it for a robustness check.
+pub const KMEANS_SEED: u64 = 1234;
+
 /// Which metrics to compute (k-means is the costly part; PADS validation may skip F1 etc.).
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
+    /// Recall@k values; each must be >= 1 (k above N - 1 means "all other items").
     pub ks: Vec<usize>,
+    /// k-means seed (`KMEANS_SEED` unless a caller overrides it on purpose).
     pub seed: u64,
     pub kmeans_iters: usize,
     pub with_map: bool,
+    /// L2-normalise the rows before every metric (DML embeddings are compared as unit
+    /// vectors). pads' own model outputs unit vectors, so training-time evaluation leaves
+    /// this off; `pads metrics` turns it on unless `--no-normalize`.
+    pub normalize: bool,
 }
 
 impl EvalOptions {
-    pub fn new(ks: Vec<usize>, seed: u64) -> Self {
-        EvalOptions { ks, seed, kmeans_iters: 20, with_map: true }
+    /// Recall@`ks`, every metric, k-means seeded by the one rule (`KMEANS_SEED`), rows as given.
+    pub fn new(ks: Vec<usize>) -> Self {
+        EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: 20, with_map: true, normalize: false }
     }
 }
 
-/// Every metric for embeddings `[N, D]` (any device) and integer labels.
+/// Every metric with undefined values kept apart: `None` where a metric has no meaning for
+/// the given labels (see `evaluate`), plus what the caller should warn about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MetricValues {
+    /// (k, Recall@k); None when no query has another item of its class.
+    pub recall: Vec<(usize, Option<f64>)>,
+    /// None with fewer than 2 classes or when every class has a single item.
+    pub nmi: Option<f64>,
+    /// As `nmi`.
+    pub f1: Option<f64>,
+    /// None when no query has another item of its class (or when not computed).
+    pub map_at_r: Option<f64>,
+    /// None when no class has 2 or more items.
+    pub intra: Option<f64>,
+    /// None with fewer than 2 classes.
+    pub inter: Option<f64>,
+    /// Items evaluated (N) and their classes.
+    pub items: usize,
+    pub classes: usize,
+    /// Queries without another item of their class (left out of Recall@k and mAP@R).
+    pub lone_queries: usize,
+    /// Rows that were not unit-norm (|norm - 1| > 1e-3) and were L2-normalised.
+    pub rows_normalized: usize,
+    /// One line per fact the user must be told (undefined metrics and why, normalisation,
+    /// capped k); callers print them as warnings.
+    pub warnings: Vec<String>,
+}
+
+impl MetricValues {
+    /// Text table: `name  value` per line, "undefined" for an undefined metric.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in self.named() {
+            match v {
+                Some(v) => out.push_str(&format!("{k:>10}  {v:.4}\n")),
+                None => out.push_str(&format!("{k:>10}  undefined\n")),
+            }
+        }
+        out
+    }
+
+    /// JSON object `{name: value}`, `null` for an undefined metric.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect())
+    }
+
+    /// (name, value) pairs in the order of `Metrics::named`; None = undefined.
+    pub fn named(&self) -> Vec<(String, Option<f64>)> {
+        let mut out: Vec<(String, Option<f64>)> = self.recall.iter().map(|(k, v)| (format!("recall@{k}"), *v)).collect();
+        out.push(("nmi".into(), self.nmi));
+        out.push(("f1".into(), self.f1));
+        out.push(("map@r".into(), self.map_at_r));
+        out.push(("intra".into(), self.intra));
+        out.push(("inter".into(), self.inter));
+        out
+    }
+
+    /// The plain-number form used by training logs: an undefined metric becomes NaN (written
+    /// as `NaN` in metrics.csv and `null` in JSON), never a number that looks valid.
+    pub fn to_metrics(&self) -> Metrics {
+        let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
+        Metrics {
+            recall: self.recall.iter().map(|(k, r)| (*k, v(*r))).collect(),
+            nmi: v(self.nmi),
+            f1: v(self.f1),
+            map_at_r: v(self.map_at_r),
+            intra: v(self.intra),
+            inter: v(self.inter),
+        }
+    }
+}
+
+/// Rows of `emb` ([N, D] float) that hold NaN or Inf, or whose squared norm overflows
+/// float32 (the distances would be Inf/NaN): an error naming the first such row (0-based)
+/// and how many there are.
+pub fn check_finite(emb: &Tensor) -> anyhow::Result<()> {
+    let e = emb.to_kind(Kind::Float);
+    let sq = (&e * &e).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let bad_rows = e.isfinite().logical_not().any_dim(1, false).logical_or(&sq.isfinite().logical_not());
+    let n_bad = bad_rows.sum(Kind::Int64).int64_value(&[]);
+    if n_bad > 0 {
+        let first = bad_rows.nonzero().int64_value(&[0, 0]);
+        let nonfinite = bool::try_from(e.get(first).isfinite().all()).map(|ok| !ok).unwrap_or(true);
+        anyhow::bail!(
+            "row {first} (0-based) {}; {n_bad} of {} rows are unusable",
+            if nonfinite { "holds NaN or Inf" } else { "has values so large that its squared norm overflows float32" },
+            e.size()[0]
+        );
+    }
+    Ok(())
+}
+
+/// L2-normalises the rows of `emb` ([N, D] float). Returns the normalised rows and how many
+/// were not unit-norm before (|norm - 1| > 1e-3). An all-zero row has no direction: error
+/// naming it.
+pub fn normalize_rows(emb: &Tensor) -> anyhow::Result<(Tensor, usize)> {
+    let e = emb.to_kind(Kind::Float);
+    let norms = e.norm_scalaropt_dim(2, [1i64].as_slice(), false);
+    let zero = norms.eq(0.0);
+    let n_zero = zero.sum(Kind::Int64).int64_value(&[]);
+    if n_zero > 0 {
+        let first = zero.nonzero().int64_value(&[0, 0]);
+        anyhow::bail!("row {first} (0-based) is all zeros and cannot be L2-normalised ({n_zero} such rows); use raw distances to keep it");
+    }
+    let off = (&norms - 1.0).abs().gt(1e-3).sum(Kind::Int64).int64_value(&[]) as usize;
+    Ok((e / norms.unsqueeze(1), off))
+}
+
+/// Every metric for embeddings `[N, D]` (any device) and integer labels (training-log form;
+/// undefined values are NaN, see `MetricValues::to_metrics`).
 pub fn compute_metrics(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<Metrics> {
     Ok(compute_metrics_and_neighbours(emb, labels, opts)?.0)
 }
 
 /// The metrics and the nearest-neighbour lists they were computed from.
 pub fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(Metrics, knn::Neighbours)> {
+    let (m, nn) = evaluate_with_neighbours(emb, labels, opts)?;
+    // Training warns about degenerate splits once, before the first epoch (train.rs).
+    for w in &m.warnings {
+        tracing::debug!("{w}");
+    }
+    Ok((m.to_metrics(), nn))
+}
+
+/// Every metric for embeddings `[N, D]` (any device, any float kind) and integer labels
+/// `[N]`, with undefined metrics as None. The library side of `pads metrics`.
+///
+/// Rules (README, "Metrics"):
+/// - k must be >= 1; a k above N - 1 retrieves every other item (documented cap, warned).
+/// - A query whose class has no other item is left out of Recall@k and mAP@R (it cannot
+///   hit); it still counts as an item in NMI, F1 and the class distances.
+/// - Recall@k and mAP@R are undefined when no query has another item of its class; NMI and
+///   F1 when there are fewer than 2 classes or every class has one item (k-means with k = N
+///   would score a meaningless 1); intra when no class has 2 items; inter with one class.
+/// - With `opts.normalize`, rows are L2-normalised first (counted in `rows_normalized`).
+///
+/// Errors: label count differs from N, N < 2, D = 0, a k of 0, a row with NaN/Inf (first
+/// row and count named), an all-zero row when normalising.
+pub fn evaluate(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<MetricValues> {
+    Ok(evaluate_with_neighbours(emb, labels, opts)?.0)
+}
+
+/// `evaluate` plus the nearest-neighbour lists (rows nearest first).
+pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(MetricValues, knn::Neighbours)> {
     let n = labels.len();
+    anyhow::ensure!(emb.dim() == 2, "embeddings must be a 2-D [N, D] array, got shape {:?}", emb.size());
     anyhow::ensure!(emb.size()[0] as usize == n, "embeddings have {} rows but there are {n} labels", emb.size()[0]);
     anyhow::ensure!(n >= 2, "need at least 2 embeddings to evaluate, got {n}");
-    let emb = emb.to_kind(Kind::Float);
+    anyhow::ensure!(emb.size()[1] >= 1, "embeddings have 0 columns (shape {:?}); expected [N, D] with D >= 1", emb.size());
+    if let Some(k) = opts.ks.iter().find(|&&k| k == 0) {
+        anyhow::bail!("k must be at least 1 (Recall@{k} has no meaning), got k values {:?}", opts.ks);
+    }
+    check_finite(emb)?;
+    let mut warnings = Vec::new();
+    let (emb, rows_normalized) = if opts.normalize { normalize_rows(emb)? } else { (emb.to_kind(Kind::Float), 0) };
+    if rows_normalized > 0 {
+        warnings.push(format!(
+            "{rows_normalized} of {n} rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)"
+        ));
+    }
     let class_sizes = class_sizes(labels);
+    let n_classes = class_sizes.len();
+    let lone_queries = labels.iter().filter(|l| class_sizes[l] == 1).count();
+    for &k in &opts.ks {
+        if k > n - 1 {
+            warnings.push(format!(
+                "recall@{k}: the set has only {} other items per query, so recall@{k} retrieves all of them (= recall@{})",
+                n - 1,
+                n - 1
+            ));
+        }
+    }
     let max_r = if opts.with_map { labels.iter().map(|l| class_sizes[l] - 1).max().unwrap_or(0) } else { 0 };
     let kmax = opts.ks.iter().copied().max().unwrap_or(1).max(max_r).min(n - 1).max(1);
     let t0 = std::time::Instant::now();
     let nn = knn::nearest_neighbours(&emb, kmax);
     tracing::debug!("kNN (k = {kmax}) {:.2} s", t0.elapsed().as_secs_f64());
     let recall = opts.ks.iter().map(|&k| (k, knn::recall_at_k(&nn, labels, k))).collect();
-    let map_at_r = if opts.with_map { knn::map_at_r(&nn, labels) } else { 0.0 };
-    let n_classes = class_sizes.len();
+    let map_at_r = if opts.with_map { knn::map_at_r(&nn, labels) } else { None };
+    let no_query = lone_queries == n;
+    if no_query {
+        warnings.push(format!(
+            "no item has another item of its class ({n} items, {n_classes} classes): Recall@k, mAP@R, NMI, F1 and intra are undefined"
+        ));
+    } else if lone_queries > 0 {
+        warnings.push(format!(
+            "{lone_queries} of {n} items are the only item of their class: left out of Recall@k and mAP@R as queries (they can never hit), counted in NMI, F1 and the class distances"
+        ));
+    }
+    if n_classes < 2 {
+        warnings.push("all items share one class: NMI, F1 and inter are undefined".to_string());
+    }
+    let clustering_defined = n_classes >= 2 && !no_query;
+    let (nmi, f1) = if clustering_defined {
+        let t0 = std::time::Instant::now();
+        let clusters = cluster::kmeans(&emb, n_classes, opts.kmeans_iters, opts.seed);
+        tracing::debug!("k-means (k = {n_classes}) {:.2} s", t0.elapsed().as_secs_f64());
+        (Some(cluster::nmi(&clusters, labels)), Some(cluster::pairwise_f1(&clusters, labels)))
+    } else {
+        (None, None)
+    };
     let t0 = std::time::Instant::now();
-    let clusters = cluster::kmeans(&emb, n_classes, opts.kmeans_iters, opts.seed);
-    tracing::debug!("k-means (k = {n_classes}) {:.2} s", t0.elapsed().as_secs_f64());
-    let t0 = std::time::Instant::now();
-    let nmi = cluster::nmi(&clusters, labels);
-    let f1 = cluster::pairwise_f1(&clusters, labels);
     let (intra, inter) = class_distances(&emb, labels);
     tracing::debug!("NMI, F1, class distances {:.2} s", t0.elapsed().as_secs_f64());
-    Ok((Metrics { recall, nmi, f1, map_at_r, intra, inter }, nn))
+    let values = MetricValues {
+        recall,
+        nmi,
+        f1,
+        map_at_r,
+        intra: (!no_query).then_some(intra),
+        inter: (n_classes >= 2).then_some(inter),
+        items: n,
+        classes: n_classes,
+        lone_queries,
+        rows_normalized,
+        warnings,
+    };
+    Ok((values, nn))
 }
 
 pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {

@@ -1,0 +1,56 @@
+//! Reading user-supplied embeddings and labels (.npy) for `pads metrics` and any caller that
+//! evaluates files: every failure names the file and what was expected.
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// Embeddings `[N, D]` from a .npy file (float16/32/64 or integer; kept as float32).
+/// Errors: unreadable file or dtype, not 2-D, complex values, NaN/Inf rows (first row and
+/// count named, see `eval::check_finite`).
+pub fn read_embeddings(path: &Path) -> Result<Tensor> {
+    let t = Tensor::read_npy(path)
+        .with_context(|| format!("{}: expected a float32 [N, D] .npy file (C order, little-endian)", path.display()))?;
+    if t.dim() != 2 {
+        bail!("{}: expected a 2-D [N, D] array, got shape {:?}", path.display(), t.size());
+    }
+    if matches!(t.kind(), Kind::ComplexFloat | Kind::ComplexDouble | Kind::ComplexHalf) {
+        bail!("{}: complex values; expected real float embeddings", path.display());
+    }
+    let t = t.to_kind(Kind::Float);
+    super::check_finite(&t).with_context(|| format!("{}: embeddings must be finite", path.display()))?;
+    Ok(t)
+}
+
+/// Integer labels `[N]` (or `[N, 1]`) from a .npy file. Integer and bool arrays are taken
+/// as they are; a float array only when every value is integral (else an error naming the
+/// first non-integral value and its index); `expected_rows` (the embeddings' N) must match.
+pub fn read_labels(path: &Path, expected_rows: Option<usize>) -> Result<Vec<i64>> {
+    let t = Tensor::read_npy(path)
+        .with_context(|| format!("{}: expected an integer [N] .npy file (C order, little-endian)", path.display()))?;
+    let shape = t.size();
+    let ok_shape = shape.len() == 1 || (shape.len() == 2 && shape[1] == 1);
+    if !ok_shape {
+        bail!("{}: expected a 1-D [N] array of labels, got shape {shape:?}", path.display());
+    }
+    let t = t.flatten(0, -1);
+    let labels: Vec<i64> = match t.kind() {
+        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8 | Kind::Bool => Vec::try_from(t.to_kind(Kind::Int64))?,
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16 => {
+            let v: Vec<f64> = Vec::try_from(t.to_kind(Kind::Double))?;
+            if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !(x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15)) {
+                bail!(
+                    "{}: labels must be integers; value {x} at index {i} is not (float labels are accepted only when every value is integral, as class ids)",
+                    path.display()
+                );
+            }
+            v.into_iter().map(|x| x as i64).collect()
+        }
+        k => bail!("{}: labels of type {k:?}; expected integers", path.display()),
+    };
+    if let Some(n) = expected_rows {
+        if labels.len() != n {
+            bail!("{}: {} labels, but the embeddings have {n} rows; expected one label per row", path.display(), labels.len());
+        }
+    }
+    Ok(labels)
+}
