@@ -8,23 +8,31 @@ TORCH_ENV := VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH LIBTORCH_USE_PYTORCH=1
 CARGO_FLAGS ?= --release
 BIN := target/release/pads
 
-.PHONY: setup build demo test bench clean-venv
+.PHONY: setup build python demo test bench clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-python.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-python.txt
 	@touch $(STAMP)
 
 build: $(STAMP)
 	$(TORCH_ENV) cargo build $(CARGO_FLAGS)
 
+# The Python package `pads` (python/: pyo3 extension over the library + python/pads/), built
+# with maturin against the venv's torch and installed into the venv.
+python: $(STAMP)
+	cd python && $(TORCH_ENV) PYO3_PYTHON=$(VENV)/bin/python $(VENV)/bin/maturin build $(CARGO_FLAGS) --quiet \
+		--interpreter $(VENV)/bin/python -o $(CURDIR)/target/wheels
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps --force-reinstall target/wheels/pads-0.1.0-*.whl
+
 demo: build
 	$(BIN) demo --data-root data --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) python
 	$(TORCH_ENV) PADS_PYTHON=$(VENV)/bin/python cargo test $(CARGO_FLAGS) -- --test-threads=1
+	$(VENV)/bin/python -m pytest -q python/tests
 
 bench: build
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-bench.txt

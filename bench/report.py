@@ -29,6 +29,13 @@ if et and ep and ef:
     print()
     print("recall identical: " + ("yes" if same else "NO") + "; " + ", ".join(
         f"R@{k} pads {ep[f'recall@{k}']:.6f} faiss {v:.6f}" for k, v in ef["recall"].items()) + f"; NMI pads {ep['nmi']:.4f} faiss+sklearn {ef['nmi']:.4f}")
+py = load("eval_python.json")
+if py:
+    a, b = py["pads"], py["pml"]
+    print()
+    print(f"| Python: pads.evaluate vs PML AccuracyCalculator, 60k x 128 | {a['seconds']:.1f} s, {a['peak_rss_mib']:.0f} MiB | PML (faiss) {b['seconds']:.1f} s, {b['peak_rss_mib']:.0f} MiB | {a['seconds']/b['seconds']:.2f} (time), {a['peak_rss_mib']/b['peak_rss_mib']:.2f} (memory) |")
+    am, bm = a["metrics"], b["metrics"]
+    print(f"\nR@1 pads {am['recall@1']:.6f} PML precision_at_1 {bm['precision_at_1']:.6f}; mAP@R pads {am['map@r']:.6f} PML {bm['mean_average_precision_at_r']:.6f}; NMI pads {am['nmi']:.4f} PML {bm['NMI']:.4f}")
 lo = load("loader.json")
 if lo:
     print()

@@ -36,6 +36,8 @@ mkdir -p "$OUT/eval_data"
 sed -i 's/"peak_rss_mib": \([0-9]*\)/"peak_rss_kib": \1/' "$OUT/eval_pads_time.json"
 cat "$OUT/eval_pads_time.json" "$OUT/eval_pads.json"
 $PY bench/peer_eval.py "$OUT/eval_data/embeddings.npy" "$OUT/eval_data/labels.npy" 1,10,100,1000 | tee "$OUT/eval_faiss.json"
+# The Python package (make python): pads.evaluate against PML's AccuracyCalculator, same data.
+$PY bench/py_eval.py "$OUT/eval_data/embeddings.npy" "$OUT/eval_data/labels.npy" --k 1,10,100,1000 | tee "$OUT/eval_python.json"
 
 echo "== 4. loader, 224 px training transform from disk"
 $PADS synth --out "$OUT/synth256/synthetic" --classes 20 --per-class 40 --image-size 256 > /dev/null

@@ -7,7 +7,7 @@ use crate::data::loader::{sequential_batches, spawn_loader, ImageStore};
 use crate::data::sampler::ClassBalancedSampler;
 use crate::data::transform::{Mode, Transform};
 use crate::data::{load_splits, synth, Split};
-use crate::eval::{compute_metrics, compute_metrics_and_neighbours, EvalOptions, Metrics};
+use crate::eval::{compute_metrics_and_neighbours, EvalOptions, Metrics};
 use crate::miner::{build_miner, Miner};
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
@@ -326,21 +326,7 @@ impl<'a> Trainer<'a> {
     fn validate_for_policy(&self) -> Result<Metrics> {
         let store = self.val_store.as_ref().expect("PADS has a validation split");
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
-        let mut opts = EvalOptions::new(self.cfg.recall_ks());
-        opts.with_map = false;
-        let mut m = compute_metrics(&emb, &labels, &opts)?;
-        // An undefined validation metric (no validation item has another of its class; warned
-        // before training) enters the state and the reward as 0, the original's Recall@1 there.
-        let zero_nan = |v: &mut f64| {
-            if v.is_nan() {
-                *v = 0.0;
-            }
-        };
-        m.recall.iter_mut().for_each(|r| zero_nan(&mut r.1));
-        for v in [&mut m.nmi, &mut m.f1, &mut m.map_at_r, &mut m.intra, &mut m.inter] {
-            zero_nan(v);
-        }
-        Ok(m)
+        crate::pads::agent::validation_metrics(&emb, &labels, &self.cfg.recall_ks(), false)
     }
 
     fn policy_step(&mut self, epoch: usize, progress: f64) -> Result<()> {

@@ -60,12 +60,15 @@ pub struct EvalOptions {
     /// vectors). pads' own model outputs unit vectors, so training-time evaluation leaves
     /// this off; `pads metrics` turns it on unless `--no-normalize`.
     pub normalize: bool,
+    /// Compute k-means, NMI and F1 (the costly part); when false they come back as None
+    /// and callers must not present them as undefined (the Python `evaluate(nmi=False)`).
+    pub with_nmi: bool,
 }
 
 impl EvalOptions {
     /// Recall@`ks`, every metric, k-means seeded by the one rule (`KMEANS_SEED`), rows as given.
     pub fn new(ks: Vec<usize>) -> Self {
-        EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: 20, with_map: true, normalize: false }
+        EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: 20, with_map: true, normalize: false, with_nmi: true }
     }
 }
 
@@ -261,7 +264,7 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
     if n_classes < 2 {
         warnings.push("all items share one class: NMI, F1 and inter are undefined".to_string());
     }
-    let clustering_defined = n_classes >= 2 && !no_query;
+    let clustering_defined = opts.with_nmi && n_classes >= 2 && !no_query;
     let (nmi, f1) = if clustering_defined {
         let t0 = std::time::Instant::now();
         let clusters = cluster::kmeans(&emb, n_classes, opts.kmeans_iters, opts.seed);

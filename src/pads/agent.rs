@@ -37,6 +37,33 @@ pub fn metric_dim(order: &[StateMetric], n_ks: usize) -> usize {
         .sum()
 }
 
+/// The validation metrics the agent sees, as the trainer computes them: Recall@`ks`, NMI, F1
+/// and the class distances (no mAP@R), k-means seeded by `eval::KMEANS_SEED`, rows
+/// L2-normalised first when `normalize` (the trainer's model already outputs unit rows, so it
+/// passes false), then `policy_view`. Errors as `eval::evaluate`.
+pub fn validation_metrics(emb: &Tensor, labels: &[i64], ks: &[usize], normalize: bool) -> anyhow::Result<Metrics> {
+    let mut opts = crate::eval::EvalOptions::new(ks.to_vec());
+    opts.with_map = false;
+    opts.normalize = normalize;
+    Ok(policy_view(crate::eval::compute_metrics(emb, labels, &opts)?))
+}
+
+/// An undefined validation metric (NaN: no validation item has another of its class; the
+/// trainer warns before training) enters the state and the reward as 0, the original's
+/// Recall@1 there.
+pub fn policy_view(mut m: Metrics) -> Metrics {
+    let zero_nan = |v: &mut f64| {
+        if v.is_nan() {
+            *v = 0.0;
+        }
+    };
+    m.recall.iter_mut().for_each(|r| zero_nan(&mut r.1));
+    for v in [&mut m.nmi, &mut m.f1, &mut m.map_at_r, &mut m.intra, &mut m.inter] {
+        zero_nan(v);
+    }
+    m
+}
+
 /// 0: NMI, 1: Recall@1, 2: mean of Recall@1 and NMI.
 pub fn reward_metric(kind: u8, m: &Metrics) -> f64 {
     match kind {

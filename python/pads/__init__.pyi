@@ -1,0 +1,125 @@
+"""Type stubs of `pads` (see __init__.py for the full docstrings).
+
+Defaults shown as `...` are the `pads train` defaults, the original's (pads.defaults()):
+policy_n_support 30, policy_support_limit (0.1, 1.4), policy_init_distr 'uniform_low',
+self-regularisation switches False, policy_lr 0.01, policy_action_values (0.5, 1.0, 1.5),
+policy_size (128, 128), policy_baseline_ema_gamma 0.05, policy_reward_update_w 0.99,
+policy_mode 'ppo', policy_ppo_ratio 0.2, policy_old_update_iter 3, policy_reward_type 2,
+policy_state_metrics ('recall', 'nmi', 'dists'), policy_metric_history 10,
+policy_run_avgs (2, 8, 16, 32), policy_parameter_history 1, seed 1, margin 0.2.
+"""
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+ArrayLike = Union[torch.Tensor, np.ndarray, Sequence[Any]]
+Triplets = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+InitDistr = Literal[
+    "random", "uniform_low", "uniform_avg", "uniform_high", "uniform_low_and_tight",
+    "uniform_lowish_and_tight", "normal_low", "normal_avg", "normal_high", "heavyside_low", "distance",
+]
+
+KMEANS_SEED: int
+
+def defaults() -> Dict[str, Any]: ...
+
+def evaluate(
+    embeddings: ArrayLike,  # [N, D] float, CPU or CUDA
+    labels: ArrayLike,  # [N] int class ids
+    k: Union[int, Sequence[int]] = (1, 2, 4, 8),
+    *,
+    nmi: bool = True,
+    map_at_r: bool = True,
+    normalize: bool = True,
+    seed: Optional[int] = None,  # None: KMEANS_SEED (1234)
+) -> Dict[str, Optional[float]]:
+    """{'recall@k', 'nmi', 'f1', 'map@r', 'intra', 'inter'} as `pads metrics --json`; None = undefined."""
+
+class _Miner:
+    def __call__(
+        self, embeddings: torch.Tensor, labels: ArrayLike, ref_emb: None = None, ref_labels: None = None
+    ) -> Triplets:
+        """embeddings [B, D] float, labels [B] int -> (anchors, positives, negatives): int64 [T] on the embeddings' device."""
+    @property
+    def options(self) -> Dict[str, Any]: ...
+    def state_dict(self) -> Dict[str, str]: ...
+    def load_state_dict(self, state: Dict[str, str]) -> None: ...
+
+class RandomMiner(_Miner):
+    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+
+class SemihardMiner(_Miner):
+    def __init__(self, *, margin: Optional[float] = ..., seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+
+class SofthardMiner(_Miner):
+    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+
+class DistanceMiner(_Miner):
+    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+
+class PADSMiner(_Miner):
+    def __init__(
+        self,
+        *,
+        policy_n_support: Optional[int] = ...,
+        policy_support_limit: Optional[Tuple[float, float]] = ...,
+        policy_init_distr: Optional[InitDistr] = ...,
+        policy_merge_oobs: Optional[bool] = ...,
+        policy_include_pos: Optional[bool] = ...,
+        policy_include_same: Optional[bool] = ...,
+        policy_no_self_reg: Optional[bool] = ...,
+        seed: Optional[int] = ...,
+        normalize: bool = True,
+    ) -> None: ...
+    @property
+    def distribution(self) -> List[float]:
+        """n_support - 1 bin probabilities, summing to 1."""
+    @property
+    def support(self) -> List[float]:
+        """n_support support points."""
+
+class PADSAgent:
+    miner: PADSMiner
+    def __init__(
+        self,
+        miner: PADSMiner,
+        *,
+        seed: Optional[int] = ...,  # default: the miner's
+        k_vals: Optional[Sequence[int]] = ...,  # default (1, 2, 4, 8)
+        policy_lr: Optional[float] = ...,
+        policy_action_values: Optional[Tuple[float, float, float]] = ...,
+        policy_size: Optional[Sequence[int]] = ...,
+        policy_dont_use_a2c: Optional[bool] = ...,
+        policy_baseline_ema_gamma: Optional[float] = ...,
+        policy_reward_update_w: Optional[float] = ...,
+        policy_mode: Optional[Literal["ppo", "reinforce"]] = ...,
+        policy_ppo_ratio: Optional[float] = ...,
+        policy_old_update_iter: Optional[int] = ...,
+        policy_reward_type: Optional[Literal[0, 1, 2]] = ...,
+        policy_state_metrics: Optional[Sequence[Literal["recall", "nmi", "dists"]]] = ...,
+        policy_metric_history: Optional[int] = ...,
+        policy_run_avgs: Optional[Sequence[int]] = ...,
+        policy_parameter_history: Optional[int] = ...,
+    ) -> None: ...
+    def step(
+        self, val_embeddings: ArrayLike, val_labels: ArrayLike, progress: float, *,
+        normalize: bool = True, epoch: int = 0, iteration: int = 0,
+    ) -> Dict[str, Any]:
+        """Validation metrics, reward, policy update, new distribution; returns the step's record."""
+    def step_metrics(self, metrics: Dict[str, Optional[float]], progress: float, *, epoch: int = 0, iteration: int = 0) -> Dict[str, Any]: ...
+    @property
+    def distribution(self) -> List[float]: ...
+    @property
+    def history(self) -> List[Dict[str, Any]]: ...
+    @property
+    def options(self) -> Dict[str, Any]: ...
+    def state_dict(self) -> Dict[str, Any]: ...
+    def load_state_dict(self, state: Dict[str, Any]) -> None: ...
+
+class MarginLoss(torch.nn.Module):
+    margin: float
+    beta: torch.nn.Parameter  # [n_classes] float32
+    def __init__(self, n_classes: int, margin: float = 0.2, beta: float = 1.2, beta_constant: bool = False) -> None: ...
+    def forward(self, embeddings: torch.Tensor, labels: ArrayLike, indices_tuple: Triplets) -> torch.Tensor:
+        """embeddings [B, D] float, labels [B] int in 0..n_classes-1 -> scalar loss with autograd."""

@@ -1,0 +1,97 @@
+"""Bad input raises a Python exception naming what is wrong; the interpreter never dies."""
+import numpy as np
+import pytest
+import torch
+
+import pads
+
+EMB = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+LAB = torch.arange(16) // 4
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda f: f(EMB[0], LAB),  # 1-D embeddings
+        lambda f: f(EMB.unsqueeze(0), LAB),  # 3-D embeddings
+        lambda f: f(EMB, LAB[:10]),  # labels of another length
+        lambda f: f(EMB, LAB.view(4, 4)),  # 2-D labels
+    ],
+)
+@pytest.mark.parametrize(
+    "fn",
+    [pads.evaluate, pads.PADSMiner(), pads.RandomMiner(), pads.SemihardMiner(), pads.DistanceMiner(), pads.SofthardMiner()],
+)
+def test_shapes(fn, call):
+    with pytest.raises(ValueError, match="2-D|labels|1-D"):
+        call(fn)
+
+
+def test_messages_name_the_problem():
+    with pytest.raises(ValueError, match=r"10 labels for 16 embedding rows"):
+        pads.PADSMiner()(EMB, LAB[:10])
+    bad = EMB.clone()
+    bad[5, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"row 5 \(0-based\) holds NaN or Inf"):
+        pads.PADSMiner()(bad, LAB)
+    with pytest.raises(ValueError, match=r"row 5"):
+        pads.evaluate(bad, LAB)
+    bad[5, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"row 5"):
+        pads.PADSAgent(pads.PADSMiner()).step(bad, LAB, 0.5)
+    with pytest.raises(TypeError, match="integer"):
+        pads.PADSMiner()(EMB, LAB.float())
+    with pytest.raises(TypeError, match="float"):
+        pads.evaluate(LAB.view(-1, 1), LAB)
+    with pytest.raises(TypeError, match="numpy array"):
+        pads.evaluate("embeddings.npy", LAB)
+    with pytest.raises(ValueError, match="k values"):
+        pads.evaluate(EMB, LAB, k=(0, 1))
+    with pytest.raises(ValueError, match="at least 2"):
+        pads.evaluate(EMB[:1], LAB[:1])
+
+
+def test_bad_options():
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        pads.PADSMiner(policy_n_suport=30)
+    with pytest.raises(ValueError, match="policy-n-support must be at least 3"):
+        pads.PADSMiner(policy_n_support=2)
+    with pytest.raises(ValueError, match="unknown variant"):
+        pads.PADSMiner(policy_init_distr="gauss")
+    with pytest.raises(ValueError, match="support-limit"):
+        pads.PADSMiner(policy_support_limit=(1.4, 0.1))
+    with pytest.raises(TypeError, match="PADSMiner"):
+        pads.PADSAgent(pads.DistanceMiner())
+    agent = pads.PADSAgent(pads.PADSMiner())
+    with pytest.raises(ValueError, match="progress"):
+        agent.step_metrics({"recall@1": 0.1, "recall@2": 0.2, "recall@4": 0.3, "recall@8": 0.4, "nmi": 0.5, "intra": 0.1, "inter": 0.9}, 1.5)
+    with pytest.raises(KeyError, match="nmi"):
+        agent.step_metrics({"recall@1": 0.1, "recall@2": 0.2, "recall@4": 0.3, "recall@8": 0.4}, 0.5)
+    other = pads.PADSAgent(pads.PADSMiner(policy_n_support=12))
+    with pytest.raises(ValueError, match="policy_n_support"):
+        agent.load_state_dict(other.state_dict())
+
+
+def test_margin_loss_bad_input():
+    loss = pads.MarginLoss(n_classes=4)
+    a = torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="outside the batch"):
+        loss(EMB, LAB, (a, torch.tensor([1, 99]), a))
+    with pytest.raises(ValueError, match="label 5 outside"):
+        loss(EMB, torch.full((16,), 5), (a, a, a))
+    with pytest.raises(ValueError, match="lengths"):
+        loss(EMB, LAB, (a, a[:1], a))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_cuda_mix():
+    with pytest.raises(ValueError, match="labels are on cpu but embeddings on cuda:0"):
+        pads.PADSMiner()(EMB.cuda(), LAB)
+    with pytest.raises(ValueError, match="labels are on"):
+        pads.evaluate(EMB.cuda(), LAB)
+    with pytest.raises(ValueError, match="beta must be 1-D .* on the embeddings' device"):
+        pads.MarginLoss(4)(EMB.cuda(), LAB.cuda(), pads.PADSMiner()(EMB.cuda(), LAB.cuda()))
+    a, p, n = pads.PADSMiner()(EMB.cuda(), LAB.cuda())
+    assert a.device.type == "cuda"
+    m_gpu = pads.evaluate(EMB.cuda(), LAB.cuda())
+    assert m_gpu["recall@1"] == pads.evaluate(EMB, LAB)["recall@1"]
