@@ -23,8 +23,9 @@ build: $(STAMP)
 # The Python package `pads` (python/: pyo3 extension over the library + python/pads/), built
 # with maturin against the venv's torch and installed into the venv.
 python: $(STAMP)
+	rm -f target/wheels/pads-*.whl
 	cd python && $(TORCH_ENV) PYO3_PYTHON=$(VENV)/bin/python $(VENV)/bin/maturin build $(CARGO_FLAGS) --quiet \
-		--interpreter $(VENV)/bin/python -o $(CURDIR)/target/wheels
+		--interpreter $(VENV)/bin/python --compatibility linux --auditwheel skip -o $(CURDIR)/target/wheels
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps --force-reinstall target/wheels/pads-0.1.0-*.whl
 
 demo: build

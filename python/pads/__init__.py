@@ -203,8 +203,10 @@ class PADSMiner(_Miner):
         policy_init_distr ('uniform_low'): initial distribution (random, uniform_low,
             uniform_avg, uniform_high, uniform_low_and_tight, uniform_lowish_and_tight,
             normal_low, normal_avg, normal_high, heavyside_low, distance).
-        policy_merge_oobs (False), policy_include_pos (False), policy_include_same (False),
-        policy_no_self_reg (False): the self-regularisation switches.
+        policy_merge_oobs (True), policy_include_pos (True), policy_include_same (True):
+            the self-regularisation switches (out-of-support distances in the edge bins;
+            negatives drawn over the whole batch; the anchor may be its own positive);
+            policy_no_self_reg (False) turns all three off.
         seed (pads train's default): generator seed.
         normalize (True): mine on L2-normalised rows (the support assumes unit vectors).
 
@@ -261,9 +263,9 @@ class PADSAgent:
     (default: the miner's), k_vals (Recall@k of the state; default 1, 2, 4, 8), policy_lr
     (0.01), policy_action_values ((0.5, 1, 1.5)), policy_size ((128, 128)),
     policy_dont_use_a2c (False), policy_baseline_ema_gamma (0.05), policy_reward_update_w
-    (0.99), policy_mode ('ppo' | 'reinforce'), policy_ppo_ratio (0.2),
+    (0.99), policy_mode ('ppo' or 'reinforce'; pads train's default), policy_ppo_ratio (0.2),
     policy_old_update_iter (3), policy_reward_type (2: mean of Recall@1 and NMI; 0: NMI;
-    1: Recall@1), policy_state_metrics (('recall', 'nmi', 'dists')), policy_metric_history
+    1: Recall@1), policy_state_metrics (of 'recall', 'nmi', 'dists'; all three), policy_metric_history
     (10), policy_run_avgs ((2, 8, 16, 32)), policy_parameter_history (1).
 
     The policy's initial weights come from torch's global generator (call

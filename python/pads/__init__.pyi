@@ -1,12 +1,13 @@
 """Type stubs of `pads` (see __init__.py for the full docstrings).
 
-Defaults shown as `...` are the `pads train` defaults, the original's (pads.defaults()):
+Defaults shown as `...` are those of `pads train` (`pads.defaults()` lists them all):
 policy_n_support 30, policy_support_limit (0.1, 1.4), policy_init_distr 'uniform_low',
-self-regularisation switches False, policy_lr 0.01, policy_action_values (0.5, 1.0, 1.5),
+self-regularisation on (policy_merge_oobs, policy_include_pos, policy_include_same True;
+policy_no_self_reg False), policy_lr 0.01, policy_action_values (0.5, 1.0, 1.5),
 policy_size (128, 128), policy_baseline_ema_gamma 0.05, policy_reward_update_w 0.99,
-policy_mode 'ppo', policy_ppo_ratio 0.2, policy_old_update_iter 3, policy_reward_type 2,
-policy_state_metrics ('recall', 'nmi', 'dists'), policy_metric_history 10,
-policy_run_avgs (2, 8, 16, 32), policy_parameter_history 1, seed 1, margin 0.2.
+policy_ppo_ratio 0.2, policy_old_update_iter 3, policy_reward_type 2,
+policy_metric_history 10, policy_run_avgs (2, 8, 16, 32), policy_parameter_history 1,
+margin 0.2; seed and policy_mode as `pads train --help` shows.
 """
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 

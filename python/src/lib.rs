@@ -281,9 +281,15 @@ impl Agent {
         if !(0.0..=1.0).contains(&progress) {
             return Err(value_err(format!("progress must be in [0, 1] (share of training done), got {progress}")));
         }
-        let mut miner = self.miner.borrow_mut(py);
+        let mut miner = self.miner.try_borrow_mut(py).map_err(|e| PyRuntimeError::new_err(format!("the agent's miner is in use: {e}")))?;
         let dist = miner.inner.distribution_mut().ok_or_else(|| value_err("the agent's miner is not a PADS miner"))?;
-        let record = self.inner.step(m, dist, progress, epoch, iteration).map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
+        // The policy update runs libtorch's autograd engine, which refuses to run while the
+        // GIL is held (it may call back into Python hooks), and needs grad mode whatever the
+        // caller's (`agent.step` is naturally called under `torch.no_grad()`).
+        let inner = &mut self.inner;
+        let record = py
+            .allow_threads(move || tch::with_grad(|| inner.step(m, dist, progress, epoch, iteration)))
+            .map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
         let text = record_json(&record)?;
         self.history.push(record);
         Ok(text)
@@ -315,7 +321,7 @@ impl Agent {
         let emb = embeddings.detach();
         let ks = self.cfg.recall_ks();
         let m = py
-            .allow_threads(|| pads::pads::agent::validation_metrics(&emb, &labels, &ks, normalize))
+            .allow_threads(move || pads::pads::agent::validation_metrics(&emb, &labels, &ks, normalize))
             .map_err(|e| value_err(format!("PADSAgent.step: {e:#}")))?;
         self.apply(py, &m, progress, epoch, iteration)
     }
@@ -460,7 +466,7 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
     opts.with_map = map_at_r;
     opts.with_nmi = nmi;
     let emb = embeddings.detach();
-    let m = py.allow_threads(|| pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}")))?;
+    let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}")))?;
     let mut json = m.to_json();
     if let Some(o) = json.as_object_mut() {
         if !nmi {
