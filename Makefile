@@ -35,7 +35,7 @@ test: $(STAMP) python
 	$(TORCH_ENV) PADS_PYTHON=$(VENV)/bin/python cargo test $(CARGO_FLAGS) -- --test-threads=1
 	$(VENV)/bin/python -m pytest -q python/tests
 
-bench: build
+bench: build python
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-bench.txt
 	bash bench/run.sh
 
