@@ -15,6 +15,7 @@ original's names (``policy_n_support``, ``policy_lr``, ...) and, when left as No
 defaults of ``pads train`` (the original's); ``pads.defaults()`` lists them.
 """
 import json as _json
+import numbers as _numbers
 import warnings as _warnings
 
 import torch  # loads libtorch before the extension, which links against it
@@ -93,10 +94,10 @@ def evaluate(embeddings, labels, k=(1, 2, 4, 8), *, nmi=True, map_at_r=True, nor
     """
     emb = _as_tensor(embeddings, "embeddings")
     lab = _as_tensor(labels, "labels", device=emb.device)
-    ks = [k] if isinstance(k, int) else list(k)
-    for kk in ks:
-        if not isinstance(kk, int) or isinstance(kk, bool) or kk < 1:
-            raise ValueError(f"k values must be integers >= 1, got {k!r}")
+    ks = [k] if isinstance(k, _numbers.Integral) else list(k)
+    if not all(isinstance(kk, _numbers.Integral) and not isinstance(kk, bool) and kk >= 1 for kk in ks):
+        raise ValueError(f"k values must be integers >= 1, got {k!r}")
+    ks = [int(kk) for kk in ks]
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     text, warns = _pads.evaluate(emb, lab, ks, bool(nmi), bool(map_at_r), bool(normalize), seed)
