@@ -3,6 +3,7 @@ steps and pads.evaluate, on pads' synthetic set; test Recall@1 must rise above u
 import importlib.util
 
 import pytest
+import torch
 
 import pads
 from conftest import ROOT, run_pads
@@ -16,7 +17,16 @@ def example():
     return mod
 
 
-def test_pml_loop_with_pads_learns(example, tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    # A tiny model: one thread is as fast, and avoids OpenMP spin-waits on a loaded machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_pml_loop_with_pads_learns(example, tmp_path, one_torch_thread):
     data = tmp_path / "synthetic"
     run_pads("synth", "--out", data, "--classes", "24", "--per-class", "16", "--image-size", "32", "--seed", "0")
     before, after, agent = example.train(data, steps=120, every=20, seed=0)
