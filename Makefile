@@ -21,7 +21,7 @@ build: $(STAMP)
 	$(TORCH_ENV) cargo build $(CARGO_FLAGS)
 
 demo: build
-	$(BIN) demo --data-root data --out runs/demo
+	$(BIN) demo --data-root data --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(TORCH_ENV) PADS_PYTHON=$(VENV)/bin/python cargo test $(CARGO_FLAGS) -- --test-threads=1
