@@ -438,7 +438,9 @@ impl RunConfig {
         if self.eval_every == 0 {
             bail!("--eval-every must be at least 1");
         }
-        crate::device::parse_device(&self.device)?;
+        // Spelling only: availability is checked where it trains (a sweep may be written
+        // on a machine without the GPU its runs will use).
+        crate::device::check_device_spec(&self.device)?;
         Ok(())
     }
 }

@@ -75,8 +75,10 @@ enum BenchCommand {
     Loader {
         #[command(flatten)]
         cfg: RunConfig,
+        /// Loader thread counts to measure [threads, comma-separated]
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
         threads: Vec<usize>,
+        /// Batches timed per thread count [batches]
         #[arg(long, default_value_t = 10)]
         batches: usize,
     },
@@ -98,8 +100,10 @@ struct SweepArgs {
     /// Runs at once (local); each gets cores / jobs torch threads.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// TOML file of options for every run (any subset); overrides --preset, flags override it [path]
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Start every run from an original sample run's settings (CUB200, CARS196, SOP)
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Write a Slurm job-array script instead of running.
@@ -286,9 +290,10 @@ struct DemoArgs {
     /// Train again over runs already in --out (removing them first; without it they are refused)
     #[arg(long)]
     overwrite: bool,
-    /// Epochs per run.
+    /// Training length of each run [epochs]
     #[arg(long, default_value_t = pads::demo::DEMO_EPOCHS)]
     epochs: usize,
+    /// No progress bars or per-epoch lines.
     #[arg(long)]
     quiet: bool,
 }

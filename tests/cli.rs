@@ -235,7 +235,7 @@ fn train_help_groups_and_describes_every_option() {
     let headings = ["\nRun:\n", "\nData:\n", "\nModel:\n", "\nOptimisation:\n", "\nSampling:\n", "\nPADS policy", "\nEvaluation:\n"];
     let pos: Vec<usize> = headings.iter().map(|h| out.find(h).unwrap_or_else(|| panic!("no heading {h:?} in:\n{out}"))).collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "headings out of order: {pos:?}\n{out}");
-    let flags = ["--out <", "--preset <", "--config <", "--resume <", "--overwrite", "--dataset <"];
+    let flags = ["  --out <", "  --preset <", "  --config <", "  --resume <", "  --overwrite\n", "  --dataset <"];
     let fpos: Vec<usize> = flags.iter().map(|f| out.find(f).unwrap_or_else(|| panic!("no {f}"))).collect();
     assert!(fpos.windows(2).all(|w| w[0] < w[1]), "--out, --preset, --config, --resume not first: {fpos:?}");
     // List defaults as they are typed, with commas.

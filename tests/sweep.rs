@@ -115,3 +115,21 @@ fn slurm_requests_a_gpu_only_for_runs_that_use_one() {
     let (n, note) = slurm_gpus("auto", Some(0)).unwrap();
     assert!(n == 0 && note.contains("CPU"), "{note}");
 }
+
+#[test]
+fn sweep_slurm_command_says_which_device_it_requests_for() {
+    // Written on a machine without a GPU (a login node) for runs on cuda: valid.
+    for (device, gres, said) in [("cuda", true, "requesting 1 GPU(s) per task"), ("cpu", false, "no GPU requested")] {
+        let out = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new(common::pads_bin())
+            .args(["sweep", "--dataset", "synthetic", "--data-root", "/nonexistent", "--arch", "small", "--device", device])
+            .args(["--samplers", "random,pads", "--seeds", "0", "--slurm", "--out", out.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains(said) && err.contains(&format!("--device {device}")), "{err}");
+        let script = std::fs::read_to_string(out.path().join("sweep.sbatch")).unwrap();
+        assert_eq!(script.contains("#SBATCH --gres=gpu:1\n"), gres, "{script}");
+    }
+}
