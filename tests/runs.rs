@@ -220,6 +220,19 @@ fn explicit_synthetic_generates_the_set_and_says_so_in_one_line() {
     assert!(!root.join("cub200").exists());
 }
 
+#[test]
+fn synth_never_writes_over_an_existing_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("synthetic");
+    let args = |classes: &str| s(&["synth", "--out", out.to_str().unwrap(), "--classes", classes, "--per-class", "1", "--image-size", "8"]);
+    let (ok, stdout, err) = pads(&args("4"));
+    assert!(ok && stdout.contains("wrote 4 images of 4 classes"), "{err}");
+    // A smaller set into the same folder would leave two stale classes: refused.
+    let (ok, _, err) = pads(&args("2"));
+    assert!(!ok && err.contains("already holds a dataset") && err.contains("another --out"), "{err}");
+    assert_eq!(std::fs::read_dir(out.join("images")).unwrap().count(), 4);
+}
+
 // ---- item 3: --resume keeps the run's options ----
 
 #[test]

@@ -193,11 +193,19 @@ pub fn render(opts: &SynthOptions, class: usize, index: usize) -> RgbImage {
 }
 
 /// Writes `<out>/images/NNN.Name/NNNN.png`; returns the number of images written.
+/// Errors: `out/images` already holds something (a set with other options would be mixed
+/// with this one: stale classes and images would stay).
 pub fn generate(out: &Path, opts: &SynthOptions) -> Result<usize> {
     if opts.classes < 2 || opts.per_class < 1 || opts.image_size < 8 {
         anyhow::bail!("synthetic dataset needs at least 2 classes, 1 image per class and 8 px images");
     }
     let images = out.join("images");
+    if std::fs::read_dir(&images).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} already holds a dataset; pads synth writes only into a new or empty folder (remove it or choose another --out)",
+            images.display()
+        );
+    }
     for c in 0..opts.classes {
         let dir = images.join(class_name(c));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
