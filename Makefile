@@ -29,7 +29,7 @@ python: $(STAMP)
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps --force-reinstall target/wheels/pads-0.1.0-*.whl
 
 demo: build
-	$(BIN) demo --data-root data --out runs/demo
+	$(BIN) demo --data-root data --out runs/demo --overwrite
 
 test: $(STAMP) python
 	$(TORCH_ENV) PADS_PYTHON=$(VENV)/bin/python cargo test $(CARGO_FLAGS) -- --test-threads=1

@@ -102,8 +102,9 @@ pub enum Preset {
 
 /// Every option of a run. Defaults are the original's (pads-spec.md), except where a
 /// comment says why pads differs.
+/// Every key is optional in TOML (`#[serde(default)]`): a missing key takes the default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
     // ---- data ----
     /// Dataset layout.
@@ -437,7 +438,9 @@ impl RunConfig {
         if self.eval_every == 0 {
             bail!("--eval-every must be at least 1");
         }
-        crate::device::parse_device(&self.device)?;
+        // Spelling only: availability is checked where it trains (a sweep may be written
+        // on a machine without the GPU its runs will use).
+        crate::device::check_device_spec(&self.device)?;
         Ok(())
     }
 }
@@ -451,4 +454,53 @@ pub fn run_config_command() -> clap::Command {
         cfg: RunConfig,
     }
     Wrap::command()
+}
+
+/// Layering and paths (README "Options come, in increasing priority, from ...").
+impl RunConfig {
+    /// The configuration before the typed flags: the defaults, then `preset`, then the keys
+    /// written in `file` (each overrides the preset's value; keys not written keep it).
+    /// `resolve` then applies the flags typed. Errors: an unreadable file, an unknown key or
+    /// a value of the wrong type, naming the file.
+    pub fn layered(preset: Option<Preset>, file: Option<&Path>) -> Result<RunConfig> {
+        let base = preset.map(RunConfig::preset).unwrap_or_default();
+        match file {
+            Some(file) => base.overlay_toml_file(file),
+            None => Ok(base),
+        }
+    }
+
+    /// `self` with the keys written in the TOML file `path` replaced by the file's values.
+    pub fn overlay_toml_file(&self, path: &Path) -> Result<RunConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        // Parsed alone first, so unknown keys and wrong types are reported with their name.
+        let _: RunConfig = toml::from_str(&text)
+            .with_context(|| format!("config file {} is not a valid pads RunConfig", path.display()))?;
+        let written: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+        let mut table = toml::Table::try_from(self)?;
+        for (key, value) in written {
+            table.insert(key, value);
+        }
+        table
+            .try_into()
+            .with_context(|| format!("config file {} is not a valid pads RunConfig", path.display()))
+    }
+
+    /// The configuration with `data_root`, `test_root` and `pretrained` made absolute
+    /// (against the current folder), as a run folder stores them: `pads eval`, `embed` and
+    /// `--resume` then find the data from any working folder.
+    pub fn with_absolute_paths(&self) -> Result<RunConfig> {
+        let abs = |p: &Path| std::path::absolute(p).with_context(|| format!("cannot make {} absolute", p.display()));
+        let mut c = self.clone();
+        c.data_root = abs(&self.data_root)?;
+        if let Some(p) = &self.test_root {
+            c.test_root = Some(abs(p)?);
+        }
+        if let Some(p) = &self.pretrained {
+            c.pretrained = Some(abs(p)?);
+        }
+        Ok(c)
+    }
 }

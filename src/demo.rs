@@ -43,23 +43,57 @@ fn row(name: &str, m: &Metrics) -> String {
     s
 }
 
-pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool) -> Result<()> {
+/// The demo's run folders under `out`, in training order.
+pub fn demo_runs(out: &Path) -> Vec<(Sampling, std::path::PathBuf)> {
+    [Sampling::Distance, Sampling::Pads].into_iter().map(|s| (s, out.join(format!("{s:?}").to_lowercase()))).collect()
+}
+
+/// `pads demo`: makes the synthetic set (saying so), trains both runs, prints the table.
+/// Errors before any work when a run folder under `out` already holds a run and not
+/// `overwrite` (the message names `--overwrite` and `--out`); with `overwrite` each old run
+/// is removed first, with a line saying so.
+pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool, overwrite: bool) -> Result<()> {
     let t0 = std::time::Instant::now();
+    if !overwrite {
+        for (_, dir) in demo_runs(out) {
+            if !crate::run::folder::run_files(&dir).is_empty() {
+                anyhow::bail!(
+                    "{} already holds this demo's runs ({}); pads never trains over a run silently. \
+                     To train them again: pads demo --overwrite (make demo does), or keep them and pass --out OTHER_DIR",
+                    out.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
     std::fs::create_dir_all(data_root)?;
-    synth::ensure(data_root, &SynthOptions::default())?;
-    eprintln!("synthetic dataset ready under {} ({:.1} s)", data_root.join("synthetic").display(), t0.elapsed().as_secs_f64());
+    let opts = SynthOptions::default();
+    let dir = data_root.join("synthetic");
+    if synth::is_complete(&dir, &opts) {
+        eprintln!("demo: using the synthetic set in {}", dir.display());
+    } else {
+        eprintln!(
+            "demo: generating the synthetic set ({} classes x {} images, {} px) in {}",
+            opts.classes,
+            opts.per_class,
+            opts.image_size,
+            dir.display()
+        );
+        synth::ensure(data_root, &opts)?;
+        eprintln!("demo: synthetic set ready ({:.1} s)", t0.elapsed().as_secs_f64());
+    }
     let mut rows = Vec::new();
     let mut header = format!("{:<24}", "run (test split)");
     let template = Metrics { recall: demo_config(data_root, epochs).recall_ks().into_iter().map(|k| (k, 0.0)).collect(), ..Default::default() };
     for (name, _) in template.named().iter().take(7) {
         header.push_str(&format!(" {name:>8}"));
     }
-    for sampling in [Sampling::Distance, Sampling::Pads] {
+    for (sampling, run_dir) in demo_runs(out) {
         let mut cfg = demo_config(data_root, epochs);
         cfg.sampling = sampling;
         let name = format!("{sampling:?}").to_lowercase();
         let t = std::time::Instant::now();
-        let s = train(&cfg, &out.join(&name), &TrainOptions { quiet, eval_before: true, ..Default::default() })?;
+        let s = train(&cfg, &run_dir, &TrainOptions { quiet, eval_before: true, overwrite, ..Default::default() })?;
         if let Some(b) = &s.before {
             if rows.is_empty() {
                 rows.push(row("untrained", b));

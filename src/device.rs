@@ -15,6 +15,17 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     }
 }
 
+/// Checks the spelling of a device (`cpu`, `auto`, `cuda`, `cuda:N`) without asking libtorch
+/// whether it is there: a configuration for another machine (a Slurm sweep written on a
+/// login node without a GPU) is valid; `parse_device` checks availability when training.
+pub fn check_device_spec(spec: &str) -> Result<()> {
+    match spec {
+        "cpu" | "auto" | "cuda" => Ok(()),
+        s if s.starts_with("cuda:") && s[5..].parse::<usize>().is_ok() => Ok(()),
+        s => bail!("--device: expected cpu, auto, cuda or cuda:N, got {s:?}"),
+    }
+}
+
 fn cuda(n: usize) -> Result<Device> {
     let count = tch::Cuda::device_count() as usize;
     if n >= count {

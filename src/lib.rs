@@ -6,6 +6,7 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod eval;
+pub mod help;
 pub mod loss;
 pub mod miner;
 pub mod model;

@@ -76,8 +76,10 @@ enum BenchCommand {
     Loader {
         #[command(flatten)]
         cfg: RunConfig,
+        /// Loader thread counts to measure [threads, comma-separated]
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
         threads: Vec<usize>,
+        /// Batches timed per thread count [batches]
         #[arg(long, default_value_t = 10)]
         batches: usize,
     },
@@ -87,32 +89,43 @@ enum BenchCommand {
 struct SweepArgs {
     #[command(flatten)]
     cfg: RunConfig,
+    /// Sweep folder: runs/<sampler>_seed<N>/ per run, summary.md, summary.csv, recall1.png [path]
     #[arg(long)]
     out: PathBuf,
+    /// Samplers to compare [comma-separated]
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Sampling::Random, Sampling::Semihard, Sampling::Softhard, Sampling::Distance, Sampling::Pads])]
     samplers: Vec<Sampling>,
+    /// Seeds of each sampler's runs [comma-separated]
     #[arg(long, value_delimiter = ',', default_values_t = vec![0u64, 1, 2])]
     seeds: Vec<u64>,
     /// Runs at once (local); each gets cores / jobs torch threads.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// TOML file of options for every run (any subset); overrides --preset, flags override it [path]
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Start every run from an original sample run's settings (CUB200, CARS196, SOP)
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Write a Slurm job-array script instead of running.
     #[arg(long)]
     slurm: bool,
+    /// Time limit per array task [Slurm time, HH:MM:SS]
     #[arg(long, default_value = "24:00:00")]
     slurm_time: String,
+    /// CPU cores per array task [cores]
     #[arg(long, default_value_t = 8)]
     slurm_cpus: usize,
+    /// Memory per array task [Slurm size, e.g. 32G]
     #[arg(long, default_value = "32G")]
     slurm_mem: String,
-    #[arg(long, default_value_t = 1)]
-    slurm_gpus: usize,
+    /// GPUs per array task (--gres=gpu:N) [GPUs; default: 1 when --device is cuda or auto, else none]
+    #[arg(long)]
+    slurm_gpus: Option<usize>,
+    /// Slurm partition [name]
     #[arg(long)]
     slurm_partition: Option<String>,
+    /// No per-run start and end lines.
     #[arg(long)]
     quiet: bool,
 }
@@ -152,14 +165,19 @@ struct ResizeArgs {
 
 #[derive(Args)]
 struct SynthArgs {
+    /// Dataset folder to write (images/NNN.Name/*.png); for training, name it <data-root>/synthetic [path]
     #[arg(long)]
     out: PathBuf,
+    /// Classes (species), in families of 5 look-alikes; the first half trains, the second tests [classes]
     #[arg(long, default_value_t = 100)]
     classes: usize,
+    /// Images per class [images]
     #[arg(long, default_value_t = 30)]
     per_class: usize,
+    /// Side of the square images [pixels]
     #[arg(long, default_value_t = 64)]
     image_size: u32,
+    /// Seed of the generator; the same seed writes the same images [integer]
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -173,59 +191,70 @@ struct CheckArgs {
     json: bool,
 }
 
+// The run options come first in `--help` (fields before `cfg`); `pads::help` gives the
+// RunConfig options their headings and descriptions.
 #[derive(Args)]
 struct TrainArgs {
+    /// Run folder to create; an existing run folder is refused unless --overwrite [path]
+    #[arg(long, help_heading = pads::help::RUN)]
+    out: Option<PathBuf>,
+    /// Start from an original sample run's settings (CUB200, CARS196, SOP); --config and flags override it
+    #[arg(long, value_enum, help_heading = pads::help::RUN)]
+    preset: Option<Preset>,
+    /// TOML file of options (any subset; a run's config.toml works); overrides --preset, flags override it [path]
+    #[arg(long, help_heading = pads::help::RUN)]
+    config: Option<PathBuf>,
+    /// Continue this run folder from its last checkpoint, with its own options (only --n-epochs to extend, --device, --num-workers, --cache-images, --quiet may be given) [path]
+    #[arg(long, help_heading = pads::help::RUN)]
+    resume: Option<PathBuf>,
+    /// With --out: remove the run already in that folder first (its checkpoints, logs, plots)
+    #[arg(long, help_heading = pads::help::RUN)]
+    overwrite: bool,
     #[command(flatten)]
     cfg: RunConfig,
-    /// Run folder to create.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Start from a TOML config (flags still override it).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Start from an original sample run's settings.
-    #[arg(long, value_enum)]
-    preset: Option<Preset>,
-    /// Continue the run in this folder from its last checkpoint.
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// Evaluate the untrained network first (epoch 0 row).
-    #[arg(long)]
+    /// Evaluate the untrained network first (metrics.csv row for epoch 0)
+    #[arg(long, help_heading = pads::help::EVALUATION)]
     eval_before: bool,
-    /// Stop after this epoch (for time-limited jobs); continue later with --resume.
-    #[arg(long)]
+    /// Stop cleanly after this epoch (time-limited jobs); continue later with --resume [epoch]
+    #[arg(long, help_heading = pads::help::RUN)]
     stop_after_epoch: Option<usize>,
-    #[arg(long)]
+    /// No progress bars or per-epoch lines
+    #[arg(long, help_heading = pads::help::RUN)]
     quiet: bool,
 }
 
 #[derive(Args)]
 struct EvalArgs {
+    /// Run folder to evaluate (its config.toml and best checkpoint) [path]
     #[arg(long)]
     run: PathBuf,
+    /// Folder holding the dataset, when it moved since training [path; default: the run's]
     #[arg(long)]
     data_root: Option<PathBuf>,
+    /// Print the metrics as one JSON object.
     #[arg(long)]
     json: bool,
+    /// No progress bar.
     #[arg(long)]
     quiet: bool,
 }
 
 #[derive(Args)]
 struct MetricsArgs {
-    /// float32 [N, D] .npy
+    /// Embeddings, one row per item: float32 [N, D] .npy [path]
     #[arg(long)]
     embeddings: PathBuf,
-    /// integer [N] .npy
+    /// Class of each row: integer [N] .npy [path]
     #[arg(long)]
     labels: PathBuf,
-    /// Recall@k values, each >= 1 (a k above N - 1 retrieves every other item; warned).
+    /// Recall@k values [k >= 1, comma-separated] (a k above N - 1 retrieves every other item; warned)
     #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2, 4, 8])]
     k: Vec<usize>,
-    /// k-means seed for NMI and F1; the default is the one seed every pads evaluation uses
-    /// (training, `pads eval`), so the same embeddings give the same NMI everywhere.
+    /// Seed of the k-means behind NMI and F1 [integer]; the default is the one seed every pads
+    /// evaluation uses (training, `pads eval`), so the same embeddings give the same NMI everywhere
     #[arg(long, default_value_t = pads::eval::KMEANS_SEED)]
     seed: u64,
+    /// Where to compute: cpu, cuda, cuda:N or auto
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Keep the rows as given (raw Euclidean distances). By default every row is
@@ -233,34 +262,45 @@ struct MetricsArgs {
     /// says how many rows were not unit-norm.
     #[arg(long)]
     no_normalize: bool,
-    /// Machine-readable output (an undefined metric is null; the reason is on stderr).
+    /// Print the metrics as one JSON object (an undefined metric is null; the reason is on stderr).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 struct EmbedArgs {
+    /// Run folder whose best checkpoint embeds [path]
     #[arg(long)]
     run: PathBuf,
+    /// Split to embed: test, val or train
     #[arg(long, default_value = "test")]
     split: String,
+    /// Folder for embeddings.npy (float32 [N, D]), labels.npy (int64 [N]) and paths.txt [path]
     #[arg(long)]
     out: PathBuf,
+    /// Folder holding the dataset, when it moved since training [path; default: the run's]
     #[arg(long)]
     data_root: Option<PathBuf>,
+    /// No progress bar.
     #[arg(long)]
     quiet: bool,
 }
 
 #[derive(Args)]
 struct DemoArgs {
+    /// Folder for the synthetic set (made in <data-root>/synthetic when absent) [path]
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
+    /// Folder for the two runs (distance/ and pads/) [path]
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
-    /// Epochs per run.
+    /// Train again over runs already in --out (removing them first; without it they are refused)
+    #[arg(long)]
+    overwrite: bool,
+    /// Training length of each run [epochs]
     #[arg(long, default_value_t = pads::demo::DEMO_EPOCHS)]
     epochs: usize,
+    /// No progress bars or per-epoch lines.
     #[arg(long)]
     quiet: bool,
 }
@@ -269,13 +309,9 @@ fn sub_matches<'a>(m: &'a ArgMatches, path: &[&str]) -> &'a ArgMatches {
     path.iter().fold(m, |m, name| m.subcommand_matches(name).expect("subcommand matches"))
 }
 
-/// The config flags apply on top of: a TOML file, else a preset, else the defaults.
+/// The config flags apply on top of: the defaults, then the preset, then the TOML file's keys.
 fn base_config(file: Option<&std::path::Path>, preset: Option<Preset>) -> Result<RunConfig> {
-    Ok(match (file, preset) {
-        (Some(file), _) => RunConfig::from_toml_file(file)?,
-        (None, Some(p)) => RunConfig::preset(p),
-        (None, None) => RunConfig::default(),
-    })
+    RunConfig::layered(preset, file)
 }
 
 fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
@@ -312,7 +348,7 @@ fn run() -> Result<()> {
         // The host GEMMs and selections of the evaluation run on rayon's pool.
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1) as usize).build_global().ok();
     }
-    let matches = Cli::command().get_matches();
+    let matches = pads::help::describe(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Synth(a) => {
@@ -357,17 +393,40 @@ fn run() -> Result<()> {
         }
         Command::Train(a) => {
             let m = sub_matches(&matches, &["train"]);
-            let (base, out) = match (&a.resume, &a.out) {
-                (Some(run), _) => (RunConfig::from_toml_file(&run.join("config.toml"))?, run.clone()),
-                (None, Some(out)) => (base_config(a.config.as_deref(), a.preset)?, out.clone()),
+            let (cfg, out) = match (&a.resume, &a.out) {
+                (Some(run), Some(out)) => bail!(
+                    "--out {} and --resume {} cannot be combined: --resume continues a run in its own folder; \
+                     to start a new run with that run's options use --config {} --out {}",
+                    out.display(),
+                    run.display(),
+                    run.join("config.toml").display(),
+                    out.display()
+                ),
+                (Some(run), None) => {
+                    for (given, flag) in [(a.config.is_some(), "--config"), (a.preset.is_some(), "--preset"), (a.overwrite, "--overwrite"), (a.eval_before, "--eval-before")] {
+                        if given {
+                            bail!("{flag} cannot be combined with --resume: a resumed run keeps its own options and folder");
+                        }
+                    }
+                    let typed_root = (m.value_source("data_root") == Some(clap::parser::ValueSource::CommandLine)).then(|| a.cfg.data_root.clone());
+                    let stored = pads::run::folder::stored_config(run, typed_root.as_deref())?;
+                    let cfg = RunConfig::resolve(stored.clone(), m)?;
+                    let mut before = stored;
+                    if typed_root.is_some() {
+                        before.data_root = RunConfig::from_toml_file(&run.join("config.toml"))?.data_root;
+                    }
+                    pads::run::resume::check_resume(run, &before, &cfg)?;
+                    (cfg, run.clone())
+                }
+                (None, Some(out)) => (RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?, out.clone()),
                 (None, None) => bail!("pads train needs --out RUN_DIR (or --resume RUN_DIR)"),
             };
-            let cfg = RunConfig::resolve(base, m)?;
             let opts = pads::train::TrainOptions {
                 resume: a.resume.is_some(),
                 quiet: a.quiet,
                 eval_before: a.eval_before,
                 stop_after_epoch: a.stop_after_epoch,
+                overwrite: a.overwrite,
             };
             let s = pads::train::train(&cfg, &out, &opts)?;
             println!("best test Recall@1 {:.4} at epoch {}; run folder {}", s.best.recall1(), s.best_epoch, out.display());
@@ -400,11 +459,11 @@ fn run() -> Result<()> {
             println!("wrote {n} embeddings to {}", a.out.display());
         }
         Command::Demo(a) => {
-            pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet)?;
+            pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet, a.overwrite)?;
         }
         Command::Sweep(a) => {
             let m = sub_matches(&matches, &["sweep"]);
-            let cfg = RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?;
+            let cfg = RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?.with_absolute_paths()?;
             let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &a.out);
             if a.slurm {
                 let opts = pads::sweep::SlurmOptions {

@@ -52,6 +52,9 @@ pub fn run_command(exe: &Path, run: &SweepRun) -> Vec<String> {
             "--out".into(),
             run.dir.display().to_string(),
             "--quiet".into(),
+            // The sweep owns its run folders: a start that died before its first checkpoint
+            // is started again from scratch (its partial files removed, sweep files kept).
+            "--overwrite".into(),
         ]
     }
 }
@@ -127,19 +130,46 @@ pub struct SlurmOptions {
     pub time: String,
     pub cpus: usize,
     pub mem: String,
-    pub gpus: usize,
+    /// GPUs per array task; None: one when the runs' device is cuda or auto, else none
+    /// (see `slurm_gpus`).
+    pub gpus: Option<usize>,
     pub partition: Option<String>,
 }
 
 /// Writes `<out>/sweep.sbatch`: a job array with one index per run; index i runs runs[i].
+/// GPUs to request per Slurm task for runs on `device` (`cpu`, `cuda`, `cuda:N`, `auto`) and
+/// the user's `--slurm-gpus` (None when not given), with a line saying what is requested and
+/// why. A GPU is requested only when the runs can use it (cuda or auto).
+///
+/// Errors: GPUs requested for runs on the CPU; no GPU for runs on cuda.
+pub fn slurm_gpus(device: &str, requested: Option<usize>) -> Result<(usize, String)> {
+    let dev = device.trim().to_ascii_lowercase();
+    let uses_gpu = dev == "auto" || dev.starts_with("cuda");
+    Ok(match (uses_gpu, requested) {
+        (false, Some(n)) if n > 0 => bail!(
+            "--slurm-gpus {n}, but the runs train on --device {device}: pass --device cuda (or auto) to train on the GPUs, or drop --slurm-gpus"
+        ),
+        (false, _) => (0, format!("slurm: no GPU requested, the runs train on --device {device} (pass --device cuda to train on GPUs)")),
+        (true, Some(0)) if dev != "auto" => bail!("--slurm-gpus 0, but the runs train on --device {device}, which needs a GPU"),
+        (true, Some(0)) => (0, "slurm: no GPU requested (--slurm-gpus 0); --device auto then trains on the CPU".to_string()),
+        (true, n) => {
+            let n = n.unwrap_or(1);
+            (n, format!("slurm: requesting {n} GPU(s) per task (--gres=gpu:{n}), as the runs train on --device {device}"))
+        }
+    })
+}
+
 pub fn write_slurm(exe: &Path, runs: &[SweepRun], out: &Path, opts: &SlurmOptions) -> Result<PathBuf> {
+    let device = runs.first().map(|r| r.config.device.clone()).unwrap_or_else(|| "cpu".into());
+    let (gpus, note) = slurm_gpus(&device, opts.gpus)?;
+    eprintln!("{note}");
     write_configs(runs)?;
     let mut s = String::from("#!/bin/bash\n");
     s.push_str("#SBATCH --job-name=pads-sweep\n");
     s.push_str(&format!("#SBATCH --array=0-{}\n", runs.len().saturating_sub(1)));
     s.push_str(&format!("#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --mem={}\n", opts.time, opts.cpus, opts.mem));
-    if opts.gpus > 0 {
-        s.push_str(&format!("#SBATCH --gres=gpu:{}\n", opts.gpus));
+    if gpus > 0 {
+        s.push_str(&format!("#SBATCH --gres=gpu:{gpus}\n"));
     }
     if let Some(p) = &opts.partition {
         s.push_str(&format!("#SBATCH --partition={p}\n"));
@@ -152,7 +182,7 @@ pub fn write_slurm(exe: &Path, runs: &[SweepRun], out: &Path, opts: &SlurmOption
     s.push_str(")\nRUN=\"${RUNS[$SLURM_ARRAY_TASK_ID]}\"\n");
     s.push_str("if [ -f \"$RUN/summary.json\" ]; then echo \"$RUN already finished\"; exit 0; fi\n");
     s.push_str(&format!(
-        "if [ -f \"$RUN/checkpoint_last.safetensors\" ]; then\n  exec \"{exe}\" train --resume \"$RUN\" --quiet\nelse\n  exec \"{exe}\" train --config \"$RUN/sweep-config.toml\" --out \"$RUN\" --quiet\nfi\n",
+        "if [ -f \"$RUN/checkpoint_last.safetensors\" ]; then\n  exec \"{exe}\" train --resume \"$RUN\" --quiet\nelse\n  exec \"{exe}\" train --config \"$RUN/sweep-config.toml\" --out \"$RUN\" --quiet --overwrite\nfi\n",
         exe = exe.display()
     ));
     let path = out.join("sweep.sbatch");

@@ -37,6 +37,9 @@ pub struct TrainOptions {
     pub eval_before: bool,
     /// Stop cleanly after this epoch (checkpoint written); `resume` continues the same run.
     pub stop_after_epoch: Option<usize>,
+    /// A new run in a folder that holds another run: remove that run's files first
+    /// (without it, such a folder is refused; see `run::folder`).
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -71,15 +74,10 @@ pub struct TrainState {
     pub embed_dim: usize,
 }
 
-/// Makes sure the synthetic set exists under the data root, generated with the default
-/// options: the data must not depend on which run's `--seed` happened to come first.
+/// For `--dataset synthetic`: makes the synthetic set under an existing data root when it is
+/// absent, saying so (see `synth::ensure_for_run`); other datasets are never generated.
 pub fn ensure_dataset(cfg: &RunConfig) -> Result<()> {
-    if cfg.dataset == DatasetKind::Synthetic && !cfg.data_root.join("synthetic").join("images").is_dir() {
-        std::fs::create_dir_all(&cfg.data_root)
-            .with_context(|| format!("cannot create data root {}", cfg.data_root.display()))?;
-        synth::ensure(&cfg.data_root, &synth::SynthOptions::default())?;
-    }
-    Ok(())
+    synth::ensure_for_run(cfg).map(|_| ())
 }
 
 pub fn build_model(cfg: &RunConfig, device: Device) -> Result<(nn::VarStore, EmbeddingNet)> {
@@ -183,6 +181,9 @@ impl<'a> Trainer<'a> {
         let miner = build_miner(cfg);
         let agent = (cfg.sampling == Sampling::Pads).then(|| Agent::new(cfg, cfg.recall_ks().len()));
         drop(init_guard);
+        if opts.overwrite && !opts.resume {
+            crate::run::folder::clear_run_folder(out)?;
+        }
         let run = RunDir::create(out)?;
         let state = TrainState {
             epoch: 0,
@@ -529,8 +530,15 @@ impl<'a> Trainer<'a> {
     }
 }
 
+/// Trains (or with `opts.resume` continues) the run in `out`. The config is stored with
+/// absolute paths. Errors: a new run in a folder holding another run, without
+/// `opts.overwrite` (before any work); everything `Trainer::new` and `run` report.
 pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    Trainer::new(cfg, out, opts)?.run(opts)
+    let cfg = cfg.with_absolute_paths()?;
+    if !opts.resume {
+        crate::run::folder::check_new_run_folder(out, opts.overwrite)?;
+    }
+    Trainer::new(&cfg, out, opts)?.run(opts)
 }
 
 /// Rebuilds a run's model from its best (else last) checkpoint.
@@ -545,12 +553,9 @@ pub fn load_run_model(run: &RunDir, cfg: &RunConfig, device: Device) -> Result<(
 }
 
 /// Reads a run folder's config, with an optional new data root.
+/// The data root is found as `run::folder::stored_config` says (an error names --data-root).
 pub fn run_config(run: &RunDir, data_root: Option<&Path>) -> Result<RunConfig> {
-    let mut cfg = RunConfig::from_toml_file(&run.config())?;
-    if let Some(root) = data_root {
-        cfg.data_root = root.to_path_buf();
-    }
-    Ok(cfg)
+    crate::run::folder::stored_config(&run.root, data_root)
 }
 
 /// `pads eval`: embeds the run's test split with its best model and computes every metric.

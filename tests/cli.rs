@@ -137,3 +137,133 @@ fn data_check_reports_splits() {
     let (ok, _, err) = pads(&["data", "check", "--dataset", "cub200", "--data-root", tmp.path().to_str().unwrap()]);
     assert!(!ok && err.contains("cub200") && err.contains("does not exist"), "{err}");
 }
+
+// ---- configuration layers: defaults < --preset < --config < flags ----
+
+#[test]
+fn a_partial_toml_takes_the_defaults_for_missing_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("partial.toml");
+    std::fs::write(&file, "n_epochs = 3\nsampling = \"random\"\n").unwrap();
+    let cfg = RunConfig::from_toml_file(&file).unwrap();
+    assert_eq!(cfg, RunConfig { n_epochs: 3, sampling: pads::config::Sampling::Random, ..RunConfig::default() });
+    std::fs::write(&file, "").unwrap();
+    assert_eq!(RunConfig::from_toml_file(&file).unwrap(), RunConfig::default());
+    // A wrong type is still named.
+    std::fs::write(&file, "n_epochs = \"many\"\n").unwrap();
+    let err = format!("{:#}", RunConfig::layered(None, Some(&file)).unwrap_err());
+    assert!(err.contains("n_epochs") && err.contains("partial.toml"), "{err}");
+}
+
+#[test]
+fn each_configuration_layer_overrides_the_one_below() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("run.toml");
+    std::fs::write(&file, "beta = 0.9\nn_epochs = 5\n").unwrap();
+    let (d, cub) = (RunConfig::default(), RunConfig::preset(Preset::Cub200));
+    // The values this test relies on differ between the layers.
+    assert_ne!(d.beta_lr, cub.beta_lr);
+    assert_ne!(cub.beta, 0.9);
+    let layered = RunConfig::layered(Some(Preset::Cub200), Some(&file)).unwrap();
+    // defaults: a key neither the preset nor the file sets
+    assert_eq!(layered.policy_sample_freq, d.policy_sample_freq);
+    assert_eq!(layered.policy_lr, d.policy_lr);
+    // preset over defaults: keys the file does not write keep the preset's value
+    assert_eq!((layered.dataset, layered.beta_lr, layered.policy_mode), (DatasetKind::Cub200, cub.beta_lr, cub.policy_mode));
+    assert_eq!(layered.policy_action_values, cub.policy_action_values);
+    // config file over preset
+    assert_eq!((layered.beta, layered.n_epochs), (0.9, 5));
+    // flags over the config file
+    let m = run_config_command().get_matches_from(["pads", "--n-epochs", "7"]);
+    let cfg = RunConfig::resolve(layered.clone(), &m).unwrap();
+    assert_eq!((cfg.n_epochs, cfg.beta, cfg.beta_lr), (7, 0.9, cub.beta_lr));
+    // Without a preset the file lies over the defaults.
+    let plain = RunConfig::layered(None, Some(&file)).unwrap();
+    assert_eq!((plain.beta, plain.beta_lr, plain.dataset), (0.9, d.beta_lr, d.dataset));
+    assert_eq!(RunConfig::layered(Some(Preset::Cars196), None).unwrap(), RunConfig::preset(Preset::Cars196));
+
+    // The command line uses these layers: the preset's samples_per_class 2 survives a config
+    // file with bs = 6 (with the default 4 this would be refused as not a multiple), so the
+    // command gets as far as the missing data root.
+    std::fs::write(&file, "bs = 6\n").unwrap();
+    let missing = tmp.path().join("no-data");
+    let out = tmp.path().join("run");
+    let (ok, _, err) = pads(&[
+        "train", "--preset", "cub200", "--config", file.to_str().unwrap(), "--data-root", missing.to_str().unwrap(),
+        "--out", out.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(!ok && !err.contains("--bs") && err.contains("no-data") && err.contains("does not exist"), "{err}");
+}
+
+// ---- --help ----
+
+/// Option lines of a `-h` text that have no description (same line or the next).
+fn undescribed(help: &str) -> Vec<String> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut missing = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        if !t.starts_with('-') {
+            continue;
+        }
+        let indent = line.len() - t.len();
+        let same_line = t.split_once("  ").is_some_and(|(_, rest)| !rest.trim().is_empty());
+        let next_line = lines.get(i + 1).is_some_and(|n| {
+            let nt = n.trim_start();
+            !nt.is_empty() && !nt.starts_with('-') && n.len() - nt.len() > indent
+        });
+        if !same_line && !next_line {
+            missing.push(t.to_string());
+        }
+    }
+    missing
+}
+
+#[test]
+fn train_help_groups_and_describes_every_option() {
+    // Every run option has a description and a heading (a new option without one fails here).
+    let cmd = pads::help::describe_run_options(run_config_command());
+    for a in cmd.get_arguments() {
+        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(!help.trim().is_empty() && !help.contains('\n'), "--{} has no one-line description", a.get_id());
+        let heading = a.get_help_heading().unwrap_or_else(|| panic!("--{} has no heading", a.get_id()));
+        assert!(pads::help::HEADING_ORDER.contains(&heading), "--{}: unknown heading {heading}", a.get_id());
+    }
+    let (ok, out, err) = pads(&["train", "--help"]);
+    assert!(ok, "{err}");
+    // Headings in order, the run options first.
+    let headings = ["\nRun:\n", "\nData:\n", "\nModel:\n", "\nOptimisation:\n", "\nSampling:\n", "\nPADS policy", "\nEvaluation:\n"];
+    let pos: Vec<usize> = headings.iter().map(|h| out.find(h).unwrap_or_else(|| panic!("no heading {h:?} in:\n{out}"))).collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "headings out of order: {pos:?}\n{out}");
+    let flags = ["  --out <", "  --preset <", "  --config <", "  --resume <", "  --overwrite\n", "  --dataset <"];
+    let fpos: Vec<usize> = flags.iter().map(|f| out.find(f).unwrap_or_else(|| panic!("no {f}"))).collect();
+    assert!(fpos.windows(2).all(|w| w[0] < w[1]), "--out, --preset, --config, --resume not first: {fpos:?}");
+    // List defaults as they are typed, with commas.
+    let d = RunConfig::default();
+    let join = |v: Vec<String>| v.join(",");
+    for list in [
+        join(d.policy_action_values.iter().map(|v| v.to_string()).collect()),
+        join(d.policy_run_avgs.iter().map(|v| v.to_string()).collect()),
+        join(d.policy_support_limit.iter().map(|v| v.to_string()).collect()),
+        join(d.policy_size.iter().map(|v| v.to_string()).collect()),
+    ] {
+        assert!(out.contains(&format!("[default: {list}]")), "no [default: {list}] in train --help");
+    }
+    let metrics: Vec<String> = d.policy_state_metrics.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
+    assert!(out.contains(&format!("[default: {}]", metrics.join(","))), "state metrics default not with commas");
+    // Units and descriptions in the compact form, for train and the other commands.
+    for sub in [vec!["train"], vec!["eval"], vec!["embed"], vec!["synth"], vec!["metrics"], vec!["demo"], vec!["sweep"], vec!["data", "check"]] {
+        let mut args = sub.clone();
+        args.push("-h");
+        let (ok, out, _) = pads(&args);
+        assert!(ok);
+        let missing = undescribed(&out);
+        assert!(missing.is_empty(), "pads {} -h: options without a description: {missing:?}\n{out}", sub.join(" "));
+    }
+    let (_, out, _) = pads(&["metrics", "-h"]);
+    assert!(out.contains("[default: 1,2,4,8]"), "{out}");
+    let (_, out, _) = pads(&["train", "-h"]);
+    for unit in ["[pixels]", "[epochs]", "[images]", "[per step]", "[iterations]", "[path]"] {
+        assert!(out.contains(unit), "train -h names no {unit}");
+    }
+}

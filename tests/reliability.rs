@@ -66,8 +66,21 @@ fn nan_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     run_ok(&args(&root, &run, 1));
+    // --resume refuses a new learning rate (it would mix two runs), so the divergence is
+    // planted in the run's own config.toml, as a run that diverges by itself would be.
     let out = Command::new(common::pads_bin())
         .args(["train", "--resume", run.to_str().unwrap(), "--n-epochs", "2", "--lr", "1e30", "--quiet"])
+        .env("PADS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lr: the run has 0.003, this command"), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let diverging = config.replace("lr = 0.003\n", "lr = 1e30\n");
+    assert_ne!(diverging, config);
+    std::fs::write(run.join("config.toml"), diverging).unwrap();
+    let out = Command::new(common::pads_bin())
+        .args(["train", "--resume", run.to_str().unwrap(), "--n-epochs", "2", "--quiet"])
         .env("PADS_LOG", "warn")
         .output()
         .unwrap();

@@ -66,8 +66,9 @@ fn a_2x2_sweep_runs_summarises_and_resumes() {
 #[test]
 fn slurm_script_has_one_array_index_per_run() {
     let out = tempfile::tempdir().unwrap();
-    let runs = plan(&tiny_config(), &[Sampling::Semihard, Sampling::Pads, Sampling::Random], &[3, 4], out.path());
-    let opts = SlurmOptions { time: "02:00:00".into(), cpus: 4, mem: "16G".into(), gpus: 1, partition: Some("gpu".into()) };
+    let cuda = RunConfig { device: "cuda".into(), ..tiny_config() };
+    let runs = plan(&cuda, &[Sampling::Semihard, Sampling::Pads, Sampling::Random], &[3, 4], out.path());
+    let opts = SlurmOptions { time: "02:00:00".into(), cpus: 4, mem: "16G".into(), gpus: Some(1), partition: Some("gpu".into()) };
     let script = std::fs::read_to_string(write_slurm(&common::pads_bin(), &runs, out.path(), &opts).unwrap()).unwrap();
     assert!(script.contains("#SBATCH --array=0-5\n"));
     assert!(script.contains("#SBATCH --gres=gpu:1") && script.contains("#SBATCH --partition=gpu"));
@@ -81,6 +82,54 @@ fn slurm_script_has_one_array_index_per_run() {
         let cfg = RunConfig::from_toml_file(&r.dir.join("sweep-config.toml")).unwrap();
         assert_eq!((cfg.sampling, cfg.seed), (r.sampler, r.seed));
     }
-    assert!(script.contains("\"$RUN/sweep-config.toml\" --out \"$RUN\""));
+    assert!(script.contains("\"$RUN/sweep-config.toml\" --out \"$RUN\" --quiet --overwrite"));
     assert!(script.contains("--resume \"$RUN\""));
+}
+
+#[test]
+fn slurm_requests_a_gpu_only_for_runs_that_use_one() {
+    use pads::sweep::slurm_gpus;
+    let script_for = |device: &str, gpus: Option<usize>| -> anyhow::Result<String> {
+        let out = tempfile::tempdir().unwrap();
+        let cfg = RunConfig { device: device.into(), ..tiny_config() };
+        let runs = plan(&cfg, &[Sampling::Random], &[0], out.path());
+        let opts = SlurmOptions { time: "01:00:00".into(), cpus: 2, mem: "8G".into(), gpus, partition: None };
+        Ok(std::fs::read_to_string(write_slurm(&common::pads_bin(), &runs, out.path(), &opts)?).unwrap())
+    };
+    // CPU runs: no --gres, and the line says why.
+    assert!(!script_for("cpu", None).unwrap().contains("--gres"));
+    let (n, note) = slurm_gpus("cpu", None).unwrap();
+    assert!(n == 0 && note.contains("no GPU requested") && note.contains("--device cpu"), "{note}");
+    // cuda, cuda:N and auto: one GPU by default, or the number asked for.
+    for device in ["cuda", "cuda:1", "auto"] {
+        assert!(script_for(device, None).unwrap().contains("#SBATCH --gres=gpu:1\n"), "{device}");
+        let (n, note) = slurm_gpus(device, None).unwrap();
+        assert!(n == 1 && note.contains("requesting 1 GPU") && note.contains(device), "{note}");
+    }
+    assert!(script_for("cuda", Some(2)).unwrap().contains("#SBATCH --gres=gpu:2\n"));
+    // Contradictions are refused, naming both options.
+    let err = format!("{:#}", script_for("cpu", Some(1)).unwrap_err());
+    assert!(err.contains("--slurm-gpus 1") && err.contains("--device cpu"), "{err}");
+    let err = format!("{:#}", slurm_gpus("cuda", Some(0)).unwrap_err());
+    assert!(err.contains("--slurm-gpus 0") && err.contains("cuda"), "{err}");
+    let (n, note) = slurm_gpus("auto", Some(0)).unwrap();
+    assert!(n == 0 && note.contains("CPU"), "{note}");
+}
+
+#[test]
+fn sweep_slurm_command_says_which_device_it_requests_for() {
+    // Written on a machine without a GPU (a login node) for runs on cuda: valid.
+    for (device, gres, said) in [("cuda", true, "requesting 1 GPU(s) per task"), ("cpu", false, "no GPU requested")] {
+        let out = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new(common::pads_bin())
+            .args(["sweep", "--dataset", "synthetic", "--data-root", "/nonexistent", "--arch", "small", "--device", device])
+            .args(["--samplers", "random,pads", "--seeds", "0", "--slurm", "--out", out.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains(said) && err.contains(&format!("--device {device}")), "{err}");
+        let script = std::fs::read_to_string(out.path().join("sweep.sbatch")).unwrap();
+        assert_eq!(script.contains("#SBATCH --gres=gpu:1\n"), gres, "{script}");
+    }
 }

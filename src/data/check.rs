@@ -34,8 +34,9 @@ fn summary(name: &str, s: &Split) -> SplitSummary {
     }
 }
 
+/// Reads the layout and reports it. Never writes (the synthetic set is not generated here;
+/// a missing one is an error saying how to make it).
 pub fn check(cfg: &RunConfig) -> Result<CheckReport> {
-    crate::train::ensure_dataset(cfg)?;
     let s = load_splits(cfg)?;
     let mut splits = vec![summary("train", &s.train)];
     if let Some(v) = &s.val {

@@ -193,11 +193,19 @@ pub fn render(opts: &SynthOptions, class: usize, index: usize) -> RgbImage {
 }
 
 /// Writes `<out>/images/NNN.Name/NNNN.png`; returns the number of images written.
+/// Errors: `out/images` already holds something (a set with other options would be mixed
+/// with this one: stale classes and images would stay).
 pub fn generate(out: &Path, opts: &SynthOptions) -> Result<usize> {
     if opts.classes < 2 || opts.per_class < 1 || opts.image_size < 8 {
         anyhow::bail!("synthetic dataset needs at least 2 classes, 1 image per class and 8 px images");
     }
     let images = out.join("images");
+    if std::fs::read_dir(&images).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} already holds a dataset; pads synth writes only into a new or empty folder (remove it or choose another --out)",
+            images.display()
+        );
+    }
     for c in 0..opts.classes {
         let dir = images.join(class_name(c));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -219,7 +227,8 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<usize> {
     Ok(jobs.len())
 }
 
-fn is_complete(dir: &Path, opts: &SynthOptions) -> bool {
+/// Whether `dir` holds a complete set generated with `opts` (its marker file says so).
+pub fn is_complete(dir: &Path, opts: &SynthOptions) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join("pads-synthetic.json")) else { return false };
     let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
     meta["classes"] == opts.classes
@@ -255,4 +264,52 @@ pub fn ensure(root: &Path, opts: &SynthOptions) -> Result<PathBuf> {
         }
     }
     bail!("cannot move the generated set {} to {}", tmp.display(), dir.display())
+}
+
+/// For a run with `--dataset synthetic` (the only kind of run that may generate data):
+/// generates the set with the default options under `<data-root>/synthetic` when it is
+/// absent, printing one line that says so; returns whether it generated. Other datasets:
+/// nothing. The default options keep the data independent of the run's own settings.
+///
+/// Errors: a data root that does not exist (a typo must not become a new dataset); a root
+/// that holds another layout's folder ("did you mean --dataset cub200?"); a `synthetic/`
+/// folder without `images/` (not ours to replace).
+pub fn ensure_for_run(cfg: &crate::config::RunConfig) -> Result<bool> {
+    if cfg.dataset != crate::config::DatasetKind::Synthetic {
+        return Ok(false);
+    }
+    let root = &cfg.data_root;
+    if !root.is_dir() {
+        bail!(
+            "data root {} does not exist or is not a folder (pads generates the synthetic set only inside an existing folder: create it, or run `pads synth --out {}`)",
+            root.display(),
+            root.join("synthetic").display()
+        );
+    }
+    let dir = root.join("synthetic");
+    if dir.join("images").is_dir() {
+        return Ok(false);
+    }
+    if dir.exists() {
+        bail!("{} exists but holds no images/ folder (layout: synthetic/images/NNN.Name/*.png); remove it or choose another --data-root", dir.display());
+    }
+    let others = crate::data::layout::other_layouts(root, crate::config::DatasetKind::Synthetic);
+    if let Some(first) = others.first() {
+        bail!(
+            "{} holds {first}/ but no synthetic/: did you mean --dataset {first}? (to generate the synthetic set there anyway: pads synth --out {})",
+            root.display(),
+            dir.display()
+        );
+    }
+    let opts = SynthOptions::default();
+    eprintln!(
+        "--dataset synthetic: generating the synthetic set ({} classes x {} images, {} px, seed {}) in {}, as none is there",
+        opts.classes,
+        opts.per_class,
+        opts.image_size,
+        opts.seed,
+        dir.display()
+    );
+    ensure(root, &opts)?;
+    Ok(true)
 }

@@ -1,0 +1,177 @@
+//! Run folders that already exist: a new run never lands silently in an old run's folder
+//! (mixed checkpoints, metrics, plots and TensorBoard events), and `--overwrite` clears the
+//! old run's files first, saying what it removed.
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Names that only a pads run writes; one of them makes a folder a run folder.
+const RUN_MARKERS: [&str; 12] = [
+    "config.toml",
+    "metrics.csv",
+    "timing.csv",
+    "pads_progression.jsonl",
+    "checkpoint_last.safetensors",
+    "checkpoint_best.safetensors",
+    "summary.json",
+    "report.html",
+    "tensorboard",
+    "metrics.png",
+    "distribution.png",
+    "retrieval.png",
+];
+
+/// Whether `name` (an entry of a run folder) is something a run writes and `--overwrite`
+/// removes: the markers, any plot, table, JSON, checkpoint or report, and the temporary
+/// files of interrupted atomic writes. Sweep files (`sweep-config.toml`, `sweep.log`) and
+/// files pads does not write are kept.
+fn is_run_output(name: &str) -> bool {
+    if RUN_MARKERS.contains(&name) {
+        return true;
+    }
+    if name.starts_with('.') && name.ends_with(".tmp") {
+        return true;
+    }
+    [".png", ".csv", ".json", ".jsonl", ".html", ".safetensors"].iter().any(|ext| name.ends_with(ext))
+}
+
+/// The entries of `dir` that mark it as a pads run folder (sorted names; empty when `dir`
+/// is absent, empty, or holds only other files).
+pub fn run_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| RUN_MARKERS.contains(&n.as_str()) || n.starts_with("checkpoint_"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Refuses to start a new run in `dir` when it already holds a run's files, unless
+/// `overwrite`. An absent or empty folder, or one holding only other files, is fine.
+///
+/// Errors: the message names the folder, a few of its run files, and the three ways on:
+/// `--resume DIR`, another `--out`, or `--overwrite`.
+pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {} is a file, not a folder", dir.display());
+    }
+    let found = run_files(dir);
+    if found.is_empty() || overwrite {
+        return Ok(());
+    }
+    let shown: Vec<&str> = found.iter().take(4).map(String::as_str).collect();
+    let more = if found.len() > shown.len() { ", ..." } else { "" };
+    bail!(
+        "{} already holds a run ({}{more}); pads never mixes two runs in one folder.\n  \
+         continue it:     pads train --resume {}\n  \
+         start a new one: pass another --out\n  \
+         replace it:      add --overwrite (removes the old run's files first)",
+        dir.display(),
+        shown.join(", "),
+        dir.display()
+    )
+}
+
+/// What `clear_run_folder` did.
+#[derive(Debug, Clone, Default)]
+pub struct Cleared {
+    /// Entries removed (names inside the folder; `tensorboard` is removed with its content).
+    pub removed: Vec<String>,
+    /// Entries kept because pads did not write them (or a sweep did: its config and log).
+    pub kept: Vec<String>,
+}
+
+/// `--overwrite`: removes every run output of `dir` (see `is_run_output`) and creates it
+/// when absent; prints one line naming the folder and what was removed and kept, when there
+/// was anything to remove.
+///
+/// Errors: a file that cannot be removed, named.
+pub fn clear_run_folder(dir: &Path) -> Result<Cleared> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    let mut cleared = Cleared::default();
+    let mut entries: Vec<(String, PathBuf, bool)> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            (e.file_name().to_string_lossy().into_owned(), e.path(), is_dir)
+        })
+        .collect();
+    entries.sort();
+    for (name, path, is_dir) in entries {
+        let output = if is_dir { name == "tensorboard" } else { is_run_output(&name) };
+        if !output {
+            cleared.kept.push(name);
+            continue;
+        }
+        if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+        .with_context(|| format!("--overwrite: cannot remove {}", path.display()))?;
+        cleared.removed.push(name);
+    }
+    if !cleared.removed.is_empty() {
+        let kept = if cleared.kept.is_empty() { String::new() } else { format!("; kept {}", cleared.kept.join(", ")) };
+        eprintln!(
+            "--overwrite: removed the previous run's {} file(s) from {} ({}){kept}",
+            cleared.removed.len(),
+            dir.display(),
+            cleared.removed.join(", ")
+        );
+    }
+    Ok(cleared)
+}
+
+/// A saved run's configuration (its config.toml), for `pads eval`, `embed` and `--resume`,
+/// with its data root found: `data_root` when given (made absolute); else the stored one.
+/// Runs of this pads store absolute paths; a relative root (written by an older pads) is
+/// taken relative to the current folder, else to the run folder, and the choice is printed.
+///
+/// Errors: no config.toml (not a run folder); a data root that does not exist, naming it
+/// and `--data-root`.
+pub fn stored_config(run_dir: &Path, data_root: Option<&Path>) -> Result<crate::config::RunConfig> {
+    let run = super::RunDir::open(run_dir)?;
+    let mut cfg = crate::config::RunConfig::from_toml_file(&run.config())?;
+    if let Some(root) = data_root {
+        cfg.data_root = std::path::absolute(root).with_context(|| format!("cannot make {} absolute", root.display()))?;
+        if !cfg.data_root.is_dir() {
+            bail!("--data-root {} does not exist or is not a folder", root.display());
+        }
+        return Ok(cfg);
+    }
+    if cfg.data_root.is_relative() {
+        let stored = cfg.data_root.clone();
+        let candidates = [
+            (std::path::absolute(&stored).unwrap_or_else(|_| stored.clone()), "the current folder"),
+            (std::path::absolute(run_dir.join(&stored)).unwrap_or_else(|_| run_dir.join(&stored)), "the run folder"),
+        ];
+        let Some((found, base)) = candidates.iter().find(|(p, _)| p.is_dir()) else {
+            bail!(
+                "{} stores the relative data root {:?} (written by an older pads), which is neither {} nor {}; \
+                 pass --data-root DIR (the folder holding the dataset)",
+                run.config().display(),
+                stored.display().to_string(),
+                candidates[0].0.display(),
+                candidates[1].0.display()
+            );
+        };
+        eprintln!(
+            "{} stores the relative data root {:?} (written by an older pads); using {} (relative to {base}); pass --data-root DIR to choose another",
+            run.config().display(),
+            stored.display().to_string(),
+            found.display()
+        );
+        cfg.data_root = found.clone();
+    }
+    if !cfg.data_root.is_dir() {
+        bail!(
+            "the data root {} stored in {} does not exist; pass --data-root DIR (the folder holding the dataset)",
+            cfg.data_root.display(),
+            run.config().display()
+        );
+    }
+    Ok(cfg)
+}
