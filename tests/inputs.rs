@@ -270,3 +270,226 @@ fn one_kmeans_seed_rule_for_metrics_and_eval() {
 fn crate_normalize(t: &Tensor) -> Tensor {
     pads::model::l2_normalize(t)
 }
+
+// ---------------------------------------------------------------- images
+
+/// The fixture: a 200 x 200 random RGB JPEG at quality 95 (seeded).
+fn random_jpeg(seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let img = image::RgbImage::from_fn(200, 200, |_, _| image::Rgb([rng.gen(), rng.gen(), rng.gen()]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95).encode_image(&img).unwrap();
+    bytes
+}
+
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    bytes
+}
+
+#[test]
+fn truncated_jpeg_and_png_are_refused_as_pil_refuses_them() {
+    use pads::data::transform::load_rgb;
+    let tmp = tempfile::tempdir().unwrap();
+    let full = random_jpeg(1);
+    let whole = tmp.path().join("whole.jpg");
+    std::fs::write(&whole, &full).unwrap();
+    assert_eq!(load_rgb(&whole).unwrap().dimensions(), (200, 200));
+    let half = tmp.path().join("half.jpg");
+    std::fs::write(&half, &full[..full.len() / 2]).unwrap();
+    let err = format!("{:#}", load_rgb(&half).unwrap_err());
+    assert!(err.contains("half.jpg") && err.contains("truncated JPEG"), "{err}");
+    // Cut anywhere in the scan, even 2 bytes before the end: still refused.
+    for keep in [full.len() * 9 / 10, full.len() - 2] {
+        let p = tmp.path().join(format!("cut{keep}.jpg"));
+        std::fs::write(&p, &full[..keep]).unwrap();
+        assert!(format!("{:#}", load_rgb(&p).unwrap_err()).contains("truncated JPEG"));
+    }
+    // Bytes after the end marker (camera trailers) are fine.
+    let trailer = tmp.path().join("trailer.jpg");
+    std::fs::write(&trailer, [full.as_slice(), b"\0\0trailer"].concat()).unwrap();
+    assert!(load_rgb(&trailer).is_ok());
+    // An EXIF-style thumbnail (a complete JPEG with its own end marker) inside APP1 does not
+    // hide the truncation of the main image.
+    let thumb = {
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([10, 20, 30]));
+        let mut b = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut b, 90).encode_image(&img).unwrap();
+        b
+    };
+    let mut app1 = vec![0xFF, 0xE1];
+    let payload = [b"Exif\0\0".as_slice(), thumb.as_slice()].concat();
+    app1.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    app1.extend_from_slice(&payload);
+    let with_thumb = [&full[..2], app1.as_slice(), &full[2..]].concat();
+    let t_full = tmp.path().join("thumb_full.jpg");
+    std::fs::write(&t_full, &with_thumb).unwrap();
+    assert_eq!(load_rgb(&t_full).unwrap().dimensions(), (200, 200));
+    let t_cut = tmp.path().join("thumb_cut.jpg");
+    std::fs::write(&t_cut, &with_thumb[..with_thumb.len() * 3 / 4]).unwrap();
+    assert!(format!("{:#}", load_rgb(&t_cut).unwrap_err()).contains("truncated JPEG"));
+    // PNG: cut in half, and cut just before the IEND chunk (all pixel data present).
+    let png = png_bytes(40, 30);
+    let p_half = tmp.path().join("half.png");
+    std::fs::write(&p_half, &png[..png.len() / 2]).unwrap();
+    let err = format!("{:#}", load_rgb(&p_half).unwrap_err());
+    assert!(err.contains("half.png"), "{err}");
+    let p_noend = tmp.path().join("noend.png");
+    std::fs::write(&p_noend, &png[..png.len() - 12]).unwrap();
+    let err = format!("{:#}", load_rgb(&p_noend).unwrap_err());
+    assert!(err.contains("noend.png") && err.contains("truncated PNG"), "{err}");
+    // Independent check: PIL refuses the same files and accepts the good ones.
+    common::run_python(
+        "import sys\nfrom PIL import Image\nfor p, ok in zip(sys.argv[1::2], sys.argv[2::2]):\n    try:\n        Image.open(p).load(); got = True\n    except OSError:\n        got = False\n    assert got == (ok == '1'), (p, got)\n",
+        &[s(&whole), "1", s(&half), "0", s(&trailer), "1", s(&t_full), "1", s(&t_cut), "0", s(&p_half), "0"],
+    );
+}
+
+/// A small synthetic dataset at `root` (6 classes: 3 train, 3 test; 10 images each, 16 px).
+fn tiny_synthetic(root: &Path) -> Vec<std::path::PathBuf> {
+    pads::data::synth::generate(&root.join("synthetic"), &pads::data::synth::SynthOptions { classes: 6, per_class: 10, image_size: 16, seed: 0 }).unwrap();
+    let mut files: Vec<_> = walk(&root.join("synthetic/images"));
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn truncate_file(p: &Path) {
+    let b = std::fs::read(p).unwrap();
+    std::fs::write(p, &b[..b.len() / 2]).unwrap();
+}
+
+#[test]
+fn data_check_decodes_every_split_and_fails_when_training_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tiny_synthetic(tmp.path());
+    let (train_file, test_file) = (files[3].clone(), files[45].clone());
+    truncate_file(&train_file);
+    truncate_file(&test_file);
+    let base = ["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "8", "--samples-per-class", "2", "--sampling", "distance", "--k-vals", "1,2"];
+    let (ok, code, out, err) = pads(&base);
+    assert!(!ok && code == 1, "exit {code}: {out} {err}");
+    assert!(out.contains(s(&train_file)) && out.contains(s(&test_file)), "every bad image with its path:\n{out}");
+    assert!(out.contains("images that do not decode: 2") && out.contains("truncated PNG"), "{out}");
+    assert!(err.contains("training with these options would stop"), "{err}");
+    // A quick look without decoding does not see them (and says so).
+    let (ok, _, out, err) = pads(&[&base[..], &["--no-decode"]].concat());
+    assert!(ok && out.contains("not decoded"), "{out} {err}");
+    // With --skip-bad-images training would go on: the report says what happens to each.
+    let (ok, _, out, err) = pads(&[&base[..], &["--skip-bad-images", "--json"]].concat());
+    assert!(ok, "{out} {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bad = v["bad_images"].as_array().unwrap();
+    assert_eq!(bad.len(), 2);
+    // The first (a training-pool class) landed in train or val; training replaces, evaluation drops.
+    let first = (bad[0]["split"].as_str().unwrap(), bad[0]["action"].as_str().unwrap());
+    assert!(first == ("train", "replaced") || first == ("val", "dropped"), "{first:?}");
+    assert_eq!((bad[1]["split"].as_str(), bad[1]["action"].as_str()), (Some("test"), Some("dropped")));
+    assert_eq!(bad[1]["path"].as_str(), Some(s(&test_file)));
+    // A class smaller than --samples-per-class used to print a problem and exit 0.
+    let (ok, code, out, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "32", "--samples-per-class", "16", "--no-decode"]);
+    assert!(!ok && code == 1 && out.contains("fewer than --samples-per-class"), "{out}");
+}
+
+#[test]
+fn replaced_training_images_are_warned_once() {
+    use pads::data::loader::ImageStore;
+    use pads::data::{Item, Split};
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tiny_synthetic(tmp.path());
+    truncate_file(&files[1]);
+    let split = Split { classes: vec!["a".into()], items: files[..4].iter().map(|p| Item { path: p.clone(), label: 0 }).collect() };
+    let store = ImageStore::new(split, false, true);
+    for _ in 0..3 {
+        store.get(1).unwrap();
+    }
+    let w = store.take_warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains(s(&files[1])));
+    assert_eq!(store.bad_images(), 1);
+    store.get(1).unwrap();
+    assert!(store.take_warnings().is_empty());
+}
+
+fn tiny_run_args(root: &Path, out: &Path) -> Vec<String> {
+    ["train", "--out", s(out), "--dataset", "synthetic", "--data-root", s(root), "--arch", "small", "--image-size", "16", "--embed-dim", "8", "--bs", "8", "--samples-per-class", "2", "--n-epochs", "1", "--sampling", "distance", "--loss", "triplet", "--seed", "0", "--train-val-split", "0.8", "--k-vals", "1,2", "--quiet"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+}
+
+#[test]
+fn skip_bad_images_drops_evaluation_images_before_training_and_counts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    let files = tiny_synthetic(&root);
+    // files[30..60] are the 3 test classes; one test image truncated, one val/train candidate too.
+    let bad_test = files[45].clone();
+    truncate_file(&bad_test);
+    let out = tmp.path().join("run");
+    let args = tiny_run_args(&root, &out);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Without the flag the run stops before training, naming the file.
+    let (ok, _, _, err) = pads(&a);
+    assert!(!ok && err.contains(s(&bad_test)) && err.contains("test split") && err.contains("--skip-bad-images"), "{err}");
+    assert!(!out.join("metrics.csv").exists(), "stopped before the first epoch");
+    // With it, the image is dropped from the test split (29 images evaluated), warned once,
+    // counted in summary.json and skipped_images.csv, and shown in report.html.
+    let out2 = tmp.path().join("run2");
+    let args = tiny_run_args(&root, &out2);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.push("--skip-bad-images");
+    let (ok, _, _, err) = pads(&a);
+    assert!(ok, "{err}");
+    assert_eq!(err.matches("dropped from the test split").count(), 1, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["skipped_images"]["test_dropped"], 1, "{summary}");
+    let csv = std::fs::read_to_string(out2.join("skipped_images.csv")).unwrap();
+    assert!(csv.contains("test,dropped,") && csv.contains(s(&bad_test)), "{csv}");
+    let html = std::fs::read_to_string(out2.join("report.html")).unwrap();
+    assert!(html.contains("Skipped images (1)") && html.contains("dropped from test 1"), "report.html shows the skip");
+    // The evaluated split really lacks it: `pads embed` of the test split writes 29 rows, no stand-in.
+    let emb = tmp.path().join("emb");
+    let (ok, _, _, err) = pads(&["embed", "--run", s(&out2), "--out", s(&emb), "--quiet"]);
+    assert!(ok, "{err}");
+    let paths = std::fs::read_to_string(emb.join("paths.txt")).unwrap();
+    assert_eq!(paths.lines().count(), 29);
+    assert!(!paths.contains(s(&bad_test)));
+    // `pads eval` reads the same split the same way.
+    let (ok, _, out, err) = pads(&["eval", "--run", s(&out2), "--json", "--quiet"]);
+    assert!(ok && out.contains("recall@1"), "{err}");
+    assert!(err.contains("dropped from the test split"), "{err}");
+}
+
+#[test]
+fn data_resize_copies_truncated_images_unchanged() {
+    use pads::data::resize::{resize_tree, ResizeOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    let full = random_jpeg(2);
+    std::fs::write(src.join("a/good.jpg"), &full).unwrap();
+    std::fs::write(src.join("a/half.jpg"), &full[..full.len() / 2]).unwrap();
+    let png = png_bytes(200, 200);
+    std::fs::write(src.join("a/half.png"), &png[..png.len() - 12]).unwrap();
+    let r = resize_tree(&src, &dst, &ResizeOptions { shorter_side: 100, ..Default::default() }).unwrap();
+    assert_eq!(r.resized, 1, "{r:?}");
+    assert_eq!(r.copied, 2, "{r:?}");
+    assert_eq!(r.undecodable, vec![src.join("a/half.jpg"), src.join("a/half.png")]);
+    assert_eq!(std::fs::read(dst.join("a/half.jpg")).unwrap(), &full[..full.len() / 2]);
+}

@@ -71,7 +71,7 @@ fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Resul
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         if name.starts_with("._") || name.starts_with('.') {
-            skipped.push(Skipped::new(&path, "hidden or macOS metadata file"));
+            skipped.push(Skipped::new(&path, super::HIDDEN_FILE));
             continue;
         }
         if !entry.file_type()?.is_file() {
