@@ -493,3 +493,57 @@ fn data_resize_copies_truncated_images_unchanged() {
     assert_eq!(r.undecodable, vec![src.join("a/half.jpg"), src.join("a/half.png")]);
     assert_eq!(std::fs::read(dst.join("a/half.jpg")).unwrap(), &full[..full.len() / 2]);
 }
+
+// ---------------------------------------------------------------- weights files
+
+#[test]
+fn checkpoint_wrapped_and_data_parallel_weights_are_unwrapped() {
+    use pads::model::import::{load_pretrained, read_state_dict};
+    let tmp = tempfile::tempdir().unwrap();
+    // Small files for every container, and one full torchvision ResNet50 saved as a
+    // DataParallel training checkpoint, loaded into pads' ResNet50.
+    common::run_python(
+        r#"
+import sys, torch, torchvision
+from safetensors.torch import save_file
+out = sys.argv[1]
+sd = {"conv1.weight": torch.arange(6.0).reshape(2, 3), "bn1.bias": torch.tensor([1.0, 2.0])}
+torch.save(sd, out + "/plain.pth")
+torch.save({"state_dict": sd, "epoch": 3}, out + "/state_dict.pth")
+torch.save({"model_state_dict": sd, "optimizer_state_dict": {}, "epoch": 3}, out + "/model_state_dict.pth")
+torch.save({"model": sd, "args": "x"}, out + "/model.pth")
+torch.save({"module." + k: v for k, v in sd.items()}, out + "/dp.pth")
+save_file({"module." + k: v.contiguous() for k, v in sd.items()}, out + "/dp.safetensors")
+torch.save({"net": sd, "epoch": 3}, out + "/unknown.pth")
+torch.manual_seed(0)
+m = torchvision.models.resnet50(weights=None)
+torch.save(m.state_dict(), out + "/resnet50.pth")
+torch.save({"state_dict": {"module." + k: v for k, v in m.state_dict().items()}, "epoch": 3}, out + "/resnet50_ckpt.pth")
+"#,
+        &[s(tmp.path())],
+    );
+    let plain = read_state_dict(&tmp.path().join("plain.pth")).unwrap();
+    assert_eq!(plain.len(), 2);
+    for f in ["state_dict.pth", "model_state_dict.pth", "model.pth", "dp.pth", "dp.safetensors"] {
+        let got = read_state_dict(&tmp.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+        let mut names: Vec<_> = got.keys().cloned().collect();
+        names.sort();
+        assert_eq!(names, vec!["bn1.bias".to_string(), "conv1.weight".to_string()], "{f}");
+        assert!(got["conv1.weight"].equal(&plain["conv1.weight"]), "{f}");
+    }
+    // An unknown container: the entries found and what was expected.
+    let err = format!("{:#}", read_state_dict(&tmp.path().join("unknown.pth")).unwrap_err());
+    assert!(err.contains("unknown.pth") && err.contains("net (dict)") && err.contains("epoch (int)") && err.contains("\"state_dict\""), "{err}");
+    // The full network: the checkpoint gives exactly the plain file's weights.
+    let load = |f: &str| {
+        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _m = pads::model::EmbeddingNet::new(&vs.root(), pads::config::Arch::Resnet50, 16);
+        load_pretrained(&mut vs, &tmp.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+        vs
+    };
+    let (a, b) = (load("resnet50.pth"), load("resnet50_ckpt.pth"));
+    let (va, vb) = (a.variables(), b.variables());
+    for name in ["conv1.weight", "layer4.2.bn3.running_var", "layer2.1.conv2.weight"] {
+        assert!(va[name].equal(&vb[name]), "{name}");
+    }
+}
