@@ -44,6 +44,11 @@ fn row(name: &str, m: &Metrics) -> String {
 }
 
 pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool) -> Result<()> {
+    // The demo's own option: a range error must name it, not the training option it sets.
+    if epochs < 1 {
+        anyhow::bail!("--epochs must be at least 1, got {epochs}");
+    }
+    demo_config(data_root, epochs).validate().map_err(|e| anyhow::anyhow!("pads demo --epochs {epochs}: {e:#}"))?;
     let t0 = std::time::Instant::now();
     std::fs::create_dir_all(data_root)?;
     synth::ensure(data_root, &SynthOptions::default())?;

@@ -318,7 +318,7 @@ fn run() -> Result<()> {
         // The host GEMMs and selections of the evaluation run on rayon's pool.
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1) as usize).build_global().ok();
     }
-    let matches = Cli::command().get_matches();
+    let matches = pads::config::allow_negative_numbers(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Synth(a) => {

@@ -547,3 +547,155 @@ torch.save({"state_dict": {"module." + k: v for k, v in m.state_dict().items()},
         assert!(va[name].equal(&vb[name]), "{name}");
     }
 }
+
+// ---------------------------------------------------------------- info files and options
+
+fn sop_tree(root: &Path, train_lines: &[&str], test_lines: &[&str], bom: bool) {
+    let images = root.join("online_products/images");
+    let info = root.join("online_products/Info_Files");
+    std::fs::create_dir_all(&info).unwrap();
+    for l in train_lines.iter().chain(test_lines) {
+        let rel = l.split_whitespace().nth(3).unwrap();
+        std::fs::create_dir_all(images.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(images.join(rel), png_bytes(8, 8)).unwrap();
+    }
+    let header = if bom { "\u{feff}image_id class_id super_class_id path\n" } else { "image_id class_id super_class_id path\n" };
+    std::fs::write(info.join("Ebay_train.txt"), format!("{header}{}\n", train_lines.join("\n"))).unwrap();
+    std::fs::write(info.join("Ebay_test.txt"), format!("{header}{}\n", test_lines.join("\n"))).unwrap();
+}
+
+fn sop_cfg(root: &Path) -> pads::config::RunConfig {
+    pads::config::RunConfig { dataset: pads::config::DatasetKind::OnlineProducts, data_root: root.to_path_buf(), ..Default::default() }
+}
+
+#[test]
+fn sop_info_files_with_bom_and_duplicates() {
+    use pads::data::layout::load_layout;
+    let train = ["1 1 1 a/a0.JPG", "2 1 1 a/a1.JPG", "3 2 1 b/b0.JPG", "4 2 1 b/b1.JPG"];
+    let test = ["5 3 2 c/c0.JPG", "6 3 2 c/c1.JPG"];
+    // A UTF-8 byte-order mark before the header is accepted, same splits as without.
+    let tmp = tempfile::tempdir().unwrap();
+    sop_tree(tmp.path(), &train, &test, true);
+    let l = load_layout(&sop_cfg(tmp.path())).unwrap();
+    assert_eq!((l.train.len(), l.test.len(), l.train.classes.len()), (4, 2, 2));
+    // A path listed twice with the same class is counted once (and warned).
+    let tmp = tempfile::tempdir().unwrap();
+    let dup: Vec<&str> = train.iter().copied().chain(["7 1 1 a/a0.JPG"]).collect();
+    sop_tree(tmp.path(), &dup, &test, false);
+    let l = load_layout(&sop_cfg(tmp.path())).unwrap();
+    assert_eq!(l.train.len(), 4, "counted once");
+    // ...with another class it is refused, naming both lines.
+    let tmp = tempfile::tempdir().unwrap();
+    let clash: Vec<&str> = train.iter().copied().chain(["7 2 1 a/a0.JPG"]).collect();
+    sop_tree(tmp.path(), &clash, &test, false);
+    let err = format!("{:#}", load_layout(&sop_cfg(tmp.path())).err().unwrap());
+    assert!(err.contains("Ebay_train.txt:6") && err.contains("line 2") && err.contains("a/a0.JPG"), "{err}");
+    // The same image in both splits is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let leak: Vec<&str> = test.iter().copied().chain(["8 3 2 a/a1.JPG"]).collect();
+    sop_tree(tmp.path(), &train, &leak, false);
+    let err = format!("{:#}", load_layout(&sop_cfg(tmp.path())).err().unwrap());
+    assert!(err.contains("both") && err.contains("a1.JPG"), "{err}");
+}
+
+#[test]
+fn options_out_of_range_are_refused_with_name_and_range() {
+    use pads::config::RunConfig;
+    let base = || RunConfig { dataset: pads::config::DatasetKind::Synthetic, bs: 8, samples_per_class: 2, ..RunConfig::default() };
+    let err = |c: RunConfig| format!("{:#}", c.validate().unwrap_err());
+    assert!(err(RunConfig { margin: -0.1, ..base() }).contains("--margin must be a number >= 0, got -0.1"));
+    assert!(err(RunConfig { samples_per_class: 1, ..base() }).contains("--samples-per-class must be at least 2"));
+    assert!(err(RunConfig { lr: -0.001, ..base() }).contains("--lr must be a positive number, got -0.001"));
+    assert!(err(RunConfig { decay: f64::NAN, ..base() }).contains("--decay"));
+    assert!(err(RunConfig { policy_reward_update_w: 1.5, ..base() }).contains("--policy-reward-update-w must be in [0, 1]"));
+    // Negative numbers reach pads' own checks (clap used to answer "unexpected argument '-0'").
+    for (flag, value, want) in [("--lr", "-0.001", "--lr must be a positive number, got -0.001"), ("--margin", "-0.2", "--margin must be a number >= 0, got -0.2")] {
+        let (ok, _, _, e) = pads(&["train", "--out", "/nonexistent/run", flag, value]);
+        assert!(!ok && e.contains(want), "{e}");
+        let (ok, _, _, e) = pads(&["sweep", "--out", "/nonexistent/sweep", flag, value]);
+        assert!(!ok && e.contains(want), "{e}");
+    }
+    let (ok, _, _, e) = pads(&["data", "check", "--lr", "-1"]);
+    assert!(!ok && e.contains("--lr must be a positive number"), "{e}");
+    // The demo names its own option.
+    let (ok, _, _, e) = pads(&["demo", "--epochs", "0", "--data-root", "/nonexistent/data"]);
+    assert!(!ok && e.contains("--epochs must be at least 1") && !e.contains("--n-epochs"), "{e}");
+}
+
+fn split_of(sizes: &[usize]) -> pads::data::Split {
+    let mut s = pads::data::Split::default();
+    for (c, &n) in sizes.iter().enumerate() {
+        s.classes.push(format!("c{c}"));
+        for i in 0..n {
+            s.items.push(pads::data::Item { path: format!("c{c}/{i}.png").into(), label: c });
+        }
+    }
+    s
+}
+
+#[test]
+fn runs_that_cannot_work_are_refused_before_training() {
+    use pads::config::{RunConfig, Sampling};
+    use pads::data::check::training_problems;
+    let cfg = RunConfig { sampling: Sampling::Pads, bs: 8, samples_per_class: 2, n_epochs: 2, policy_sample_freq: 30, tau: vec![5], ..RunConfig::default() };
+    let (train, val, test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
+    let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test);
+    // 32 images / bs 8 = 4 batches x 2 epochs = 8 iterations < 30: PADS would never act.
+    assert!(errors.iter().any(|e| e.contains("--policy-sample-freq 30 exceeds the 8 training iterations")), "{errors:?}");
+    // One validation image per class: reward always 0 (warned); --tau beyond the run (warned).
+    assert!(warnings.iter().any(|w| w.contains("validation split has one image per class")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("--tau [5]") && w.contains("--n-epochs 2")), "{warnings:?}");
+    // With a delay the policy's window shrinks too.
+    let delayed = RunConfig { policy_sample_freq: 5, policy_training_delay: 2, ..cfg.clone() };
+    assert!(training_problems(&delayed, &train, Some(&val), &test).0.iter().any(|e| e.contains("--policy-training-delay 2")));
+    let fine = RunConfig { policy_sample_freq: 4, tau: vec![1], ..cfg.clone() };
+    let val2 = split_of(&[2, 2, 2, 2]);
+    assert_eq!(training_problems(&fine, &train, Some(&val2), &test), (vec![], vec![]));
+    // A test split without pairs has no defined metric.
+    assert!(training_problems(&fine, &train, Some(&val2), &split_of(&[1, 1, 1])).0.iter().any(|e| e.contains("test split has no class with two images")));
+    // The CLI: `pads train` stops before the first epoch, `pads data check` exits non-zero.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    tiny_synthetic(&root);
+    let out = tmp.path().join("run");
+    let mut args: Vec<String> = tiny_run_args(&root, &out).into_iter().map(|a| if a == "distance" { "pads".into() } else { a }).collect();
+    args.extend(["--policy-sample-freq", "500"].map(String::from));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, _, _, e) = pads(&a);
+    assert!(!ok && e.contains("--policy-sample-freq 500 exceeds"), "{e}");
+    assert!(!out.join("metrics.csv").exists());
+    let (ok, code, stdout, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(&root), "--bs", "8", "--samples-per-class", "2", "--n-epochs", "1", "--train-val-split", "0.8", "--sampling", "pads", "--policy-sample-freq", "500"]);
+    assert!(!ok && code == 1 && stdout.contains("problem: --policy-sample-freq 500"), "{stdout}");
+}
+
+#[test]
+fn cache_images_help_says_what_the_code_does() {
+    let (ok, _, out, _) = pads(&["train", "--help"]);
+    assert!(ok);
+    let at = out.find("--cache-images").unwrap();
+    let text = &out[at..at + 400];
+    assert!(!text.contains("automatic for datasets below"), "{text}");
+    assert!(text.contains("off by default") && text.contains("data check"), "{text}");
+    // data check reports the RAM the decoded images take: 60 images of 16 x 16 RGB.
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_synthetic(tmp.path());
+    let (ok, _, out, err) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--bs", "8", "--samples-per-class", "2", "--train-val-split", "0.8", "--sampling", "distance", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decoded_bytes"], 60 * 16 * 16 * 3);
+}
+
+#[test]
+fn sweep_summary_with_mixed_metric_sets_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (name, header, row) in [
+        ("random_seed0", "epoch,loss,recall@1,recall@2,nmi", "1,0.5,0.4,0.5,0.3"),
+        ("pads_seed0", "epoch,loss,recall@1,recall@4,recall@8,nmi", "1,0.5,0.4,0.5"),
+    ] {
+        std::fs::create_dir_all(runs.join(name)).unwrap();
+        std::fs::write(runs.join(name).join("metrics.csv"), format!("{header}\n{row}\n")).unwrap();
+    }
+    let err = format!("{:#}", pads::sweep::summarize(tmp.path()).unwrap_err());
+    assert!(err.contains("different metrics") && err.contains("--k-vals"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! `pads data check`: what a layout yields per split, every image decoded (unless asked not
 //! to), and every problem a training run with the same options would stop on or warn about.
 //! `training_problems` is also the check a run makes before its first epoch.
-use super::scan::{find_bad_images, without_items, SkipRecord};
+use super::scan::{decode_split, without_items, SkipRecord};
 use super::{load_splits, Skipped, Split};
 use crate::config::{RunConfig, Sampling};
 use anyhow::Result;
@@ -28,6 +28,8 @@ pub struct CheckReport {
     pub decoded: bool,
     /// Images that do not decode, with the split and what training would do with them.
     pub bad_images: Vec<SkipRecord>,
+    /// RAM the decoded images of all splits take (what --cache-images holds); None with --no-decode.
+    pub decoded_bytes: Option<u64>,
     /// Problems training with these options would stop on; non-empty = `data check` fails.
     pub problems: Vec<String>,
     /// What training would warn about.
@@ -125,6 +127,7 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
     let mut problems = Vec::new();
     let mut bad_images = Vec::new();
     let (mut val, mut test) = (s.val.clone(), s.test.clone());
+    let mut decoded_bytes = None;
     if decode {
         let total = s.train.len() + s.val.as_ref().map(|v| v.len()).unwrap_or(0) + s.test.len();
         let bar = progress.bar(total as u64, "decoding");
@@ -134,8 +137,10 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
         }
         named.push(("test", &s.test));
         let mut drops: Vec<(&str, BTreeSet<usize>)> = Vec::new();
+        let mut total_bytes = 0u64;
         for (name, split) in named {
-            let bad = find_bad_images(split, cfg.num_workers, &bar);
+            let (bad, bytes) = decode_split(split, cfg.num_workers, &bar);
+            total_bytes += bytes;
             let action = if !cfg.skip_bad_images {
                 "stops training"
             } else if name == "train" {
@@ -159,6 +164,7 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
             drops.push((name, bad.into_iter().map(|(i, _)| i).collect()));
         }
         bar.finish_and_clear();
+        decoded_bytes = Some(total_bytes);
         if cfg.skip_bad_images {
             for (name, drop) in drops {
                 match name {
@@ -178,6 +184,7 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
         skipped: s.skipped,
         decoded: decode,
         bad_images,
+        decoded_bytes,
         problems,
         warnings,
     })
@@ -201,6 +208,9 @@ impl CheckReport {
             out.push_str(&format!("  {}: {}\n", s.path.display(), s.reason));
         }
         if self.decoded {
+            if let Some(b) = self.decoded_bytes {
+                out.push_str(&format!("decoded images take {:.2} GB of RAM (what --cache-images keeps)\n", b as f64 / 1e9));
+            }
             out.push_str(&format!("images that do not decode: {}\n", self.bad_images.len()));
             for b in &self.bad_images {
                 out.push_str(&format!("  [{}, {}] {}\n", b.split, b.action, b.reason));

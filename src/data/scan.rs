@@ -25,23 +25,32 @@ pub struct SkipRecord {
 /// Items of `split` that do not decode: (index, error), in index order. Decodes on `threads`
 /// rayon workers (0 = all cores) and ticks `bar` once per image.
 pub fn find_bad_images(split: &Split, threads: usize, bar: &indicatif::ProgressBar) -> Vec<(usize, String)> {
+    decode_split(split, threads, bar).0
+}
+
+/// As `find_bad_images`, plus the bytes the decoded RGB images take (what
+/// `--cache-images` would hold in RAM for this split).
+pub fn decode_split(split: &Split, threads: usize, bar: &indicatif::ProgressBar) -> (Vec<(usize, String)>, u64) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(super::loader::default_threads(threads)).build();
-    let run = || -> Vec<(usize, String)> {
+    let run = || -> Vec<(usize, Result<u64, String>)> {
         split
             .items
             .par_iter()
             .enumerate()
-            .filter_map(|(i, item)| {
-                let r = load_rgb(&item.path);
+            .map(|(i, item)| {
+                let r = load_rgb(&item.path).map(|img| img.as_raw().len() as u64).map_err(|e| format!("{e:#}"));
                 bar.inc(1);
-                r.err().map(|e| (i, format!("{e:#}")))
+                (i, r)
             })
             .collect()
     };
-    match pool {
+    let all = match pool {
         Ok(pool) => pool.install(run),
         Err(_) => run(),
-    }
+    };
+    let bytes = all.iter().filter_map(|(_, r)| r.as_ref().ok()).sum();
+    let bad = all.into_iter().filter_map(|(i, r)| r.err().map(|e| (i, e))).collect();
+    (bad, bytes)
 }
 
 /// `split` without the items at `drop`; classes left empty are removed and the labels
