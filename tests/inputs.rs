@@ -699,3 +699,26 @@ fn sweep_summary_with_mixed_metric_sets_is_an_error_not_a_panic() {
     let err = format!("{:#}", pads::sweep::summarize(tmp.path()).unwrap_err());
     assert!(err.contains("different metrics") && err.contains("--k-vals"), "{err}");
 }
+
+#[test]
+fn a_weights_file_with_a_short_storage_is_an_error_not_a_panic() {
+    use pads::model::import::read_state_dict;
+    let tmp = tempfile::tempdir().unwrap();
+    common::run_python(
+        r#"
+import sys, torch, zipfile
+out = sys.argv[1]
+torch.save({"conv1.weight": torch.arange(64.0).reshape(8, 8)}, out + "/ok.pth")
+with zipfile.ZipFile(out + "/ok.pth") as src, zipfile.ZipFile(out + "/short.pth", "w") as dst:
+    for info in src.infolist():
+        data = src.read(info.filename)
+        if info.filename.endswith("/data/0"):
+            data = data[:40]
+        dst.writestr(info, data)
+"#,
+        &[s(tmp.path())],
+    );
+    assert_eq!(read_state_dict(&tmp.path().join("ok.pth")).unwrap()["conv1.weight"].size(), vec![8, 8]);
+    let err = format!("{:#}", read_state_dict(&tmp.path().join("short.pth")).unwrap_err());
+    assert!(err.contains("short.pth") && err.contains("conv1.weight") && err.contains("do not fit"), "{err}");
+}

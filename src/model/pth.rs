@@ -398,7 +398,10 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
             .read_to_end(&mut bytes)?;
         let numel = bytes.len() / kind.elt_size_in_bytes();
         let storage = Tensor::f_from_data_size(&bytes, &[numel as i64], kind)?;
-        let t = storage.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous();
+        let t = storage
+            .f_as_strided(size.as_slice(), stride.as_slice(), Some(offset))
+            .with_context(|| format!("{name}: size {size:?} and stride {stride:?} do not fit its storage of {numel} values"))?
+            .contiguous();
         out.push((name, t));
     }
     Ok(out)
