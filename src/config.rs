@@ -138,7 +138,9 @@ pub struct RunConfig {
     /// Decode/augment threads (0 = number of cores).
     #[arg(long, default_value_t = 0)]
     pub num_workers: usize,
-    /// Keep decoded images in RAM (automatic for datasets below 20,000 images).
+    /// Keep decoded images in RAM after their first use (off by default, except for the
+    /// synthetic dataset, which is always cached; `pads data check` prints how much RAM the
+    /// decoded images of each split take).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     pub cache_images: bool,
     /// Turn a missing, truncated, empty or non-image file into a counted warning.
@@ -379,8 +381,11 @@ impl RunConfig {
         }
         share("train-val-split", self.train_val_split)?;
         share("folder-test-share", self.folder_test_share)?;
-        if self.samples_per_class < 1 {
-            bail!("--samples-per-class must be at least 1, got {}", self.samples_per_class);
+        if self.samples_per_class < 2 {
+            bail!(
+                "--samples-per-class must be at least 2, got {}: every sampler draws (anchor, positive, negative) triplets from a batch, and with one image per class no anchor has a positive",
+                self.samples_per_class
+            );
         }
         if self.bs < 2 * self.samples_per_class || self.bs % self.samples_per_class != 0 {
             bail!(
@@ -398,8 +403,20 @@ impl RunConfig {
         if self.n_epochs == 0 {
             bail!("--n-epochs must be at least 1");
         }
-        if !(self.lr > 0.0) || !(self.gamma > 0.0) || self.decay < 0.0 || self.beta_lr < 0.0 {
-            bail!("--lr and --gamma must be positive, --decay and --beta-lr non-negative");
+        for (name, v) in [("lr", self.lr), ("gamma", self.gamma), ("policy-lr", self.policy_lr), ("policy-ppo-ratio", self.policy_ppo_ratio)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("--{name} must be a positive number, got {v}");
+            }
+        }
+        for (name, v) in [("decay", self.decay), ("beta-lr", self.beta_lr), ("margin", self.margin), ("beta", self.beta)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                bail!("--{name} must be a number >= 0, got {v}");
+            }
+        }
+        for (name, v) in [("policy-baseline-ema-gamma", self.policy_baseline_ema_gamma), ("policy-reward-update-w", self.policy_reward_update_w)] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("--{name} must be in [0, 1], got {v}");
+            }
         }
         if self.policy_n_support < 3 {
             bail!("--policy-n-support must be at least 3 (two bins), got {}", self.policy_n_support);
@@ -453,7 +470,16 @@ pub fn run_config_command() -> clap::Command {
         #[command(flatten)]
         cfg: RunConfig,
     }
-    Wrap::command()
+    allow_negative_numbers(Wrap::command())
+}
+
+/// Lets every (sub)command take negative numbers as values (`--lr -0.001`), so that pads'
+/// own range checks answer with the option's name and range instead of clap's "unexpected
+/// argument '-0'".
+pub fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.allow_negative_numbers(true);
+    let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).collect();
+    names.into_iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, allow_negative_numbers))
 }
 
 /// Layering and paths (README "Options come, in increasing priority, from ...").

@@ -53,6 +53,11 @@ pub fn demo_runs(out: &Path) -> Vec<(Sampling, std::path::PathBuf)> {
 /// `overwrite` (the message names `--overwrite` and `--out`); with `overwrite` each old run
 /// is removed first, with a line saying so.
 pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool, overwrite: bool) -> Result<()> {
+    // The demo's own option: a range error must name it, not the training option it sets.
+    if epochs < 1 {
+        anyhow::bail!("--epochs must be at least 1, got {epochs}");
+    }
+    demo_config(data_root, epochs).validate().map_err(|e| anyhow::anyhow!("pads demo --epochs {epochs}: {e:#}"))?;
     let t0 = std::time::Instant::now();
     if !overwrite {
         for (_, dir) in demo_runs(out) {

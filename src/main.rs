@@ -132,7 +132,8 @@ struct SweepArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Load a layout and print classes and images per split, and what was skipped.
+    /// Load a layout, decode every image of every split, and list every problem with its
+    /// path; exits non-zero when `pads train` with the same options would stop.
     Check(CheckArgs),
     /// Write a pre-resized copy of a dataset folder (same layout; JPEG/PNG images whose
     /// shorter side exceeds --shorter-side scaled down to it, everything else copied), so
@@ -186,6 +187,11 @@ struct SynthArgs {
 struct CheckArgs {
     #[command(flatten)]
     cfg: RunConfig,
+    /// Skip decoding the images (a quick look at the layout; truncated or corrupt files are
+    /// then not found). By default every image of every split is decoded on
+    /// --num-workers threads.
+    #[arg(long)]
+    no_decode: bool,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -348,7 +354,7 @@ fn run() -> Result<()> {
         // The host GEMMs and selections of the evaluation run on rayon's pool.
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1) as usize).build_global().ok();
     }
-    let matches = pads::help::describe(Cli::command()).get_matches();
+    let matches = pads::config::allow_negative_numbers(pads::help::describe(Cli::command())).get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Synth(a) => {
@@ -362,11 +368,14 @@ fn run() -> Result<()> {
         Command::Data { command: DataCommand::Check(a) } => {
             let m = sub_matches(&matches, &["data", "check"]);
             let cfg = RunConfig::resolve(RunConfig::default(), m)?;
-            let report = pads::data::check::check(&cfg)?;
+            let report = pads::data::check::check(&cfg, !a.no_decode, &pads::report::Progress::new(a.json))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.to_text());
+            }
+            if !report.problems.is_empty() {
+                bail!("{} problem(s) listed above: training with these options would stop", report.problems.len());
             }
         }
         Command::Data { command: DataCommand::Resize(a) } => {

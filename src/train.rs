@@ -6,6 +6,7 @@ use crate::config::{Arch, DatasetKind, LossKind, RunConfig, Sampling};
 use crate::data::loader::{sequential_batches, spawn_loader, ImageStore};
 use crate::data::sampler::ClassBalancedSampler;
 use crate::data::transform::{Mode, Transform};
+use crate::data::scan::{prepare_eval_split, write_records, SkipRecord};
 use crate::data::{load_splits, synth, Split};
 use crate::eval::{compute_metrics_and_neighbours, EvalOptions, Metrics};
 use crate::miner::{build_miner, Miner};
@@ -141,11 +142,33 @@ pub struct Trainer<'a> {
     state: TrainState,
     progress: Progress,
     tensorboard: Option<EventWriter>,
+    /// Every image not used as it is (layout skips, dropped evaluation images, replaced
+    /// training images): skipped_images.csv, summary.json and report.html.
+    skips: Vec<SkipRecord>,
 }
 
 fn store(split: Split, cfg: &RunConfig) -> Arc<ImageStore> {
     let cache = cfg.cache_images || cfg.dataset == DatasetKind::Synthetic;
     Arc::new(ImageStore::new(split, cache, cfg.skip_bad_images))
+}
+
+/// An evaluation split's store: its images were all decoded by `prepare_eval_split` (bad
+/// ones dropped or refused), so an image failing later is an error, never a stand-in.
+fn eval_store(split: Split, cfg: &RunConfig) -> Arc<ImageStore> {
+    let cache = cfg.cache_images || cfg.dataset == DatasetKind::Synthetic;
+    Arc::new(ImageStore::new(split, cache, false))
+}
+
+/// Counts of `records` by where they happened, for summary.json.
+fn skip_counts(records: &[SkipRecord]) -> serde_json::Value {
+    let count = |split: &str| records.iter().filter(|r| r.split == split).count();
+    serde_json::json!({
+        "layout": count("layout"),
+        "train_replaced": count("train"),
+        "val_dropped": count("val"),
+        "test_dropped": count("test"),
+        "list": "skipped_images.csv",
+    })
 }
 
 impl<'a> Trainer<'a> {
@@ -154,17 +177,41 @@ impl<'a> Trainer<'a> {
         let device = crate::device::parse_device(&cfg.device)?;
         ensure_dataset(cfg)?;
         let splits = load_splits(cfg)?;
+        let mut skips = Vec::new();
         for s in &splits.skipped {
             tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
+            if s.is_bad_image() {
+                skips.push(SkipRecord { split: "layout".into(), path: s.path.clone(), reason: s.reason.clone(), action: "dropped".into() });
+            }
         }
         if cfg.sampling == Sampling::Pads && splits.val.is_none() {
             bail!("--sampling pads needs a validation split for its rewards: set --train-val-split below 1");
         }
+        // Every evaluation image is decoded before the first epoch: a bad one stops the run
+        // now, or (--skip-bad-images) is dropped from its split, never replaced.
+        let early = Progress::new(opts.quiet);
+        let val = match splits.val {
+            Some(v) => {
+                let (v, r) = prepare_eval_split(v, "val", cfg.skip_bad_images, cfg.num_workers, &early)?;
+                skips.extend(r);
+                Some(v)
+            }
+            None => None,
+        };
+        let (test, r) = prepare_eval_split(splits.test, "test", cfg.skip_bad_images, cfg.num_workers, &early)?;
+        skips.extend(r);
+        let (errors, warnings) = crate::data::check::training_problems(cfg, &splits.train, val.as_ref(), &test);
+        if !errors.is_empty() {
+            bail!("{}", errors.join("\n"));
+        }
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
         let sampler = ClassBalancedSampler::new(&splits.train, cfg.bs, cfg.samples_per_class)?;
         let n_train_classes = splits.train.classes.len();
         let train_store = store(splits.train, cfg);
-        let val_store = splits.val.map(|v| store(v, cfg));
-        let test_store = store(splits.test, cfg);
+        let val_store = val.map(|v| eval_store(v, cfg));
+        let test_store = eval_store(test, cfg);
 
         // Weight init draws from libtorch's global generator: seed it and build every network
         // under one process-wide lock, so concurrent trainers (tests, sweeps) stay repeatable.
@@ -220,6 +267,7 @@ impl<'a> Trainer<'a> {
             state,
             progress: Progress::new(opts.quiet),
             tensorboard: None,
+            skips,
         };
         if opts.resume {
             t.restore()?;
@@ -429,8 +477,17 @@ impl<'a> Trainer<'a> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        for w in self.train_store.take_warnings() {
-            tracing::warn!("bad image replaced: {w}");
+        let mut new_bad = false;
+        for (idx, w) in self.train_store.take_bad() {
+            tracing::warn!("bad training image replaced by another image of its class: {w}");
+            let path = self.train_store.split.items[idx].path.clone();
+            if !self.skips.iter().any(|r| r.split == "train" && r.path == path) {
+                self.skips.push(SkipRecord { split: "train".into(), path, reason: w, action: "replaced".into() });
+                new_bad = true;
+            }
+        }
+        if new_bad {
+            write_records(&self.run.path("skipped_images.csv"), &self.skips)?;
         }
         Ok(loss_sum / n_batches.max(1) as f64)
     }
@@ -451,6 +508,19 @@ impl<'a> Trainer<'a> {
         let start = Instant::now();
         crate::util::write_atomic(&self.run.config(), cfg.to_toml().as_bytes())?;
         self.tensorboard = Some(EventWriter::create(&self.run.path("tensorboard"))?);
+        if !self.skips.is_empty() || self.run.path("skipped_images.csv").is_file() {
+            // On resume, keep the training replacements found before the interruption.
+            if let Ok(text) = std::fs::read_to_string(self.run.path("skipped_images.csv")) {
+                for line in text.lines().skip(1).filter(|l| l.starts_with("train,replaced,")) {
+                    let path = line.splitn(3, ',').nth(2).and_then(|r| r.strip_prefix('"')).and_then(|r| r.split('"').next()).unwrap_or("");
+                    if !self.skips.iter().any(|s| s.path.as_os_str() == path) {
+                        let reason = line.rsplit_once(",\"").map(|(_, r)| r.trim_end_matches('"').to_string()).unwrap_or_default();
+                        self.skips.push(SkipRecord { split: "train".into(), path: path.into(), reason, action: "replaced".into() });
+                    }
+                }
+            }
+            write_records(&self.run.path("skipped_images.csv"), &self.skips)?;
+        }
         let mut table = CsvTable::read(&self.run.metrics_csv()).unwrap_or_default();
         let mut timing = CsvTable::read(&self.run.timing_csv()).unwrap_or_default();
         if !opts.resume {
@@ -515,6 +585,7 @@ impl<'a> Trainer<'a> {
                 "best": best.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 "last": last.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 "policy_updates": self.policy_updates(),
+                "skipped_images": skip_counts(&self.skips),
             });
             crate::util::write_atomic(&self.run.path("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
         }
@@ -565,8 +636,9 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     let device = crate::device::parse_device(&cfg.device)?;
     let (_vs, model) = load_run_model(&run, &cfg, device)?;
     let splits = load_splits(&cfg)?;
-    let test = store(splits.test, &cfg);
     let progress = Progress::new(quiet);
+    let (test, _) = prepare_eval_split(splits.test, "test", cfg.skip_bad_images, cfg.num_workers, &progress)?;
+    let test = eval_store(test, &cfg);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
     let m = crate::eval::evaluate(&emb, &labels, &EvalOptions::new(cfg.recall_ks()))?;
     for w in &m.warnings {
@@ -588,9 +660,10 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
         "val" => splits.val.context("this run has no validation split")?,
         s => bail!("--split: expected train, val or test, got {s:?}"),
     };
-    let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
-    let st = store(chosen, &cfg);
     let progress = Progress::new(quiet);
+    let (chosen, _) = prepare_eval_split(chosen, split, cfg.skip_bad_images, cfg.num_workers, &progress)?;
+    let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
+    let st = eval_store(chosen, &cfg);
     let (emb, labels) = embed_store(&model, &st, &cfg, device, &progress, split)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     emb.to_device(Device::Cpu).write_npy(out.join("embeddings.npy"))?;

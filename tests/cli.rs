@@ -123,7 +123,8 @@ fn data_check_reports_splits() {
     let tmp = tempfile::tempdir().unwrap();
     pads::data::synth::generate(&tmp.path().join("synthetic"), &pads::data::synth::SynthOptions { classes: 6, per_class: 10, image_size: 16, seed: 0 }).unwrap();
     let (ok, out, err) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", tmp.path().to_str().unwrap(), "--train-val-split", "0.8", "--json"]);
-    assert!(ok, "{err}");
+    // Training with these options would stop (one batch does not fit): data check fails too.
+    assert!(!ok && err.contains("would stop"), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let splits = v["splits"].as_array().unwrap();
     assert_eq!(splits[0]["name"], "train");

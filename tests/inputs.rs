@@ -270,3 +270,455 @@ fn one_kmeans_seed_rule_for_metrics_and_eval() {
 fn crate_normalize(t: &Tensor) -> Tensor {
     pads::model::l2_normalize(t)
 }
+
+// ---------------------------------------------------------------- images
+
+/// The issue's fixture: a 200 x 200 random RGB JPEG at quality 95 (seeded).
+fn random_jpeg(seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let img = image::RgbImage::from_fn(200, 200, |_, _| image::Rgb([rng.gen(), rng.gen(), rng.gen()]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95).encode_image(&img).unwrap();
+    bytes
+}
+
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    bytes
+}
+
+#[test]
+fn truncated_jpeg_and_png_are_refused_as_pil_refuses_them() {
+    use pads::data::transform::load_rgb;
+    let tmp = tempfile::tempdir().unwrap();
+    let full = random_jpeg(1);
+    let whole = tmp.path().join("whole.jpg");
+    std::fs::write(&whole, &full).unwrap();
+    assert_eq!(load_rgb(&whole).unwrap().dimensions(), (200, 200));
+    let half = tmp.path().join("half.jpg");
+    std::fs::write(&half, &full[..full.len() / 2]).unwrap();
+    let err = format!("{:#}", load_rgb(&half).unwrap_err());
+    assert!(err.contains("half.jpg") && err.contains("truncated JPEG"), "{err}");
+    // Cut anywhere in the scan, even 2 bytes before the end: still refused.
+    for keep in [full.len() * 9 / 10, full.len() - 2] {
+        let p = tmp.path().join(format!("cut{keep}.jpg"));
+        std::fs::write(&p, &full[..keep]).unwrap();
+        assert!(format!("{:#}", load_rgb(&p).unwrap_err()).contains("truncated JPEG"));
+    }
+    // Bytes after the end marker (camera trailers) are fine.
+    let trailer = tmp.path().join("trailer.jpg");
+    std::fs::write(&trailer, [full.as_slice(), b"\0\0trailer"].concat()).unwrap();
+    assert!(load_rgb(&trailer).is_ok());
+    // An EXIF-style thumbnail (a complete JPEG with its own end marker) inside APP1 does not
+    // hide the truncation of the main image.
+    let thumb = {
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([10, 20, 30]));
+        let mut b = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut b, 90).encode_image(&img).unwrap();
+        b
+    };
+    let mut app1 = vec![0xFF, 0xE1];
+    let payload = [b"Exif\0\0".as_slice(), thumb.as_slice()].concat();
+    app1.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    app1.extend_from_slice(&payload);
+    let with_thumb = [&full[..2], app1.as_slice(), &full[2..]].concat();
+    let t_full = tmp.path().join("thumb_full.jpg");
+    std::fs::write(&t_full, &with_thumb).unwrap();
+    assert_eq!(load_rgb(&t_full).unwrap().dimensions(), (200, 200));
+    let t_cut = tmp.path().join("thumb_cut.jpg");
+    std::fs::write(&t_cut, &with_thumb[..with_thumb.len() * 3 / 4]).unwrap();
+    assert!(format!("{:#}", load_rgb(&t_cut).unwrap_err()).contains("truncated JPEG"));
+    // PNG: cut in half, and cut just before the IEND chunk (all pixel data present).
+    let png = png_bytes(40, 30);
+    let p_half = tmp.path().join("half.png");
+    std::fs::write(&p_half, &png[..png.len() / 2]).unwrap();
+    let err = format!("{:#}", load_rgb(&p_half).unwrap_err());
+    assert!(err.contains("half.png"), "{err}");
+    let p_noend = tmp.path().join("noend.png");
+    std::fs::write(&p_noend, &png[..png.len() - 12]).unwrap();
+    let err = format!("{:#}", load_rgb(&p_noend).unwrap_err());
+    assert!(err.contains("noend.png") && err.contains("truncated PNG"), "{err}");
+    // Independent check: PIL refuses the same files and accepts the good ones.
+    common::run_python(
+        "import sys\nfrom PIL import Image\nfor p, ok in zip(sys.argv[1::2], sys.argv[2::2]):\n    try:\n        Image.open(p).load(); got = True\n    except OSError:\n        got = False\n    assert got == (ok == '1'), (p, got)\n",
+        &[s(&whole), "1", s(&half), "0", s(&trailer), "1", s(&t_full), "1", s(&t_cut), "0", s(&p_half), "0"],
+    );
+}
+
+/// A small synthetic dataset at `root` (6 classes: 3 train, 3 test; 10 images each, 16 px).
+fn tiny_synthetic(root: &Path) -> Vec<std::path::PathBuf> {
+    pads::data::synth::generate(&root.join("synthetic"), &pads::data::synth::SynthOptions { classes: 6, per_class: 10, image_size: 16, seed: 0 }).unwrap();
+    let mut files: Vec<_> = walk(&root.join("synthetic/images"));
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn truncate_file(p: &Path) {
+    let b = std::fs::read(p).unwrap();
+    std::fs::write(p, &b[..b.len() / 2]).unwrap();
+}
+
+#[test]
+fn data_check_decodes_every_split_and_fails_when_training_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tiny_synthetic(tmp.path());
+    let (train_file, test_file) = (files[3].clone(), files[45].clone());
+    truncate_file(&train_file);
+    truncate_file(&test_file);
+    let base = ["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "8", "--samples-per-class", "2", "--sampling", "distance", "--k-vals", "1,2"];
+    let (ok, code, out, err) = pads(&base);
+    assert!(!ok && code == 1, "exit {code}: {out} {err}");
+    assert!(out.contains(s(&train_file)) && out.contains(s(&test_file)), "every bad image with its path:\n{out}");
+    assert!(out.contains("images that do not decode: 2") && out.contains("truncated PNG"), "{out}");
+    assert!(err.contains("training with these options would stop"), "{err}");
+    // A quick look without decoding does not see them (and says so).
+    let (ok, _, out, err) = pads(&[&base[..], &["--no-decode"]].concat());
+    assert!(ok && out.contains("not decoded"), "{out} {err}");
+    // With --skip-bad-images training would go on: the report says what happens to each.
+    let (ok, _, out, err) = pads(&[&base[..], &["--skip-bad-images", "--json"]].concat());
+    assert!(ok, "{out} {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bad = v["bad_images"].as_array().unwrap();
+    assert_eq!(bad.len(), 2);
+    // The first (a training-pool class) landed in train or val; training replaces, evaluation drops.
+    let first = (bad[0]["split"].as_str().unwrap(), bad[0]["action"].as_str().unwrap());
+    assert!(first == ("train", "replaced") || first == ("val", "dropped"), "{first:?}");
+    assert_eq!((bad[1]["split"].as_str(), bad[1]["action"].as_str()), (Some("test"), Some("dropped")));
+    assert_eq!(bad[1]["path"].as_str(), Some(s(&test_file)));
+    // A class smaller than --samples-per-class used to print a problem and exit 0.
+    let (ok, code, out, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "32", "--samples-per-class", "16", "--no-decode"]);
+    assert!(!ok && code == 1 && out.contains("fewer than --samples-per-class"), "{out}");
+}
+
+#[test]
+fn replaced_training_images_are_warned_once() {
+    use pads::data::loader::ImageStore;
+    use pads::data::{Item, Split};
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tiny_synthetic(tmp.path());
+    truncate_file(&files[1]);
+    let split = Split { classes: vec!["a".into()], items: files[..4].iter().map(|p| Item { path: p.clone(), label: 0 }).collect() };
+    let store = ImageStore::new(split, false, true);
+    for _ in 0..3 {
+        store.get(1).unwrap();
+    }
+    let w = store.take_warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains(s(&files[1])));
+    assert_eq!(store.bad_images(), 1);
+    store.get(1).unwrap();
+    assert!(store.take_warnings().is_empty());
+}
+
+fn tiny_run_args(root: &Path, out: &Path) -> Vec<String> {
+    ["train", "--out", s(out), "--dataset", "synthetic", "--data-root", s(root), "--arch", "small", "--image-size", "16", "--embed-dim", "8", "--bs", "8", "--samples-per-class", "2", "--n-epochs", "1", "--sampling", "distance", "--loss", "triplet", "--seed", "0", "--train-val-split", "0.8", "--k-vals", "1,2", "--quiet"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+}
+
+#[test]
+fn skip_bad_images_drops_evaluation_images_before_training_and_counts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    let files = tiny_synthetic(&root);
+    // files[30..60] are the 3 test classes; one test image truncated, one val/train candidate too.
+    let bad_test = files[45].clone();
+    truncate_file(&bad_test);
+    let out = tmp.path().join("run");
+    let args = tiny_run_args(&root, &out);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Without the flag the run stops before training, naming the file.
+    let (ok, _, _, err) = pads(&a);
+    assert!(!ok && err.contains(s(&bad_test)) && err.contains("test split") && err.contains("--skip-bad-images"), "{err}");
+    assert!(!out.join("metrics.csv").exists(), "stopped before the first epoch");
+    // With it, the image is dropped from the test split (29 images evaluated), warned once,
+    // counted in summary.json and skipped_images.csv, and shown in report.html.
+    let out2 = tmp.path().join("run2");
+    let args = tiny_run_args(&root, &out2);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.push("--skip-bad-images");
+    let (ok, _, _, err) = pads(&a);
+    assert!(ok, "{err}");
+    assert_eq!(err.matches("dropped from the test split").count(), 1, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["skipped_images"]["test_dropped"], 1, "{summary}");
+    let csv = std::fs::read_to_string(out2.join("skipped_images.csv")).unwrap();
+    assert!(csv.contains("test,dropped,") && csv.contains(s(&bad_test)), "{csv}");
+    let html = std::fs::read_to_string(out2.join("report.html")).unwrap();
+    assert!(html.contains("Skipped images (1)") && html.contains("dropped from test 1"), "report.html shows the skip");
+    // The evaluated split really lacks it: `pads embed` of the test split writes 29 rows, no stand-in.
+    let emb = tmp.path().join("emb");
+    let (ok, _, _, err) = pads(&["embed", "--run", s(&out2), "--out", s(&emb), "--quiet"]);
+    assert!(ok, "{err}");
+    let paths = std::fs::read_to_string(emb.join("paths.txt")).unwrap();
+    assert_eq!(paths.lines().count(), 29);
+    assert!(!paths.contains(s(&bad_test)));
+    // `pads eval` reads the same split the same way.
+    let (ok, _, out, err) = pads(&["eval", "--run", s(&out2), "--json", "--quiet"]);
+    assert!(ok && out.contains("recall@1"), "{err}");
+    assert!(err.contains("dropped from the test split"), "{err}");
+}
+
+#[test]
+fn data_resize_copies_truncated_images_unchanged() {
+    use pads::data::resize::{resize_tree, ResizeOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    let full = random_jpeg(2);
+    std::fs::write(src.join("a/good.jpg"), &full).unwrap();
+    std::fs::write(src.join("a/half.jpg"), &full[..full.len() / 2]).unwrap();
+    let png = png_bytes(200, 200);
+    std::fs::write(src.join("a/half.png"), &png[..png.len() - 12]).unwrap();
+    let r = resize_tree(&src, &dst, &ResizeOptions { shorter_side: 100, ..Default::default() }).unwrap();
+    assert_eq!(r.resized, 1, "{r:?}");
+    assert_eq!(r.copied, 2, "{r:?}");
+    assert_eq!(r.undecodable, vec![src.join("a/half.jpg"), src.join("a/half.png")]);
+    assert_eq!(std::fs::read(dst.join("a/half.jpg")).unwrap(), &full[..full.len() / 2]);
+}
+
+// ---------------------------------------------------------------- weights files
+
+#[test]
+fn checkpoint_wrapped_and_data_parallel_weights_are_unwrapped() {
+    use pads::model::import::{load_pretrained, read_state_dict};
+    let tmp = tempfile::tempdir().unwrap();
+    // Small files for every container, and one full torchvision ResNet50 saved as a
+    // DataParallel training checkpoint, loaded into pads' ResNet50.
+    common::run_python(
+        r#"
+import sys, torch, torchvision
+from safetensors.torch import save_file
+out = sys.argv[1]
+sd = {"conv1.weight": torch.arange(6.0).reshape(2, 3), "bn1.bias": torch.tensor([1.0, 2.0])}
+torch.save(sd, out + "/plain.pth")
+torch.save({"state_dict": sd, "epoch": 3}, out + "/state_dict.pth")
+torch.save({"model_state_dict": sd, "optimizer_state_dict": {}, "epoch": 3}, out + "/model_state_dict.pth")
+torch.save({"model": sd, "args": "x"}, out + "/model.pth")
+torch.save({"module." + k: v for k, v in sd.items()}, out + "/dp.pth")
+save_file({"module." + k: v.contiguous() for k, v in sd.items()}, out + "/dp.safetensors")
+torch.save({"net": sd, "epoch": 3}, out + "/unknown.pth")
+torch.manual_seed(0)
+m = torchvision.models.resnet50(weights=None)
+torch.save(m.state_dict(), out + "/resnet50.pth")
+torch.save({"state_dict": {"module." + k: v for k, v in m.state_dict().items()}, "epoch": 3}, out + "/resnet50_ckpt.pth")
+"#,
+        &[s(tmp.path())],
+    );
+    let plain = read_state_dict(&tmp.path().join("plain.pth")).unwrap();
+    assert_eq!(plain.len(), 2);
+    for f in ["state_dict.pth", "model_state_dict.pth", "model.pth", "dp.pth", "dp.safetensors"] {
+        let got = read_state_dict(&tmp.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+        let mut names: Vec<_> = got.keys().cloned().collect();
+        names.sort();
+        assert_eq!(names, vec!["bn1.bias".to_string(), "conv1.weight".to_string()], "{f}");
+        assert!(got["conv1.weight"].equal(&plain["conv1.weight"]), "{f}");
+    }
+    // An unknown container: the entries found and what was expected.
+    let err = format!("{:#}", read_state_dict(&tmp.path().join("unknown.pth")).unwrap_err());
+    assert!(err.contains("unknown.pth") && err.contains("net (dict)") && err.contains("epoch (int)") && err.contains("\"state_dict\""), "{err}");
+    // The full network: the checkpoint gives exactly the plain file's weights.
+    let load = |f: &str| {
+        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _m = pads::model::EmbeddingNet::new(&vs.root(), pads::config::Arch::Resnet50, 16);
+        load_pretrained(&mut vs, &tmp.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+        vs
+    };
+    let (a, b) = (load("resnet50.pth"), load("resnet50_ckpt.pth"));
+    let (va, vb) = (a.variables(), b.variables());
+    for name in ["conv1.weight", "layer4.2.bn3.running_var", "layer2.1.conv2.weight"] {
+        assert!(va[name].equal(&vb[name]), "{name}");
+    }
+}
+
+// ---------------------------------------------------------------- info files and options
+
+fn sop_tree(root: &Path, train_lines: &[&str], test_lines: &[&str], bom: bool) {
+    let images = root.join("online_products/images");
+    let info = root.join("online_products/Info_Files");
+    std::fs::create_dir_all(&info).unwrap();
+    for l in train_lines.iter().chain(test_lines) {
+        let rel = l.split_whitespace().nth(3).unwrap();
+        std::fs::create_dir_all(images.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(images.join(rel), png_bytes(8, 8)).unwrap();
+    }
+    let header = if bom { "\u{feff}image_id class_id super_class_id path\n" } else { "image_id class_id super_class_id path\n" };
+    std::fs::write(info.join("Ebay_train.txt"), format!("{header}{}\n", train_lines.join("\n"))).unwrap();
+    std::fs::write(info.join("Ebay_test.txt"), format!("{header}{}\n", test_lines.join("\n"))).unwrap();
+}
+
+fn sop_cfg(root: &Path) -> pads::config::RunConfig {
+    pads::config::RunConfig { dataset: pads::config::DatasetKind::OnlineProducts, data_root: root.to_path_buf(), ..Default::default() }
+}
+
+#[test]
+fn sop_info_files_with_bom_and_duplicates() {
+    use pads::data::layout::load_layout;
+    let train = ["1 1 1 a/a0.JPG", "2 1 1 a/a1.JPG", "3 2 1 b/b0.JPG", "4 2 1 b/b1.JPG"];
+    let test = ["5 3 2 c/c0.JPG", "6 3 2 c/c1.JPG"];
+    // A UTF-8 byte-order mark before the header is accepted, same splits as without.
+    let tmp = tempfile::tempdir().unwrap();
+    sop_tree(tmp.path(), &train, &test, true);
+    let l = load_layout(&sop_cfg(tmp.path())).unwrap();
+    assert_eq!((l.train.len(), l.test.len(), l.train.classes.len()), (4, 2, 2));
+    // A path listed twice with the same class is counted once (and warned).
+    let tmp = tempfile::tempdir().unwrap();
+    let dup: Vec<&str> = train.iter().copied().chain(["7 1 1 a/a0.JPG"]).collect();
+    sop_tree(tmp.path(), &dup, &test, false);
+    let l = load_layout(&sop_cfg(tmp.path())).unwrap();
+    assert_eq!(l.train.len(), 4, "counted once");
+    // ...with another class it is refused, naming both lines.
+    let tmp = tempfile::tempdir().unwrap();
+    let clash: Vec<&str> = train.iter().copied().chain(["7 2 1 a/a0.JPG"]).collect();
+    sop_tree(tmp.path(), &clash, &test, false);
+    let err = format!("{:#}", load_layout(&sop_cfg(tmp.path())).err().unwrap());
+    assert!(err.contains("Ebay_train.txt:6") && err.contains("line 2") && err.contains("a/a0.JPG"), "{err}");
+    // The same image in both splits is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let leak: Vec<&str> = test.iter().copied().chain(["8 3 2 a/a1.JPG"]).collect();
+    sop_tree(tmp.path(), &train, &leak, false);
+    let err = format!("{:#}", load_layout(&sop_cfg(tmp.path())).err().unwrap());
+    assert!(err.contains("both") && err.contains("a1.JPG"), "{err}");
+}
+
+#[test]
+fn options_out_of_range_are_refused_with_name_and_range() {
+    use pads::config::RunConfig;
+    let base = || RunConfig { dataset: pads::config::DatasetKind::Synthetic, bs: 8, samples_per_class: 2, ..RunConfig::default() };
+    let err = |c: RunConfig| format!("{:#}", c.validate().unwrap_err());
+    assert!(err(RunConfig { margin: -0.1, ..base() }).contains("--margin must be a number >= 0, got -0.1"));
+    assert!(err(RunConfig { samples_per_class: 1, ..base() }).contains("--samples-per-class must be at least 2"));
+    assert!(err(RunConfig { lr: -0.001, ..base() }).contains("--lr must be a positive number, got -0.001"));
+    assert!(err(RunConfig { decay: f64::NAN, ..base() }).contains("--decay"));
+    assert!(err(RunConfig { policy_reward_update_w: 1.5, ..base() }).contains("--policy-reward-update-w must be in [0, 1]"));
+    // Negative numbers reach pads' own checks (clap used to answer "unexpected argument '-0'").
+    for (flag, value, want) in [("--lr", "-0.001", "--lr must be a positive number, got -0.001"), ("--margin", "-0.2", "--margin must be a number >= 0, got -0.2")] {
+        let (ok, _, _, e) = pads(&["train", "--out", "/nonexistent/run", flag, value]);
+        assert!(!ok && e.contains(want), "{e}");
+        let (ok, _, _, e) = pads(&["sweep", "--out", "/nonexistent/sweep", flag, value]);
+        assert!(!ok && e.contains(want), "{e}");
+    }
+    let (ok, _, _, e) = pads(&["data", "check", "--lr", "-1"]);
+    assert!(!ok && e.contains("--lr must be a positive number"), "{e}");
+    // The demo names its own option.
+    let (ok, _, _, e) = pads(&["demo", "--epochs", "0", "--data-root", "/nonexistent/data"]);
+    assert!(!ok && e.contains("--epochs must be at least 1") && !e.contains("--n-epochs"), "{e}");
+}
+
+fn split_of(sizes: &[usize]) -> pads::data::Split {
+    let mut s = pads::data::Split::default();
+    for (c, &n) in sizes.iter().enumerate() {
+        s.classes.push(format!("c{c}"));
+        for i in 0..n {
+            s.items.push(pads::data::Item { path: format!("c{c}/{i}.png").into(), label: c });
+        }
+    }
+    s
+}
+
+#[test]
+fn runs_that_cannot_work_are_refused_before_training() {
+    use pads::config::{RunConfig, Sampling};
+    use pads::data::check::training_problems;
+    let cfg = RunConfig { sampling: Sampling::Pads, bs: 8, samples_per_class: 2, n_epochs: 2, policy_sample_freq: 30, policy_training_delay: 0, tau: vec![5], k_vals: vec![1, 2, 4, 8], ..RunConfig::default() };
+    let (train, val, test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
+    let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test);
+    // 32 images / bs 8 = 4 batches x 2 epochs = 8 iterations < 30: PADS would never act.
+    assert!(errors.iter().any(|e| e.contains("--policy-sample-freq 30 exceeds the 8 training iterations")), "{errors:?}");
+    // One validation image per class: reward always 0 (warned); --tau beyond the run (warned).
+    assert!(warnings.iter().any(|w| w.contains("validation split has one image per class")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("--tau [5]") && w.contains("--n-epochs 2")), "{warnings:?}");
+    // With a delay the policy's window shrinks too.
+    let delayed = RunConfig { policy_sample_freq: 5, policy_training_delay: 2, ..cfg.clone() };
+    assert!(training_problems(&delayed, &train, Some(&val), &test).0.iter().any(|e| e.contains("--policy-training-delay 2")));
+    let fine = RunConfig { policy_sample_freq: 4, tau: vec![1], ..cfg.clone() };
+    let val2 = split_of(&[2, 2, 2, 2]);
+    assert_eq!(training_problems(&fine, &train, Some(&val2), &test), (vec![], vec![]));
+    // A test split without pairs has no defined metric.
+    assert!(training_problems(&fine, &train, Some(&val2), &split_of(&[1, 1, 1])).0.iter().any(|e| e.contains("test split has no class with two images")));
+    // The CLI: `pads train` stops before the first epoch, `pads data check` exits non-zero.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    tiny_synthetic(&root);
+    let out = tmp.path().join("run");
+    let mut args: Vec<String> = tiny_run_args(&root, &out).into_iter().map(|a| if a == "distance" { "pads".into() } else { a }).collect();
+    args.extend(["--policy-sample-freq", "500"].map(String::from));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, _, _, e) = pads(&a);
+    assert!(!ok && e.contains("--policy-sample-freq 500 exceeds"), "{e}");
+    assert!(!out.join("metrics.csv").exists());
+    let (ok, code, stdout, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(&root), "--bs", "8", "--samples-per-class", "2", "--n-epochs", "1", "--train-val-split", "0.8", "--sampling", "pads", "--policy-sample-freq", "500"]);
+    assert!(!ok && code == 1 && stdout.contains("problem: --policy-sample-freq 500"), "{stdout}");
+}
+
+#[test]
+fn cache_images_help_says_what_the_code_does() {
+    let (ok, _, out, _) = pads(&["train", "--help"]);
+    assert!(ok);
+    let at = out.find("--cache-images").unwrap();
+    let text = &out[at..at + 400];
+    assert!(!text.contains("automatic for datasets below"), "{text}");
+    assert!(text.contains("off by default") && text.contains("data check"), "{text}");
+    // data check reports the RAM the decoded images take: 60 images of 16 x 16 RGB.
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_synthetic(tmp.path());
+    let (ok, _, out, err) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--bs", "8", "--samples-per-class", "2", "--train-val-split", "0.8", "--sampling", "distance", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decoded_bytes"], 60 * 16 * 16 * 3);
+}
+
+#[test]
+fn sweep_summary_with_mixed_metric_sets_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (name, header, row) in [
+        ("random_seed0", "epoch,loss,recall@1,recall@2,nmi", "1,0.5,0.4,0.5,0.3"),
+        ("pads_seed0", "epoch,loss,recall@1,recall@4,recall@8,nmi", "1,0.5,0.4,0.5"),
+    ] {
+        std::fs::create_dir_all(runs.join(name)).unwrap();
+        std::fs::write(runs.join(name).join("metrics.csv"), format!("{header}\n{row}\n")).unwrap();
+    }
+    let err = format!("{:#}", pads::sweep::summarize(tmp.path()).unwrap_err());
+    assert!(err.contains("different metrics") && err.contains("--k-vals"), "{err}");
+}
+
+#[test]
+fn a_weights_file_with_a_short_storage_is_an_error_not_a_panic() {
+    use pads::model::import::read_state_dict;
+    let tmp = tempfile::tempdir().unwrap();
+    common::run_python(
+        r#"
+import sys, torch, zipfile
+out = sys.argv[1]
+torch.save({"conv1.weight": torch.arange(64.0).reshape(8, 8)}, out + "/ok.pth")
+with zipfile.ZipFile(out + "/ok.pth") as src, zipfile.ZipFile(out + "/short.pth", "w") as dst:
+    for info in src.infolist():
+        data = src.read(info.filename)
+        if info.filename.endswith("/data/0"):
+            data = data[:40]
+        dst.writestr(info, data)
+"#,
+        &[s(tmp.path())],
+    );
+    assert_eq!(read_state_dict(&tmp.path().join("ok.pth")).unwrap()["conv1.weight"].size(), vec![8, 8]);
+    let err = format!("{:#}", read_state_dict(&tmp.path().join("short.pth")).unwrap_err());
+    assert!(err.contains("short.pth") && err.contains("conv1.weight") && err.contains("do not fit"), "{err}");
+}

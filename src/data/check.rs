@@ -1,8 +1,12 @@
-//! `pads data check`: what a layout yields per split, and what was skipped and why.
+//! `pads data check`: what a layout yields per split, every image decoded (unless asked not
+//! to), and every problem a training run with the same options would stop on or warn about.
+//! `training_problems` is also the check a run makes before its first epoch.
+use super::scan::{decode_split, without_items, SkipRecord};
 use super::{load_splits, Skipped, Split};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Sampling};
 use anyhow::Result;
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Serialize)]
 pub struct SplitSummary {
@@ -18,9 +22,18 @@ pub struct CheckReport {
     pub dataset: String,
     pub root: String,
     pub splits: Vec<SplitSummary>,
+    /// Files the layout left out (with --skip-bad-images) or ignores (hidden files).
     pub skipped: Vec<Skipped>,
-    /// Problems training would hit (e.g. a class smaller than samples_per_class).
+    /// Whether every image was decoded (false with --no-decode).
+    pub decoded: bool,
+    /// Images that do not decode, with the split and what training would do with them.
+    pub bad_images: Vec<SkipRecord>,
+    /// RAM the decoded images of all splits take (what --cache-images holds); None with --no-decode.
+    pub decoded_bytes: Option<u64>,
+    /// Problems training with these options would stop on; non-empty = `data check` fails.
     pub problems: Vec<String>,
+    /// What training would warn about.
+    pub warnings: Vec<String>,
 }
 
 fn summary(name: &str, s: &Split) -> SplitSummary {
@@ -34,9 +47,77 @@ fn summary(name: &str, s: &Split) -> SplitSummary {
     }
 }
 
-/// Reads the layout and reports it. Never writes (the synthetic set is not generated here;
-/// a missing one is an error saying how to make it).
-pub fn check(cfg: &RunConfig) -> Result<CheckReport> {
+/// Items of `split` whose class has no other item.
+fn lone_items(split: &Split) -> usize {
+    split.by_class().iter().filter(|c| c.len() == 1).count()
+}
+
+/// What a run with `cfg` on these splits would refuse (first list) or warn about (second),
+/// from the options and split sizes alone (images are not read). Each message names the
+/// option to change.
+pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, test: &Split) -> (Vec<String>, Vec<String>) {
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    let sampler = super::sampler::ClassBalancedSampler::new(train, cfg.bs, cfg.samples_per_class);
+    if let Err(e) = &sampler {
+        errors.push(format!("{e:#}"));
+    }
+    if cfg.sampling == Sampling::Pads {
+        match val {
+            None => errors.push("--sampling pads needs a validation split for its rewards: set --train-val-split below 1".into()),
+            Some(v) if !v.is_empty() && lone_items(v) == v.len() => warnings.push(format!(
+                "the validation split has one image per class ({} images): validation Recall@1 is undefined (counted as 0), so the PADS reward carries no signal; lower --train-val-split or use --train-val-split-by-class",
+                v.len()
+            )),
+            Some(v) if v.is_empty() => errors.push("the validation split is empty: raise --train-val-split's validation share (lower the value)".into()),
+            _ => {}
+        }
+        if let Ok(s) = &sampler {
+            let acting_epochs = cfg.n_epochs.saturating_sub(cfg.policy_training_delay);
+            let iters = acting_epochs * s.batches_per_epoch();
+            if cfg.policy_sample_freq > iters {
+                errors.push(format!(
+                    "--policy-sample-freq {} exceeds the {iters} training iterations in which the policy may act ((--n-epochs {} - --policy-training-delay {}) x {} batches per epoch): PADS would never update its sampling distribution",
+                    cfg.policy_sample_freq,
+                    cfg.n_epochs,
+                    cfg.policy_training_delay,
+                    s.batches_per_epoch()
+                ));
+            }
+        }
+    }
+    if test.is_empty() || lone_items(test) == test.len() {
+        errors.push(format!(
+            "the test split has no class with two images ({} images, {} classes): Recall@k, mAP@R, NMI and F1 would be undefined",
+            test.len(),
+            test.classes.len()
+        ));
+    } else if lone_items(test) > 0 {
+        warnings.push(format!(
+            "{} test image(s) are the only one of their class: left out of Recall@k and mAP@R as queries",
+            lone_items(test)
+        ));
+    }
+    if let Some(k) = cfg.recall_ks().into_iter().filter(|&k| k + 1 > test.len()).max() {
+        warnings.push(format!(
+            "--k-vals {k}: the test split has {} images, so Recall@{k} retrieves every other image",
+            test.len()
+        ));
+    }
+    let late: Vec<usize> = cfg.tau.iter().copied().filter(|&t| t >= cfg.n_epochs).collect();
+    if !late.is_empty() {
+        warnings.push(format!(
+            "--tau {late:?}: at or beyond --n-epochs {}, so the learning rate is never multiplied by --gamma there",
+            cfg.n_epochs
+        ));
+    }
+    (errors, warnings)
+}
+
+/// The check behind `pads data check`. Never writes (a missing synthetic set is an error
+/// saying how to make it). It reports splits, every image decoded on `cfg.num_workers`
+/// threads with a progress bar (unless `decode` is false), and `training_problems` on the
+/// splits training would use (bad evaluation images dropped under --skip-bad-images).
+pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) -> Result<CheckReport> {
     let s = load_splits(cfg)?;
     let mut splits = vec![summary("train", &s.train)];
     if let Some(v) = &s.val {
@@ -44,15 +125,68 @@ pub fn check(cfg: &RunConfig) -> Result<CheckReport> {
     }
     splits.push(summary("test", &s.test));
     let mut problems = Vec::new();
-    if let Err(e) = super::sampler::ClassBalancedSampler::new(&s.train, cfg.bs, cfg.samples_per_class) {
-        problems.push(format!("{e:#}"));
+    let mut bad_images = Vec::new();
+    let (mut val, mut test) = (s.val.clone(), s.test.clone());
+    let mut decoded_bytes = None;
+    if decode {
+        let total = s.train.len() + s.val.as_ref().map(|v| v.len()).unwrap_or(0) + s.test.len();
+        let bar = progress.bar(total as u64, "decoding");
+        let mut named: Vec<(&str, &Split)> = vec![("train", &s.train)];
+        if let Some(v) = &s.val {
+            named.push(("val", v));
+        }
+        named.push(("test", &s.test));
+        let mut drops: Vec<(&str, BTreeSet<usize>)> = Vec::new();
+        let mut total_bytes = 0u64;
+        for (name, split) in named {
+            let (bad, bytes) = decode_split(split, cfg.num_workers, &bar);
+            total_bytes += bytes;
+            let action = if !cfg.skip_bad_images {
+                "stops training"
+            } else if name == "train" {
+                "replaced"
+            } else {
+                "dropped"
+            };
+            for (i, e) in &bad {
+                bad_images.push(SkipRecord { split: name.into(), path: split.items[*i].path.clone(), reason: e.clone(), action: action.into() });
+            }
+            if !bad.is_empty() && !cfg.skip_bad_images {
+                problems.push(format!("{} image(s) of the {name} split do not decode (listed above); pass --skip-bad-images to go on without them", bad.len()));
+            }
+            if name == "train" && cfg.skip_bad_images {
+                for (c, idx) in split.by_class().iter().enumerate() {
+                    if !idx.is_empty() && idx.iter().all(|i| bad.iter().any(|(b, _)| b == i)) {
+                        problems.push(format!("class {:?} of the train split has no image that decodes", split.classes[c]));
+                    }
+                }
+            }
+            drops.push((name, bad.into_iter().map(|(i, _)| i).collect()));
+        }
+        bar.finish_and_clear();
+        decoded_bytes = Some(total_bytes);
+        if cfg.skip_bad_images {
+            for (name, drop) in drops {
+                match name {
+                    "val" => val = val.map(|v| without_items(&v, &drop)),
+                    "test" => test = without_items(&test, &drop),
+                    _ => {}
+                }
+            }
+        }
     }
+    let (errors, warnings) = training_problems(cfg, &s.train, val.as_ref(), &test);
+    problems.extend(errors);
     Ok(CheckReport {
         dataset: format!("{:?}", cfg.dataset).to_lowercase(),
         root: cfg.data_root.display().to_string(),
         splits,
         skipped: s.skipped,
+        decoded: decode,
+        bad_images,
+        decoded_bytes,
         problems,
+        warnings,
     })
 }
 
@@ -73,8 +207,25 @@ impl CheckReport {
         for s in &self.skipped {
             out.push_str(&format!("  {}: {}\n", s.path.display(), s.reason));
         }
+        if self.decoded {
+            if let Some(b) = self.decoded_bytes {
+                out.push_str(&format!("decoded images take {:.2} GB of RAM (what --cache-images keeps)\n", b as f64 / 1e9));
+            }
+            out.push_str(&format!("images that do not decode: {}\n", self.bad_images.len()));
+            for b in &self.bad_images {
+                out.push_str(&format!("  [{}, {}] {}\n", b.split, b.action, b.reason));
+            }
+        } else {
+            out.push_str("images not decoded (--no-decode): truncated or corrupt files are not found\n");
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
         for p in &self.problems {
             out.push_str(&format!("problem: {p}\n"));
+        }
+        if self.problems.is_empty() {
+            out.push_str("ok: training with these options would start\n");
         }
         out
     }

@@ -72,7 +72,7 @@ fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Resul
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         if name.starts_with("._") || name.starts_with('.') {
-            skipped.push(Skipped::new(&path, "hidden or macOS metadata file"));
+            skipped.push(Skipped::new(&path, super::HIDDEN_FILE));
             continue;
         }
         if !entry.file_type()?.is_file() {
@@ -175,14 +175,29 @@ fn cars_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -
 fn sop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
     let images = images_dir(dataset_dir)?;
     let info = dataset_dir.join("Info_Files");
-    let train = sop_info(&info.join("Ebay_train.txt"), &images, skip_bad, skipped)?;
-    let test = sop_info(&info.join("Ebay_test.txt"), &images, skip_bad, skipped)?;
+    let (train_file, test_file) = (info.join("Ebay_train.txt"), info.join("Ebay_test.txt"));
+    let train = sop_info(&train_file, &images, skip_bad, skipped)?;
+    let test = sop_info(&test_file, &images, skip_bad, skipped)?;
+    // The splits must be disjoint: an image in both would be its own test neighbour.
+    let train_paths: std::collections::BTreeSet<&PathBuf> = train.items.iter().map(|i| &i.path).collect();
+    let shared: Vec<&PathBuf> = test.items.iter().map(|i| &i.path).filter(|p| train_paths.contains(p)).collect();
+    if let Some(first) = shared.first() {
+        bail!(
+            "{} image(s) are listed in both {} and {} (first: {}); the train and test splits must not share images",
+            shared.len(),
+            train_file.display(),
+            test_file.display(),
+            first.display()
+        );
+    }
     Ok((train, test))
 }
 
 fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<Split> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("SOP info file {} is missing or unreadable", file.display()))?;
+    // Files written by Windows tools often start with a UTF-8 byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, header)) if header.split_whitespace().next() == Some("image_id") => {}
@@ -192,6 +207,8 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
         ),
     }
     let mut by_class: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
+    // path -> (line, class id) of its first listing.
+    let mut seen: std::collections::HashMap<PathBuf, (usize, u64)> = std::collections::HashMap::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -210,6 +227,19 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
         let class_id: u64 = fields[1].parse().map_err(|_| anyhow::anyhow!("{}", malformed()))?;
         fields[0].parse::<u64>().map_err(|_| anyhow::anyhow!("{}", malformed()))?;
         let path = images.join(fields[3]);
+        if let Some(&(first, first_class)) = seen.get(&path) {
+            if first_class != class_id {
+                bail!(
+                    "{}:{}: {} is listed again with class {class_id}; line {first} gave it class {first_class}",
+                    file.display(),
+                    i + 1,
+                    fields[3]
+                );
+            }
+            tracing::warn!("{}:{}: {} is listed again (first on line {first}); counted once", file.display(), i + 1, fields[3]);
+            continue;
+        }
+        seen.insert(path.clone(), (i + 1, class_id));
         let problem = match std::fs::metadata(&path) {
             Err(_) => Some("listed in the info file but absent"),
             Ok(m) if m.len() == 0 => Some("zero-byte file, expected image data"),

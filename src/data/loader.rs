@@ -9,7 +9,6 @@ use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
 use tch::Tensor;
@@ -20,15 +19,16 @@ pub struct ImageStore {
     by_class: Vec<Vec<usize>>,
     cache: Option<Vec<OnceLock<Arc<RgbImage>>>>,
     skip_bad: bool,
-    bad: AtomicUsize,
-    warnings: Mutex<Vec<String>>,
+    /// Indices found bad so far (each warned once).
+    bad: Mutex<std::collections::BTreeSet<usize>>,
+    warnings: Mutex<Vec<(usize, String)>>,
 }
 
 impl ImageStore {
     pub fn new(split: Split, cache: bool, skip_bad: bool) -> Self {
         let by_class = split.by_class();
         let cache = cache.then(|| (0..split.len()).map(|_| OnceLock::new()).collect());
-        ImageStore { split, by_class, cache, skip_bad, bad: AtomicUsize::new(0), warnings: Mutex::new(Vec::new()) }
+        ImageStore { split, by_class, cache, skip_bad, bad: Mutex::new(Default::default()), warnings: Mutex::new(Vec::new()) }
     }
 
     pub fn len(&self) -> usize {
@@ -39,13 +39,24 @@ impl ImageStore {
         self.split.is_empty()
     }
 
-    /// Images that failed to decode and were replaced (with --skip-bad-images).
+    /// Distinct images that failed to decode and were replaced (with --skip-bad-images).
     pub fn bad_images(&self) -> usize {
-        self.bad.load(Ordering::Relaxed)
+        self.bad.lock().map(|b| b.len()).unwrap_or(0)
     }
 
+    /// Indices of the images replaced so far.
+    pub fn bad_indices(&self) -> Vec<usize> {
+        self.bad.lock().map(|b| b.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// New warnings since the last call: one per distinct bad image, however often it is read.
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock().unwrap())
+        self.take_bad().into_iter().map(|(_, w)| w).collect()
+    }
+
+    /// As `take_warnings`, with the index of each newly replaced image.
+    pub fn take_bad(&self) -> Vec<(usize, String)> {
+        self.warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default()
     }
 
     fn decode(&self, idx: usize) -> Result<Arc<RgbImage>> {
@@ -68,8 +79,12 @@ impl ImageStore {
         match self.decode(idx) {
             Ok(img) => Ok(img),
             Err(e) if self.skip_bad => {
-                self.bad.fetch_add(1, Ordering::Relaxed);
-                self.warnings.lock().unwrap().push(format!("{e:#}"));
+                let first_time = self.bad.lock().map(|mut b| b.insert(idx)).unwrap_or(false);
+                if first_time {
+                    if let Ok(mut w) = self.warnings.lock() {
+                        w.push((idx, format!("{e:#}")));
+                    }
+                }
                 let class = &self.by_class[self.split.items[idx].label];
                 let pos = class.iter().position(|&i| i == idx).unwrap_or(0);
                 for k in 1..class.len() {

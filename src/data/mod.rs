@@ -4,6 +4,7 @@ pub mod layout;
 pub mod loader;
 pub mod resize;
 pub mod sampler;
+pub mod scan;
 pub mod synth;
 pub mod transform;
 
@@ -55,9 +56,16 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The reason recorded for dot-files and macOS `._*` debris, which are never images.
+pub const HIDDEN_FILE: &str = "hidden or macOS metadata file";
+
 impl Skipped {
     pub fn new(path: &Path, reason: &str) -> Self {
         Skipped { path: path.to_path_buf(), reason: reason.to_string() }
+    }
+    /// A bad image file (counted as a skip), not a hidden file that is always ignored.
+    pub fn is_bad_image(&self) -> bool {
+        self.reason != HIDDEN_FILE
     }
 }
 

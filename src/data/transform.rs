@@ -19,6 +19,19 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .with_context(|| format!("{}: cannot read image header", path.display()))?;
+    // The decoders fill a cut-off file with grey and succeed; PIL refuses it ("image file is
+    // truncated"). So does pads: a JPEG or PNG must reach its end marker.
+    match reader.format() {
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => anyhow::bail!(
+            "{}: truncated JPEG: no end-of-image marker (FF D9) after the last scan; the file was cut short",
+            path.display()
+        ),
+        Some(image::ImageFormat::Png) if !png_is_complete(&bytes) => anyhow::bail!(
+            "{}: truncated PNG: no IEND chunk; the file was cut short",
+            path.display()
+        ),
+        _ => {}
+    }
     let img = reader
         .decode()
         .with_context(|| format!("{}: not a decodable image (truncated or corrupt?)", path.display()))?;
@@ -26,6 +39,24 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
         anyhow::bail!("{}: image has zero size", path.display());
     }
     Ok(img.to_rgb8())
+}
+
+/// A JPEG whose last start-of-scan marker (FF DA) is followed by an end-of-image marker
+/// (FF D9). Inside entropy-coded data 0xFF is always stuffed (FF 00) or a restart marker, so
+/// neither marker can appear there; an EXIF thumbnail's own FF D9 lies before the main
+/// image's scans. Bytes after FF D9 (camera trailers) are allowed.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(at) => bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
+}
+
+/// A PNG that holds its IEND chunk (type bytes `IEND` after the last IDAT).
+pub fn png_is_complete(bytes: &[u8]) -> bool {
+    let last_idat = bytes.windows(4).rposition(|w| w == b"IDAT").unwrap_or(0);
+    bytes[last_idat..].windows(4).any(|w| w == b"IEND")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,17 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         })?,
         _ => bail!("weights file {}: expected a .safetensors or .pth file", path.display()),
     };
-    Ok(tensors.into_iter().collect())
+    Ok(strip_data_parallel(path, tensors.into_iter().collect()))
+}
+
+/// Names saved from a `torch.nn.DataParallel` / DistributedDataParallel model carry a
+/// `module.` prefix on every key: removed (announced), so they match torchvision's names.
+pub fn strip_data_parallel(path: &Path, tensors: HashMap<String, Tensor>) -> HashMap<String, Tensor> {
+    if tensors.is_empty() || !tensors.keys().all(|k| k.starts_with("module.")) {
+        return tensors;
+    }
+    tracing::warn!("{}: every name starts with `module.` (saved from DataParallel); the prefix is removed", path.display());
+    tensors.into_iter().map(|(k, v)| (k["module.".len()..].to_string(), v)).collect()
 }
 
 fn ignored(key: &str) -> bool {
@@ -38,8 +48,18 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
     let missing: Vec<_> = expected.iter().filter(|k| !given.contains(*k)).collect();
     let unexpected: Vec<_> = given.iter().filter(|k| !vars.contains_key(**k)).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
+        let hint = if given.is_empty() {
+            "\n  hint: the file holds no tensors besides ignored ones (fc.*, num_batches_tracked)".to_string()
+        } else if missing.len() == expected.len() {
+            format!(
+                "\n  hint: no name matches; the file's names look like {:?}, the model expects torchvision ResNet50 names like \"conv1.weight\", \"layer1.0.conv1.weight\" (a checkpoint may wrap them under a prefix)",
+                given.iter().take(3).collect::<Vec<_>>()
+            )
+        } else {
+            String::new()
+        };
         bail!(
-            "{}: does not match the model's variables.\n  missing ({}): {:?}\n  unexpected ({}): {:?}",
+            "{}: does not match the model's variables.\n  missing ({}): {:?}\n  unexpected ({}): {:?}{hint}",
             path.display(),
             missing.len(),
             missing.iter().take(20).collect::<Vec<_>>(),

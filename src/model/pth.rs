@@ -189,6 +189,9 @@ impl<'a> Machine<'a> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
+                    if items.len() % 2 != 0 {
+                        bail!("pickle dict with an odd number of items");
+                    }
                     let pairs = items.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
                     self.stack.push(Value::Dict(pairs))
                 }
@@ -228,6 +231,9 @@ impl<'a> Machine<'a> {
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
+                    if items.len() % 2 != 0 {
+                        bail!("pickle SETITEMS with an odd number of items");
+                    }
                     if let Value::Dict(d) = self.top()? {
                         d.extend(items.chunks(2).map(|c| (c[0].clone(), c[1].clone())));
                     }
@@ -288,7 +294,53 @@ fn ints(v: &Value) -> Result<Vec<i64>> {
     }
 }
 
-/// Reads every tensor of a `torch.save(state_dict)` file.
+/// Keys under which training checkpoints keep the model's state dict, tried in this order.
+pub const CONTAINER_KEYS: [&str; 3] = ["state_dict", "model_state_dict", "model"];
+
+fn is_tensor(v: &Value) -> bool {
+    matches!(v, Value::Call(f, _) if matches!(global_name(f), Some(("torch._utils", "_rebuild_tensor_v2")) | Some(("torch._utils", "_rebuild_tensor"))))
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::None => "None",
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int",
+        Value::Float(_) => "float",
+        Value::Str(_) => "str",
+        Value::Tuple(_) | Value::List(_) => "list",
+        Value::Dict(_) => "dict",
+        v if is_tensor(v) => "tensor",
+        _ => "object",
+    }
+}
+
+/// The dict of tensors in a pickle root: the root itself when it holds tensors, else the
+/// first of `CONTAINER_KEYS` holding one (searched again inside it, as in
+/// `{"model": {"state_dict": ...}}`). Returns the items and the path of keys taken.
+fn find_state_dict(root: &Value, depth: usize) -> Option<(&Vec<(Value, Value)>, Vec<String>)> {
+    let Value::Dict(items) = root else { return None };
+    if items.iter().any(|(_, v)| is_tensor(v)) {
+        return Some((items, Vec::new()));
+    }
+    if depth == 0 {
+        return None;
+    }
+    for key in CONTAINER_KEYS {
+        if let Some((_, v)) = items.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)) {
+            if let Some((found, mut path)) = find_state_dict(v, depth - 1) {
+                path.insert(0, key.to_string());
+                return Some((found, path));
+            }
+        }
+    }
+    None
+}
+
+/// Reads every tensor of a `torch.save(state_dict)` file, or of the state dict inside a
+/// training checkpoint (`{"state_dict": ..., "epoch": 3}`; keys `CONTAINER_KEYS`; the
+/// unwrapping is announced with a warning). Anything else is an error naming the
+/// top-level entries found and what was expected.
 pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file)
@@ -299,15 +351,35 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let mut pkl = Vec::new();
     zip.by_name(&pkl_name)?.read_to_end(&mut pkl)?;
     let root = Machine { data: &pkl, pos: 0, stack: Vec::new(), memo: HashMap::new() }.run()?;
-    let Value::Dict(items) = root else { bail!("the pickle holds no dict of tensors") };
+    let Some((items, taken)) = find_state_dict(&root, 2) else {
+        let found: Vec<String> = match &root {
+            Value::Dict(items) => items
+                .iter()
+                .map(|(k, v)| match k {
+                    Value::Str(s) => format!("{s} ({})", describe(v)),
+                    other => format!("{} key ({})", describe(other), describe(v)),
+                })
+                .collect(),
+            other => vec![format!("a {} instead of a dict", describe(other))],
+        };
+        bail!(
+            "no tensors found; top-level entries: [{}]; expected a state dict (parameter name -> tensor, as torch.save(model.state_dict()) writes) or a checkpoint dict holding one under {}",
+            found.join(", "),
+            CONTAINER_KEYS.map(|k| format!("\"{k}\"")).join(", ")
+        );
+    };
+    if !taken.is_empty() {
+        tracing::warn!("{}: a training checkpoint; using its state dict under {}", path.display(), taken.iter().map(|k| format!("[\"{k}\"]")).collect::<String>());
+    }
     let mut out = Vec::new();
     for (k, v) in items {
         let Value::Str(name) = k else { continue };
         let Value::Call(func, args) = v else { continue };
-        match global_name(&func) {
-            Some(("torch._utils", "_rebuild_tensor_v2")) | Some(("torch._utils", "_rebuild_tensor")) => {}
-            _ => continue,
+        if !is_tensor(v) {
+            let _ = func;
+            continue;
         }
+        let name = name.clone();
         let Some(Value::Persistent(pid)) = args.first() else { bail!("{name}: tensor without storage") };
         let Value::Tuple(pid) = pid.as_ref() else { bail!("{name}: bad storage record") };
         let (Some(Value::Global(_, storage_type)), Some(Value::Str(key))) = (pid.get(1), pid.get(2)) else {
@@ -326,7 +398,10 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
             .read_to_end(&mut bytes)?;
         let numel = bytes.len() / kind.elt_size_in_bytes();
         let storage = Tensor::f_from_data_size(&bytes, &[numel as i64], kind)?;
-        let t = storage.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous();
+        let t = storage
+            .f_as_strided(size.as_slice(), stride.as_slice(), Some(offset))
+            .with_context(|| format!("{name}: size {size:?} and stride {stride:?} do not fit its storage of {numel} values"))?
+            .contiguous();
         out.push((name, t));
     }
     Ok(out)

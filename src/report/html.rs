@@ -71,6 +71,7 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
             body.push_str(&format!("<h2>{caption}</h2><img alt=\"{file}\" src=\"data:image/png;base64,{b64}\">"));
         }
     }
+    body.push_str(&skipped_section(run));
     body.push_str("<h2>All epochs</h2>");
     let all: Vec<(&str, &Vec<String>)> = table.rows.iter().map(|r| ("", r)).collect();
     body.push_str(&metrics_table(table, &all));
@@ -82,4 +83,32 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
          </style></head><body>{body}</body></html>"
     );
     crate::util::write_atomic(&run.path("report.html"), html.as_bytes())
+}
+
+/// "Skipped images (N)": every image the run did not use as it is (skipped_images.csv).
+fn skipped_section(run: &RunDir) -> String {
+    let Ok(table) = CsvTable::read(&run.path("skipped_images.csv")) else { return String::new() };
+    if table.rows.is_empty() {
+        return String::new();
+    }
+    let count = |split: &str| table.rows.iter().filter(|r| r.first().is_some_and(|s| s == split)).count();
+    let mut h = format!(
+        "<h2>Skipped images ({})</h2><p>left out by the layout {}, replaced in training {}, dropped from validation {}, dropped from test {} (list: skipped_images.csv)</p><table><tr><th>split</th><th>action</th><th>file and reason</th></tr>",
+        table.rows.len(),
+        count("layout"),
+        count("train"),
+        count("val"),
+        count("test")
+    );
+    for r in &table.rows {
+        let rest = r.get(2..).map(|x| x.join(",")).unwrap_or_default();
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            escape(r.first().map(String::as_str).unwrap_or("")),
+            escape(r.get(1).map(String::as_str).unwrap_or("")),
+            escape(&rest)
+        ));
+    }
+    h.push_str("</table>");
+    h
 }
