@@ -29,6 +29,9 @@ enum Command {
     Metrics(MetricsArgs),
     /// Write a run's embeddings of one split (.npy) for numpy / faiss.
     Embed(EmbedArgs),
+    /// A run's model as TorchScript (model.pt), torchvision weights (model.safetensors) and
+    /// its input transform (preprocess.json), for plain PyTorch.
+    Export(ExportArgs),
     /// The embedded default: synthetic data, PADS vs distance-weighted sampling on CPU.
     Demo(DemoArgs),
     /// One run per (sampler, seed), locally N at a time or as a Slurm job array; then a summary.
@@ -232,14 +235,42 @@ struct MetricsArgs {
 struct EmbedArgs {
     #[arg(long)]
     run: PathBuf,
-    #[arg(long, default_value = "test")]
-    split: String,
+    /// A split of the run's dataset: train, val or test (the default when neither --images
+    /// nor --list is given); also writes labels.npy and classes.txt.
+    #[arg(long, conflicts_with_all = ["images", "list"])]
+    split: Option<String>,
+    /// Embed every image under this folder (recursive, sorted); no labels needed.
+    #[arg(long, conflicts_with = "list")]
+    images: Option<PathBuf>,
+    /// Embed the images listed in this file (one path per line, relative to the file's folder).
+    #[arg(long)]
+    list: Option<PathBuf>,
+    /// With --images/--list: leave out files that do not decode (counted, listed in
+    /// skipped.txt) instead of stopping with an error that names them.
+    #[arg(long)]
+    skip_bad_images: bool,
+    /// With --images/--list: which checkpoint (default: best, else last).
+    #[arg(long, value_enum)]
+    checkpoint: Option<pads::run::CheckpointChoice>,
     #[arg(long)]
     out: PathBuf,
     #[arg(long)]
     data_root: Option<PathBuf>,
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Which checkpoint: the best epoch's or the last one.
+    #[arg(long, value_enum, default_value = "best")]
+    checkpoint: pads::run::CheckpointChoice,
+    /// Folder to write model.pt, model.safetensors (ResNet50 only) and preprocess.json into.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -382,8 +413,48 @@ fn run() -> Result<()> {
             print_metrics(&m, a.json)?;
         }
         Command::Embed(a) => {
-            let n = pads::train::embed_run(&a.run, a.data_root.as_deref(), &a.split, &a.out, a.quiet)?;
-            println!("wrote {n} embeddings to {}", a.out.display());
+            let source = match (&a.images, &a.list) {
+                (Some(d), _) => Some(pads::embed::Source::Dir(d.clone())),
+                (None, Some(f)) => Some(pads::embed::Source::List(f.clone())),
+                (None, None) => None,
+            };
+            match source {
+                None => {
+                    if a.skip_bad_images || a.checkpoint.is_some() {
+                        bail!("--skip-bad-images and --checkpoint of `pads embed` go with --images or --list (a split follows the run's own settings)");
+                    }
+                    let split = a.split.as_deref().unwrap_or("test");
+                    let n = pads::train::embed_run(&a.run, a.data_root.as_deref(), split, &a.out, a.quiet)?;
+                    println!("wrote {n} embeddings to {}", a.out.display());
+                }
+                Some(source) => {
+                    if a.data_root.is_some() {
+                        bail!("--data-root goes with --split, not with --images/--list");
+                    }
+                    let r = pads::embed::embed_images_run(&a.run, a.checkpoint, &source, &a.out, a.skip_bad_images)?;
+                    if r.other_files > 0 {
+                        eprintln!("note: {} files without an image extension were not embedded", r.other_files);
+                    }
+                    if !r.skipped.is_empty() {
+                        eprintln!(
+                            "warning: {} images do not decode and were left out (listed in {})",
+                            r.skipped.len(),
+                            a.out.join("skipped.txt").display()
+                        );
+                    }
+                    println!("wrote {} embeddings to {} (checkpoint {})", r.embedded, a.out.display(), r.checkpoint.display());
+                }
+            }
+        }
+        Command::Export(a) => {
+            let r = pads::export::export_run(&a.run, a.checkpoint, &a.out)?;
+            println!("exported {} checkpoint {}", a.checkpoint.as_str(), r.checkpoint.display());
+            for f in &r.files {
+                println!("  wrote {}", f.display());
+            }
+            for n in &r.notes {
+                eprintln!("warning: {n}");
+            }
         }
         Command::Demo(a) => {
             pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet)?;

@@ -568,7 +568,8 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     compute_metrics(&emb, &labels, &EvalOptions::new(cfg.recall_ks(), cfg.seed))
 }
 
-/// `pads embed`: writes embeddings.npy, labels.npy and paths.txt of one split.
+/// `pads embed --split`: writes embeddings.npy, labels.npy, paths.txt and classes.txt
+/// (`label<TAB>class name`) of one split.
 pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Path, quiet: bool) -> Result<usize> {
     let run = RunDir::open(run_dir)?;
     let cfg = run_config(&run, data_root)?;
@@ -582,6 +583,8 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
         s => bail!("--split: expected train, val or test, got {s:?}"),
     };
     let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
+    // classes.txt: `label<TAB>class folder name`, one line per label index.
+    let classes: Vec<String> = chosen.classes.iter().enumerate().map(|(i, c)| format!("{i}\t{c}")).collect();
     let st = store(chosen, &cfg);
     let progress = Progress::new(quiet);
     let (emb, labels) = embed_store(&model, &st, &cfg, device, &progress, split)?;
@@ -589,5 +592,6 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
     emb.to_device(Device::Cpu).write_npy(out.join("embeddings.npy"))?;
     Tensor::from_slice(&labels).write_npy(out.join("labels.npy"))?;
     crate::util::write_atomic(&out.join("paths.txt"), (paths.join("\n") + "\n").as_bytes())?;
+    crate::util::write_atomic(&out.join("classes.txt"), (classes.join("\n") + "\n").as_bytes())?;
     Ok(labels.len())
 }
