@@ -32,6 +32,9 @@ enum Command {
     /// A run's model as TorchScript (model.pt), torchvision weights (model.safetensors) and
     /// its input transform (preprocess.json), for plain PyTorch.
     Export(ExportArgs),
+    /// The k nearest gallery images of query images: exact, the gallery (from `pads embed`)
+    /// streamed in chunks.
+    Search(SearchArgs),
     /// The embedded default: synthetic data, PADS vs distance-weighted sampling on CPU.
     Demo(DemoArgs),
     /// One run per (sampler, seed), locally N at a time or as a Slurm job array; then a summary.
@@ -73,6 +76,20 @@ enum BenchCommand {
         dim: usize,
         #[arg(long, default_value_t = 30)]
         reps: usize,
+    },
+    /// Exact kNN of .npy queries against a .npy gallery streamed in chunks: time, peak RSS (JSON).
+    Search {
+        #[arg(long)]
+        gallery: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        /// Use the first N query rows.
+        #[arg(long, default_value_t = 1000)]
+        n_queries: usize,
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = pads::eval::search::GALLERY_CHUNK_ROWS)]
+        chunk_rows: usize,
     },
     /// Loader images/s with the training transform for each thread count (JSON).
     Loader {
@@ -258,6 +275,31 @@ struct EmbedArgs {
     data_root: Option<PathBuf>,
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// The run whose model embeds the queries.
+    #[arg(long)]
+    run: PathBuf,
+    /// Folder written by `pads embed` with the same run: embeddings.npy + paths.txt.
+    #[arg(long)]
+    gallery: PathBuf,
+    /// Query images, or folders of images (searched recursively).
+    #[arg(long, num_args = 1.., required = true)]
+    query: Vec<PathBuf>,
+    /// Neighbours per query.
+    #[arg(short = 'k', long = "k", default_value_t = 10)]
+    k: usize,
+    /// Also write results.json and grid.png (query + neighbours per row) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the results as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Which checkpoint (default: best, else last).
+    #[arg(long, value_enum)]
+    checkpoint: Option<pads::run::CheckpointChoice>,
 }
 
 #[derive(Args)]
@@ -456,6 +498,20 @@ fn run() -> Result<()> {
                 eprintln!("warning: {n}");
             }
         }
+        Command::Search(a) => {
+            let results = pads::search::search_run(&a.run, a.checkpoint, &a.gallery, &a.query, a.k)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", pads::search::to_text(&results));
+            }
+            if let Some(out) = &a.out {
+                for w in pads::search::write_outputs(out, &results)? {
+                    eprintln!("warning: {w}");
+                }
+                eprintln!("wrote {} and {}", out.join("results.json").display(), out.join("grid.png").display());
+            }
+        }
         Command::Demo(a) => {
             pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet)?;
         }
@@ -486,6 +542,9 @@ fn run() -> Result<()> {
             BenchCommand::TrainStep { arch, image_size, bs, sampling, device, amp } => {
                 let amp = amp == pads::config::Amp::Bf16;
                 pads::bench::train_step_server(arch, image_size, bs, sampling, pads::device::parse_device(&device)?, amp)?;
+            }
+            BenchCommand::Search { gallery, queries, n_queries, k, chunk_rows } => {
+                println!("{}", pads::bench::search(&gallery, &queries, n_queries, k, chunk_rows)?)
             }
             BenchCommand::Miners { bs, dim, reps } => println!("{}", pads::bench::miners(bs, dim, reps)?),
             BenchCommand::Loader { threads, batches, .. } => {

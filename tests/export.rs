@@ -246,3 +246,45 @@ fn embed_split_writes_classes_txt() {
         assert!(p.contains(&names[2 + *l as usize]), "label {l} is {p}");
     }
 }
+
+#[test]
+fn search_finds_a_gallery_image_at_rank_1_distance_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = synthetic_images(&tmp.path().join("syn"), 3, 4);
+    let run = tmp.path().join("run");
+    make_run(&run, Arch::Small, &images);
+    let run_s = run.to_str().unwrap();
+    let gallery = tmp.path().join("gallery");
+    let (ok, _, err) = pads(&["embed", "--run", run_s, "--images", images.to_str().unwrap(), "--out", gallery.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let paths = read_lines(&gallery.join("paths.txt"));
+    let query = paths[5].clone();
+    let out = tmp.path().join("res");
+    let (ok, stdout, err) = pads(&["search", "--run", run_s, "--gallery", gallery.to_str().unwrap(), "--query", &query, "-k", "4", "--json", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{stdout}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let nb = v[0]["neighbours"].as_array().unwrap();
+    assert_eq!(nb.len(), 4);
+    assert_eq!(nb[0]["rank"], 1);
+    assert_eq!(nb[0]["path"], query.as_str());
+    assert_eq!(nb[0]["index"], 5);
+    assert!(nb[0]["distance"].as_f64().unwrap() < 1e-3, "{}", nb[0]);
+    let d: Vec<f64> = nb.iter().map(|n| n["distance"].as_f64().unwrap()).collect();
+    assert!(d.windows(2).all(|w| w[0] <= w[1]), "nearest first: {d:?}");
+    assert!(out.join("grid.png").is_file() && out.join("results.json").is_file());
+    // Text output: path, distance, rank; a folder of queries is searched recursively.
+    let (ok, stdout, _) = pads(&["search", "--run", run_s, "--gallery", gallery.to_str().unwrap(), "--query", images.to_str().unwrap(), "-k", "1"]);
+    assert!(ok);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("query ")).count(), 12);
+    let first = stdout.lines().nth(1).unwrap();
+    assert!(first.trim_start().starts_with("1 ") && first.ends_with(&paths[0]), "{first}");
+    // Mismatches are named.
+    std::fs::write(gallery.join("paths.txt"), "only-one\n").unwrap();
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", gallery.to_str().unwrap(), "--query", &query]);
+    assert!(!ok && err.contains("paths.txt has 1 lines but embeddings.npy has 12 rows"), "{err}");
+    Tensor::zeros([12, 5], (Kind::Float, Device::Cpu)).write_npy(gallery.join("embeddings.npy")).unwrap();
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", gallery.to_str().unwrap(), "--query", &query]);
+    assert!(!ok && err.contains("5-d") && err.contains("8-d"), "{err}");
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", gallery.to_str().unwrap(), "--query", "no/such.png"]);
+    assert!(!ok && err.contains("no/such.png"), "{err}");
+}
