@@ -233,11 +233,25 @@ struct EvalArgs {
 #[derive(Args)]
 struct MetricsArgs {
     /// float32 [N, D] .npy
-    #[arg(long)]
-    embeddings: PathBuf,
+    #[arg(long, required_unless_present = "query_embeddings", conflicts_with = "query_embeddings")]
+    embeddings: Option<PathBuf>,
     /// integer [N] .npy
-    #[arg(long)]
-    labels: PathBuf,
+    #[arg(long, required_unless_present = "query_embeddings", conflicts_with = "query_embeddings")]
+    labels: Option<PathBuf>,
+    /// Query/gallery mode: float32 [Nq, D] .npy of the queries (Recall@k and mAP@R of the
+    /// queries against the gallery; pytorch-metric-learning's reference-set semantics).
+    #[arg(long, requires_all = ["query_labels", "gallery_embeddings", "gallery_labels"])]
+    query_embeddings: Option<PathBuf>,
+    /// Query/gallery mode: integer [Nq] .npy
+    #[arg(long, requires = "query_embeddings")]
+    query_labels: Option<PathBuf>,
+    /// Query/gallery mode: float32 [Ng, D] .npy; the same files as the query's mean one
+    /// set, and then each query's own row is left out.
+    #[arg(long, requires = "query_embeddings")]
+    gallery_embeddings: Option<PathBuf>,
+    /// Query/gallery mode: integer [Ng] .npy
+    #[arg(long, requires = "query_embeddings")]
+    gallery_labels: Option<PathBuf>,
     #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2, 4, 8])]
     k: Vec<usize>,
     #[arg(long, default_value_t = 0)]
@@ -354,6 +368,46 @@ fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The single-set `pads metrics` inputs (--embeddings, --labels).
+struct MetricsSingle {
+    embeddings: PathBuf,
+    labels: PathBuf,
+    k: Vec<usize>,
+    seed: u64,
+    device: String,
+    json: bool,
+}
+
+/// `pads metrics --query-* --gallery-*` (eval::query_gallery).
+fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
+    let (Some(q), Some(ql), Some(g), Some(gl)) = (&a.query_embeddings, &a.query_labels, &a.gallery_embeddings, &a.gallery_labels) else {
+        bail!("query/gallery metrics need --query-embeddings, --query-labels, --gallery-embeddings and --gallery-labels");
+    };
+    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k)?;
+    if m.lone_queries > 0 {
+        eprintln!(
+            "warning: {} of {} queries have no same-label item in the gallery{} and are left out of every metric",
+            m.lone_queries,
+            m.queries,
+            if m.same_set { " other than themselves" } else { "" }
+        );
+    }
+    if a.json {
+        let mut obj: serde_json::Map<String, serde_json::Value> = m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
+        obj.insert("queries".into(), serde_json::json!(m.queries));
+        obj.insert("gallery".into(), serde_json::json!(m.gallery));
+        obj.insert("lone_queries".into(), serde_json::json!(m.lone_queries));
+        obj.insert("same_set".into(), serde_json::json!(m.same_set));
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        eprintln!("{} queries against {} gallery items{}", m.queries, m.gallery, if m.same_set { " (one set: self-matches left out)" } else { "" });
+        for (k, v) in m.named() {
+            println!("{k:>10}  {v:.4}");
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     pads::allocator::tune_for_training();
     tracing_subscriber::fmt()
@@ -440,7 +494,10 @@ fn run() -> Result<()> {
             let m = pads::train::evaluate_run(&a.run, a.data_root.as_deref(), a.quiet || a.json)?;
             print_metrics(&m, a.json)?;
         }
+        Command::Metrics(a) if a.query_embeddings.is_some() => metrics_query_gallery(&a)?,
         Command::Metrics(a) => {
+            let (Some(embeddings), Some(labels)) = (a.embeddings.clone(), a.labels.clone()) else { bail!("pads metrics needs --embeddings and --labels") };
+            let a = MetricsSingle { embeddings, labels, k: a.k, seed: a.seed, device: a.device, json: a.json };
             let emb = tch::Tensor::read_npy(&a.embeddings)
                 .with_context(|| format!("{}: expected a float32 [N, D] .npy file", a.embeddings.display()))?;
             let labels = tch::Tensor::read_npy(&a.labels)

@@ -3,6 +3,7 @@
 pub mod blas;
 pub mod cluster;
 pub mod knn;
+pub mod query_gallery;
 pub mod search;
 
 use serde::{Deserialize, Serialize};
