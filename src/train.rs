@@ -131,6 +131,8 @@ pub struct Trainer<'a> {
     train_store: Arc<ImageStore>,
     val_store: Option<Arc<ImageStore>>,
     test_store: Arc<ImageStore>,
+    /// Query/gallery benchmarks (in_shop): which test items are queries.
+    test_is_query: Option<Vec<bool>>,
     sampler: ClassBalancedSampler,
     model_vs: nn::VarStore,
     model: EmbeddingNet,
@@ -167,6 +169,7 @@ impl<'a> Trainer<'a> {
         let train_store = store(splits.train, cfg);
         let val_store = splits.val.map(|v| store(v, cfg));
         let test_store = store(splits.test, cfg);
+        let test_is_query = splits.test_is_query;
 
         // Weight init draws from libtorch's global generator: seed it and build every network
         // under one process-wide lock, so concurrent trainers (tests, sweeps) stay repeatable.
@@ -207,6 +210,7 @@ impl<'a> Trainer<'a> {
             train_store,
             val_store,
             test_store,
+            test_is_query,
             sampler,
             model_vs,
             model,
@@ -293,7 +297,11 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed))?;
+        let opts = EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed);
+        let (m, nn) = match &self.test_is_query {
+            Some(is_query) => crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?,
+            None => compute_metrics_and_neighbours(&emb, &labels, &opts)?,
+        };
         self.retrieval_grid(&nn, &labels)?;
         Ok(m)
     }
@@ -565,6 +573,9 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     let test = store(splits.test, &cfg);
     let progress = Progress::new(quiet);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
+    if let Some(is_query) = &splits.test_is_query {
+        return Ok(crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &EvalOptions::new(cfg.recall_ks(), cfg.seed))?.0);
+    }
     compute_metrics(&emb, &labels, &EvalOptions::new(cfg.recall_ks(), cfg.seed))
 }
 

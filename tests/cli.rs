@@ -137,3 +137,16 @@ fn data_check_reports_splits() {
     let (ok, _, err) = pads(&["data", "check", "--dataset", "cub200", "--data-root", tmp.path().to_str().unwrap()]);
     assert!(!ok && err.contains("cub200") && err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn in_shop_preset_and_recall_ks() {
+    // Deep-Metric-Learning-Baselines' ResNet50 In-Shop run (--n_epochs 40 --tau 25) and the
+    // In-Shop protocol's Recall@1,10,20,30,40,50.
+    let c = RunConfig::preset(Preset::InShop);
+    assert_eq!(c.dataset, DatasetKind::InShop);
+    assert_eq!((c.n_epochs, c.tau.clone(), c.samples_per_class, c.bs, c.embed_dim), (40, vec![25], 4, 112, 128));
+    assert!(c.train_val_split_by_class && c.train_val_split == 0.9);
+    assert_eq!(c.recall_ks(), vec![1, 10, 20, 30, 40, 50]);
+    let (ok, out, _) = pads(&["train", "--help"]);
+    assert!(ok && out.contains("in_shop"), "{out}");
+}
