@@ -121,7 +121,14 @@ pub fn export_run(run_dir: &Path, which: CheckpointChoice, out: &Path) -> Result
             Tensor::write_safetensors(&tensors, &st).with_context(|| format!("cannot write {}", st.display()))?;
             files.push(st);
         }
-        Err(e) => notes.push(format!("model.safetensors not written: {e:#}")),
+        Err(e) => {
+            notes.push(format!("model.safetensors not written: {e:#}"));
+            let stale = out.join("model.safetensors");
+            if stale.exists() {
+                std::fs::remove_file(&stale).with_context(|| format!("cannot remove the stale {}", stale.display()))?;
+                notes.push(format!("removed {} left by an earlier export (it did not belong to this model)", stale.display()));
+            }
+        }
     }
 
     let pre = out.join("preprocess.json");

@@ -267,7 +267,8 @@ struct EmbedArgs {
     #[arg(long)]
     run: PathBuf,
     /// A split of the run's dataset: train, val or test (the default when neither --images
-    /// nor --list is given); also writes labels.npy and classes.txt.
+    /// nor --list is given), or query / gallery for in_shop; also writes labels.npy and
+    /// classes.txt.
     #[arg(long, conflicts_with_all = ["images", "list"])]
     split: Option<String>,
     /// Embed every image under this folder (recursive, sorted); no labels needed.

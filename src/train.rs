@@ -591,7 +591,15 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
         "test" => splits.test,
         "train" => splits.train,
         "val" => splits.val.context("this run has no validation split")?,
-        s => bail!("--split: expected train, val or test, got {s:?}"),
+        // Query/gallery layouts (in_shop): the two halves of the test split, labelled as in
+        // the test split (classes.txt is the test split's), for `pads metrics --query-*`.
+        "query" | "gallery" => {
+            let is_query = splits.test_is_query.as_ref().with_context(|| format!("--split {split}: the {:?} layout has no query/gallery test split", cfg.dataset))?;
+            let mut part = splits.test.clone();
+            part.items = splits.test.items.iter().zip(is_query).filter(|(_, &q)| q == (split == "query")).map(|(i, _)| i.clone()).collect();
+            part
+        }
+        s => bail!("--split: expected train, val, test (or query, gallery for in_shop), got {s:?}"),
     };
     let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
     // classes.txt: `label<TAB>class folder name`, one line per label index.

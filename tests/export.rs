@@ -138,11 +138,15 @@ fn export_small_cnn_is_torchscript_only_and_says_so() {
     let run = tmp.path().join("run");
     make_run(&run, Arch::Small, &images);
     let exp = tmp.path().join("exp");
+    // A model.safetensors of an earlier export into the same folder is removed, and said so.
+    std::fs::create_dir_all(&exp).unwrap();
+    std::fs::write(exp.join("model.safetensors"), "old").unwrap();
     let (ok, out, err) = pads(&["export", "--run", run.to_str().unwrap(), "--out", exp.to_str().unwrap()]);
     assert!(ok, "{out}\n{err}");
     assert!(exp.join("model.pt").is_file() && exp.join("preprocess.json").is_file());
     assert!(!exp.join("model.safetensors").exists());
     assert!(err.contains("model.safetensors not written") && err.contains("small CNN"), "{err}");
+    assert!(err.contains("left by an earlier export"), "{err}");
     let pre: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(exp.join("preprocess.json")).unwrap()).unwrap();
     assert_eq!(pre["resize_shorter_side"], 37);
     assert_eq!(pre["mean"][0], 0.485);

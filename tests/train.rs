@@ -230,6 +230,15 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
         assert!((got - exp).abs() < 1e-12, "recall@{k}: {got} vs {exp}");
     }
     assert!((m.map_at_r - want.map_at_r).abs() < 1e-12);
+    // `pads embed --split query|gallery` gives the same two sets, labelled alike.
+    let qd = tmp.path().join("q");
+    let gd = tmp.path().join("g");
+    assert_eq!(embed_run(&run, None, "query", &qd, true).unwrap(), 8);
+    assert_eq!(embed_run(&run, None, "gallery", &gd, true).unwrap(), 12);
+    let m2 = pads::eval::query_gallery::query_gallery_from_files(&qd.join("embeddings.npy"), &qd.join("labels.npy"), &gd.join("embeddings.npy"), &gd.join("labels.npy"), &[1, 2, 6]).unwrap();
+    for ((_, a), (_, b)) in m2.recall.iter().zip(&want.recall) {
+        assert!((a - b).abs() < 1e-12);
+    }
     let header = CsvTable::read(&run.join("metrics.csv")).unwrap().header;
     assert!(header.contains(&"recall@6".to_string()), "{header:?}");
 }
