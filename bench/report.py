@@ -44,3 +44,10 @@ lf, lr = load("loader_full.json"), load("loader_resized.json")
 if lf and lr:
     print()
     print(f"loader on 768 px JPEGs, 2 threads: {lf['2']:.0f} img/s; on the `pads data resize` copy (256): {lr['2']:.0f} img/s ({lr['2']/lf['2']:.2f}x)")
+for q in [1, 1000]:
+    sp, sf = load(f"search_pads_{q}.json"), load(f"search_faiss_{q}.json")
+    if sp and sf:
+        agree = f", top-1 same as pads {sf['top1_same_as_pads']:.3f}" if "top1_same_as_pads" in sf else ""
+        print(f"| search, {q} quer{'y' if q == 1 else 'ies'} vs {sp['gallery_rows']:,} x {sp['dim']}, k {sp['k']} (exact; gallery read from disk included) | "
+              f"{sp['seconds']:.2f} s, {sp['peak_rss_mib']:.0f} MiB | faiss IndexFlatL2 {sf['seconds']:.2f} s (search alone {sf['search_seconds']:.2f} s), "
+              f"{sf['peak_rss_mib']:.0f} MiB{agree} | {sp['seconds']/sf['seconds']:.2f} (time) |")

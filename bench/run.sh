@@ -61,4 +61,13 @@ $PADS data resize --src "$OUT/synth768jpg" --out "$OUT/synth768jpg_256" --shorte
 $PADS bench loader --dataset synthetic --data-root "$OUT/synth768jpg" --image-size 224 --bs 112 --threads 2 --batches 6 | tee "$OUT/loader_full.json"
 $PADS bench loader --dataset synthetic --data-root "$OUT/synth768jpg_256" --image-size 224 --bs 112 --threads 2 --batches 6 | tee "$OUT/loader_resized.json"
 
+echo "== 5. search: 1 and 1,000 queries against a 1,000,000 x 128 gallery, exact, k = 10"
+SD="$OUT/search_data"
+[ -f "$SD/gallery.npy" ] || $PY bench/make_search_data.py "$SD" --rows 1000000 --dim 128 --queries 1000
+for Q in 1 1000; do
+  $PADS bench search --gallery "$SD/gallery.npy" --queries "$SD/queries.npy" --n-queries $Q -k 10 > "$OUT/search_pads_$Q.json"
+  $PY bench/peer_search.py "$SD/gallery.npy" "$SD/queries.npy" $Q 10 "$OUT/search_pads_$Q.json" | tee "$OUT/search_faiss_$Q.json"
+  $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop("top1"); print(json.dumps(d))' "$OUT/search_pads_$Q.json"
+done
+
 $PY bench/report.py "$OUT" | tee "$OUT/summary.md"

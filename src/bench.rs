@@ -145,3 +145,35 @@ pub fn loader(cfg: &RunConfig, threads: &[usize], batches: usize) -> Result<serd
     }
     Ok(serde_json::Value::Object(out))
 }
+
+/// Peak resident memory of this process in MiB (VmHWM of /proc/self/status; NaN elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// `pads bench search`: the first `n_queries` rows of `queries` (.npy [m, D]) against the
+/// gallery .npy [n, D] streamed `chunk_rows` at a time (eval::search), k nearest each.
+/// JSON: seconds (gallery read + search, queries loaded before), peak RSS in MiB, and each
+/// query's nearest gallery row (for the agreement check with faiss in bench/peer_search.py).
+pub fn search(gallery: &std::path::Path, queries: &std::path::Path, n_queries: usize, k: usize, chunk_rows: usize) -> Result<String> {
+    let mut q = crate::npy::NpyRows::open(queries)?;
+    let dim = q.cols;
+    let mut qv = Vec::new();
+    let m = q.next_rows(n_queries.max(1), &mut qv)?;
+    let t0 = Instant::now();
+    let mut g = crate::npy::NpyRows::open(gallery)?;
+    anyhow::ensure!(g.cols == dim, "{}: {}-d, queries are {dim}-d", gallery.display(), g.cols);
+    let n = g.rows;
+    let hits = crate::eval::search::search_streaming(&qv, dim, k, |buf| g.next_rows(chunk_rows, buf))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let top1: Vec<usize> = hits.iter().map(|h| h.first().map(|x| x.index).unwrap_or(usize::MAX)).collect();
+    Ok(serde_json::json!({
+        "queries": m, "gallery_rows": n, "dim": dim, "k": k, "chunk_rows": chunk_rows,
+        "seconds": seconds, "peak_rss_mib": peak_rss_mib(), "threads": rayon::current_num_threads(), "top1": top1,
+    })
+    .to_string())
+}

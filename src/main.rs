@@ -30,6 +30,12 @@ enum Command {
     Metrics(MetricsArgs),
     /// Write a run's embeddings of one split (.npy) for numpy / faiss.
     Embed(EmbedArgs),
+    /// A run's model as TorchScript (model.pt), torchvision weights (model.safetensors) and
+    /// its input transform (preprocess.json), for plain PyTorch.
+    Export(ExportArgs),
+    /// The k nearest gallery images of query images: exact, the gallery (from `pads embed`)
+    /// streamed in chunks.
+    Search(SearchArgs),
     /// The embedded default: synthetic data, PADS vs distance-weighted sampling on CPU.
     Demo(DemoArgs),
     /// One run per (sampler, seed), locally N at a time or as a Slurm job array; then a summary.
@@ -71,6 +77,20 @@ enum BenchCommand {
         dim: usize,
         #[arg(long, default_value_t = 30)]
         reps: usize,
+    },
+    /// Exact kNN of .npy queries against a .npy gallery streamed in chunks: time, peak RSS (JSON).
+    Search {
+        #[arg(long)]
+        gallery: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        /// Use the first N query rows.
+        #[arg(long, default_value_t = 1000)]
+        n_queries: usize,
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = pads::eval::search::GALLERY_CHUNK_ROWS)]
+        chunk_rows: usize,
     },
     /// Loader images/s with the training transform for each thread count (JSON).
     Loader {
@@ -248,11 +268,25 @@ struct EvalArgs {
 #[derive(Args)]
 struct MetricsArgs {
     /// Embeddings, one row per item: float32 [N, D] .npy [path]
-    #[arg(long)]
-    embeddings: PathBuf,
+    #[arg(long, required_unless_present = "query_embeddings", conflicts_with = "query_embeddings")]
+    embeddings: Option<PathBuf>,
     /// Class of each row: integer [N] .npy [path]
-    #[arg(long)]
-    labels: PathBuf,
+    #[arg(long, required_unless_present = "query_embeddings", conflicts_with = "query_embeddings")]
+    labels: Option<PathBuf>,
+    /// Query/gallery mode: float32 [Nq, D] .npy of the queries (Recall@k and mAP@R of the
+    /// queries against the gallery; pytorch-metric-learning's reference-set semantics).
+    #[arg(long, requires_all = ["query_labels", "gallery_embeddings", "gallery_labels"])]
+    query_embeddings: Option<PathBuf>,
+    /// Query/gallery mode: integer [Nq] .npy
+    #[arg(long, requires = "query_embeddings")]
+    query_labels: Option<PathBuf>,
+    /// Query/gallery mode: float32 [Ng, D] .npy; the same files as the query's mean one
+    /// set, and then each query's own row is left out.
+    #[arg(long, requires = "query_embeddings")]
+    gallery_embeddings: Option<PathBuf>,
+    /// Query/gallery mode: integer [Ng] .npy
+    #[arg(long, requires = "query_embeddings")]
+    gallery_labels: Option<PathBuf>,
     /// Recall@k values [k >= 1, comma-separated] (a k above N - 1 retrieves every other item; warned)
     #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2, 4, 8])]
     k: Vec<usize>,
@@ -278,9 +312,24 @@ struct EmbedArgs {
     /// Run folder whose best checkpoint embeds [path]
     #[arg(long)]
     run: PathBuf,
-    /// Split to embed: test, val or train
-    #[arg(long, default_value = "test")]
-    split: String,
+    /// A split of the run's dataset: train, val or test (the default when neither --images
+    /// nor --list is given), or query / gallery for in_shop; also writes labels.npy and
+    /// classes.txt.
+    #[arg(long, conflicts_with_all = ["images", "list"])]
+    split: Option<String>,
+    /// Embed every image under this folder (recursive, sorted); no labels needed.
+    #[arg(long, conflicts_with = "list")]
+    images: Option<PathBuf>,
+    /// Embed the images listed in this file (one path per line, relative to the file's folder).
+    #[arg(long)]
+    list: Option<PathBuf>,
+    /// With --images/--list: leave out files that do not decode (counted, listed in
+    /// skipped.txt) instead of stopping with an error that names them.
+    #[arg(long)]
+    skip_bad_images: bool,
+    /// With --images/--list: which checkpoint (default: best, else last).
+    #[arg(long, value_enum)]
+    checkpoint: Option<pads::run::CheckpointChoice>,
     /// Folder for embeddings.npy (float32 [N, D]), labels.npy (int64 [N]) and paths.txt [path]
     #[arg(long)]
     out: PathBuf,
@@ -290,6 +339,44 @@ struct EmbedArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// The run whose model embeds the queries.
+    #[arg(long)]
+    run: PathBuf,
+    /// Folder written by `pads embed` with the same run: embeddings.npy + paths.txt.
+    #[arg(long)]
+    gallery: PathBuf,
+    /// Query images, or folders of images (searched recursively).
+    #[arg(long, num_args = 1.., required = true)]
+    query: Vec<PathBuf>,
+    /// Neighbours per query.
+    #[arg(short = 'k', long = "k", default_value_t = 10)]
+    k: usize,
+    /// Also write results.json and grid.png (query + neighbours per row) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the results as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Which checkpoint (default: best, else last).
+    #[arg(long, value_enum)]
+    checkpoint: Option<pads::run::CheckpointChoice>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Which checkpoint: the best epoch's or the last one.
+    #[arg(long, value_enum, default_value = "best")]
+    checkpoint: pads::run::CheckpointChoice,
+    /// Folder to write model.pt, model.safetensors (ResNet50 only) and preprocess.json into.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -326,6 +413,47 @@ fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
             m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
         println!("{}", serde_json::to_string_pretty(&obj)?);
     } else {
+        for (k, v) in m.named() {
+            println!("{k:>10}  {v:.4}");
+        }
+    }
+    Ok(())
+}
+
+/// The single-set `pads metrics` inputs (--embeddings, --labels).
+struct MetricsSingle {
+    embeddings: PathBuf,
+    labels: PathBuf,
+    k: Vec<usize>,
+    seed: u64,
+    device: String,
+    json: bool,
+    no_normalize: bool,
+}
+
+/// `pads metrics --query-* --gallery-*` (eval::query_gallery).
+fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
+    let (Some(q), Some(ql), Some(g), Some(gl)) = (&a.query_embeddings, &a.query_labels, &a.gallery_embeddings, &a.gallery_labels) else {
+        bail!("query/gallery metrics need --query-embeddings, --query-labels, --gallery-embeddings and --gallery-labels");
+    };
+    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k)?;
+    if m.lone_queries > 0 {
+        eprintln!(
+            "warning: {} of {} queries have no same-label item in the gallery{} and are left out of every metric",
+            m.lone_queries,
+            m.queries,
+            if m.same_set { " other than themselves" } else { "" }
+        );
+    }
+    if a.json {
+        let mut obj: serde_json::Map<String, serde_json::Value> = m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
+        obj.insert("queries".into(), serde_json::json!(m.queries));
+        obj.insert("gallery".into(), serde_json::json!(m.gallery));
+        obj.insert("lone_queries".into(), serde_json::json!(m.lone_queries));
+        obj.insert("same_set".into(), serde_json::json!(m.same_set));
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        eprintln!("{} queries against {} gallery items{}", m.queries, m.gallery, if m.same_set { " (one set: self-matches left out)" } else { "" });
         for (k, v) in m.named() {
             println!("{k:>10}  {v:.4}");
         }
@@ -445,7 +573,10 @@ fn run() -> Result<()> {
             let m = pads::train::evaluate_run(&a.run, a.data_root.as_deref(), a.quiet || a.json)?;
             print_metrics(&m, a.json)?;
         }
+        Command::Metrics(a) if a.query_embeddings.is_some() => metrics_query_gallery(&a)?,
         Command::Metrics(a) => {
+            let (Some(embeddings), Some(labels)) = (a.embeddings.clone(), a.labels.clone()) else { bail!("pads metrics needs --embeddings and --labels") };
+            let a = MetricsSingle { embeddings, labels, k: a.k, seed: a.seed, device: a.device, json: a.json, no_normalize: a.no_normalize };
             let emb = pads::eval::input::read_embeddings(&a.embeddings)?;
             let labels = pads::eval::input::read_labels(&a.labels, Some(emb.size()[0] as usize))?;
             let device = pads::device::parse_device(&a.device)?;
@@ -464,8 +595,62 @@ fn run() -> Result<()> {
             }
         }
         Command::Embed(a) => {
-            let n = pads::train::embed_run(&a.run, a.data_root.as_deref(), &a.split, &a.out, a.quiet)?;
-            println!("wrote {n} embeddings to {}", a.out.display());
+            let source = match (&a.images, &a.list) {
+                (Some(d), _) => Some(pads::embed::Source::Dir(d.clone())),
+                (None, Some(f)) => Some(pads::embed::Source::List(f.clone())),
+                (None, None) => None,
+            };
+            match source {
+                None => {
+                    if a.skip_bad_images || a.checkpoint.is_some() {
+                        bail!("--skip-bad-images and --checkpoint of `pads embed` go with --images or --list (a split follows the run's own settings)");
+                    }
+                    let split = a.split.as_deref().unwrap_or("test");
+                    let n = pads::train::embed_run(&a.run, a.data_root.as_deref(), split, &a.out, a.quiet)?;
+                    println!("wrote {n} embeddings to {}", a.out.display());
+                }
+                Some(source) => {
+                    if a.data_root.is_some() {
+                        bail!("--data-root goes with --split, not with --images/--list");
+                    }
+                    let r = pads::embed::embed_images_run(&a.run, a.checkpoint, &source, &a.out, a.skip_bad_images)?;
+                    if r.other_files > 0 {
+                        eprintln!("note: {} files without an image extension were not embedded", r.other_files);
+                    }
+                    if !r.skipped.is_empty() {
+                        eprintln!(
+                            "warning: {} images do not decode and were left out (listed in {})",
+                            r.skipped.len(),
+                            a.out.join("skipped.txt").display()
+                        );
+                    }
+                    println!("wrote {} embeddings to {} (checkpoint {})", r.embedded, a.out.display(), r.checkpoint.display());
+                }
+            }
+        }
+        Command::Export(a) => {
+            let r = pads::export::export_run(&a.run, a.checkpoint, &a.out)?;
+            println!("exported {} checkpoint {}", a.checkpoint.as_str(), r.checkpoint.display());
+            for f in &r.files {
+                println!("  wrote {}", f.display());
+            }
+            for n in &r.notes {
+                eprintln!("warning: {n}");
+            }
+        }
+        Command::Search(a) => {
+            let results = pads::search::search_run(&a.run, a.checkpoint, &a.gallery, &a.query, a.k)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", pads::search::to_text(&results));
+            }
+            if let Some(out) = &a.out {
+                for w in pads::search::write_outputs(out, &results)? {
+                    eprintln!("warning: {w}");
+                }
+                eprintln!("wrote {} and {}", out.join("results.json").display(), out.join("grid.png").display());
+            }
         }
         Command::Demo(a) => {
             pads::demo::run_demo(&a.data_root, &a.out, a.epochs, a.quiet, a.overwrite)?;
@@ -497,6 +682,9 @@ fn run() -> Result<()> {
             BenchCommand::TrainStep { arch, image_size, bs, sampling, device, amp } => {
                 let amp = amp == pads::config::Amp::Bf16;
                 pads::bench::train_step_server(arch, image_size, bs, sampling, pads::device::parse_device(&device)?, amp)?;
+            }
+            BenchCommand::Search { gallery, queries, n_queries, k, chunk_rows } => {
+                println!("{}", pads::bench::search(&gallery, &queries, n_queries, k, chunk_rows)?)
             }
             BenchCommand::Miners { bs, dim, reps } => println!("{}", pads::bench::miners(bs, dim, reps)?),
             BenchCommand::Loader { threads, batches, .. } => {

@@ -130,6 +130,8 @@ pub struct Trainer<'a> {
     train_store: Arc<ImageStore>,
     val_store: Option<Arc<ImageStore>>,
     test_store: Arc<ImageStore>,
+    /// Query/gallery benchmarks (in_shop): which test items are queries.
+    test_is_query: Option<Vec<bool>>,
     sampler: ClassBalancedSampler,
     model_vs: nn::VarStore,
     model: EmbeddingNet,
@@ -198,7 +200,9 @@ impl<'a> Trainer<'a> {
             }
             None => None,
         };
+        let original_test = splits.test.clone();
         let (test, r) = prepare_eval_split(splits.test, "test", cfg.skip_bad_images, cfg.num_workers, &early)?;
+        let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
         skips.extend(r);
         let (errors, warnings) = crate::data::check::training_problems(cfg, &splits.train, val.as_ref(), &test);
         if !errors.is_empty() {
@@ -255,6 +259,7 @@ impl<'a> Trainer<'a> {
             train_store,
             val_store,
             test_store,
+            test_is_query,
             sampler,
             model_vs,
             model,
@@ -342,7 +347,11 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks()))?;
+        let opts = EvalOptions::new(self.cfg.recall_ks());
+        let (m, nn) = match &self.test_is_query {
+            Some(is_query) => crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?,
+            None => compute_metrics_and_neighbours(&emb, &labels, &opts)?,
+        };
         self.retrieval_grid(&nn, &labels)?;
         Ok(m)
     }
@@ -623,6 +632,13 @@ pub fn load_run_model(run: &RunDir, cfg: &RunConfig, device: Device) -> Result<(
     Ok((vs, model))
 }
 
+/// The query flags (in_shop) of the items of `original` that are still in `kept` (after bad
+/// images were dropped), in `kept`'s order. `flags` is per item of `original`.
+fn query_flags_after_drop(original: &crate::data::Split, flags: &[bool], kept: &crate::data::Split) -> Vec<bool> {
+    let by_path: std::collections::HashMap<&Path, bool> = original.items.iter().zip(flags).map(|(i, &q)| (i.path.as_path(), q)).collect();
+    kept.items.iter().map(|i| by_path.get(i.path.as_path()).copied().unwrap_or(false)).collect()
+}
+
 /// Reads a run folder's config, with an optional new data root.
 /// The data root is found as `run::folder::stored_config` says (an error names --data-root).
 pub fn run_config(run: &RunDir, data_root: Option<&Path>) -> Result<RunConfig> {
@@ -637,9 +653,14 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     let (_vs, model) = load_run_model(&run, &cfg, device)?;
     let splits = load_splits(&cfg)?;
     let progress = Progress::new(quiet);
+    let original_test = splits.test.clone();
     let (test, _) = prepare_eval_split(splits.test, "test", cfg.skip_bad_images, cfg.num_workers, &progress)?;
+    let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
     let test = eval_store(test, &cfg);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
+    if let Some(is_query) = &test_is_query {
+        return Ok(crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &EvalOptions::new(cfg.recall_ks()))?.0);
+    }
     let m = crate::eval::evaluate(&emb, &labels, &EvalOptions::new(cfg.recall_ks()))?;
     for w in &m.warnings {
         tracing::warn!("{w}");
@@ -647,7 +668,8 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     Ok(m.to_metrics())
 }
 
-/// `pads embed`: writes embeddings.npy, labels.npy and paths.txt of one split.
+/// `pads embed --split`: writes embeddings.npy, labels.npy, paths.txt and classes.txt
+/// (`label<TAB>class name`) of one split.
 pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Path, quiet: bool) -> Result<usize> {
     let run = RunDir::open(run_dir)?;
     let cfg = run_config(&run, data_root)?;
@@ -658,8 +680,18 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
         "test" => splits.test,
         "train" => splits.train,
         "val" => splits.val.context("this run has no validation split")?,
-        s => bail!("--split: expected train, val or test, got {s:?}"),
+        // Query/gallery layouts (in_shop): the two halves of the test split, labelled as in
+        // the test split (classes.txt is the test split's), for `pads metrics --query-*`.
+        "query" | "gallery" => {
+            let is_query = splits.test_is_query.as_ref().with_context(|| format!("--split {split}: the {:?} layout has no query/gallery test split", cfg.dataset))?;
+            let mut part = splits.test.clone();
+            part.items = splits.test.items.iter().zip(is_query).filter(|(_, &q)| q == (split == "query")).map(|(i, _)| i.clone()).collect();
+            part
+        }
+        s => bail!("--split: expected train, val, test (or query, gallery for in_shop), got {s:?}"),
     };
+    // classes.txt: `label<TAB>class folder name`, one line per label index.
+    let classes: Vec<String> = chosen.classes.iter().enumerate().map(|(i, c)| format!("{i}\t{c}")).collect();
     let progress = Progress::new(quiet);
     let (chosen, _) = prepare_eval_split(chosen, split, cfg.skip_bad_images, cfg.num_workers, &progress)?;
     let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
@@ -669,5 +701,6 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
     emb.to_device(Device::Cpu).write_npy(out.join("embeddings.npy"))?;
     Tensor::from_slice(&labels).write_npy(out.join("labels.npy"))?;
     crate::util::write_atomic(&out.join("paths.txt"), (paths.join("\n") + "\n").as_bytes())?;
+    crate::util::write_atomic(&out.join("classes.txt"), (classes.join("\n") + "\n").as_bytes())?;
     Ok(labels.len())
 }

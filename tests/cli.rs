@@ -268,3 +268,16 @@ fn train_help_groups_and_describes_every_option() {
         assert!(out.contains(unit), "train -h names no {unit}");
     }
 }
+
+#[test]
+fn in_shop_preset_and_recall_ks() {
+    // Deep-Metric-Learning-Baselines' ResNet50 In-Shop run (--n_epochs 40 --tau 25) and the
+    // In-Shop protocol's Recall@1,10,20,30,40,50.
+    let c = RunConfig::preset(Preset::InShop);
+    assert_eq!(c.dataset, DatasetKind::InShop);
+    assert_eq!((c.n_epochs, c.tau.clone(), c.samples_per_class, c.bs, c.embed_dim), (40, vec![25], 4, 112, 128));
+    assert!(c.train_val_split_by_class && c.train_val_split == 0.9);
+    assert_eq!(c.recall_ks(), vec![1, 10, 20, 30, 40, 50]);
+    let (ok, out, _) = pads(&["train", "--help"]);
+    assert!(ok && out.contains("in_shop"), "{out}");
+}

@@ -467,3 +467,110 @@ fn resized_copy_keeps_the_layout_and_scales_only_large_images() {
     let err = resize_tree(&src, &src.join("inside"), &opts).unwrap_err().to_string();
     assert!(err.contains("must not contain each other"), "{err}");
 }
+
+/// In-Shop fixture: train items id_01..id_03 (4 images each), test items id_11..id_13
+/// (1 query + 2 gallery images each) and, with `lone`, id_14 with a query image only.
+/// Returns the partition file's path.
+fn in_shop_fixture(root: &Path, lone: bool) -> PathBuf {
+    let dir = root.join("in_shop");
+    let mut lines = Vec::new();
+    for (n, item) in ["id_01", "id_02", "id_03"].iter().enumerate() {
+        for j in 0..4 {
+            let name = format!("img/WOMEN/Dresses/{item}/{j:02}_1_front.jpg");
+            png(&dir.join(&name), [40 * n as u8, 10 * j, 100], 10, 12);
+            lines.push(format!("{name} {item} train"));
+        }
+    }
+    let mut test: Vec<(&str, &str)> = vec![("id_11", "query"), ("id_11", "gallery"), ("id_11", "gallery"), ("id_12", "gallery"), ("id_12", "query"), ("id_12", "gallery"), ("id_13", "gallery"), ("id_13", "gallery"), ("id_13", "query")];
+    if lone {
+        test.push(("id_14", "query"));
+    }
+    for (j, (item, status)) in test.iter().enumerate() {
+        let name = format!("img/MEN/Denim/{item}/{j:02}_2_side.jpg");
+        png(&dir.join(&name), [200, 5 * j as u8, 30], 12, 10);
+        lines.push(format!("{name}     {item}   {status}"));
+    }
+    let file = dir.join("list_eval_partition.txt");
+    std::fs::write(&file, format!("{}\nimage_name item_id evaluation_status\n{}\n", lines.len(), lines.join("\n"))).unwrap();
+    file
+}
+
+#[test]
+fn in_shop_layout_trains_on_train_items_and_tests_query_against_gallery() {
+    let tmp = tempfile::tempdir().unwrap();
+    in_shop_fixture(tmp.path(), false);
+    let l = load_layout(&cfg(DatasetKind::InShop, tmp.path())).unwrap();
+    assert_eq!(l.train.classes, vec!["id_01", "id_02", "id_03"]);
+    assert_eq!(l.train.len(), 12);
+    assert_eq!(l.test.classes, vec!["id_11", "id_12", "id_13"]);
+    assert_eq!(l.test.len(), 9);
+    let q = l.test_is_query.as_ref().unwrap();
+    // Items by id, images in file order: id_11 q g g, id_12 g q g, id_13 g g q.
+    assert_eq!(q, &vec![true, false, false, false, true, false, false, false, true]);
+    assert_eq!(l.test.items.iter().map(|i| i.label).collect::<Vec<_>>(), vec![0, 0, 0, 1, 1, 1, 2, 2, 2]);
+    assert!(l.test.items[0].path.ends_with("img/MEN/Denim/id_11/00_2_side.jpg"));
+    // The partition file may also sit in Eval/, as in the download.
+    let file = tmp.path().join("in_shop/list_eval_partition.txt");
+    std::fs::create_dir_all(tmp.path().join("in_shop/Eval")).unwrap();
+    std::fs::rename(&file, tmp.path().join("in_shop/Eval/list_eval_partition.txt")).unwrap();
+    assert_eq!(load_layout(&cfg(DatasetKind::InShop, tmp.path())).unwrap().test.len(), 9);
+    // data check: query and gallery rows; a query item without gallery images is a problem.
+    let tmp2 = tempfile::tempdir().unwrap();
+    in_shop_fixture(tmp2.path(), true);
+    let mut c = cfg(DatasetKind::InShop, tmp2.path());
+    c.bs = 4;
+    c.samples_per_class = 2;
+    c.train_val_split = 1.0;
+    let report = pads::data::check::check(&c, true, &pads::report::Progress::new(true)).unwrap();
+    let row = |n: &str| report.splits.iter().find(|s| s.name == n).unwrap();
+    assert_eq!((row("train").classes, row("train").images), (3, 12));
+    assert_eq!((row("query").classes, row("query").images), (4, 4));
+    assert_eq!((row("gallery").classes, row("gallery").images), (3, 6));
+    assert!(report.problems.iter().any(|p| p.contains("1 query images belong to items without a gallery image")), "{:?}", report.problems);
+    assert!(report.to_text().contains("gallery"));
+}
+
+#[test]
+fn in_shop_errors_name_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = in_shop_fixture(tmp.path(), false);
+    let good = std::fs::read_to_string(&file).unwrap();
+    let load = || format!("{:#}", load_layout(&cfg(DatasetKind::InShop, tmp.path())).err().unwrap());
+    let lines: Vec<&str> = good.lines().collect();
+    let with_line = |n: usize, new: &str| {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        l[n] = new.to_string();
+        l.join("\n") + "\n"
+    };
+    // Malformed line (line 5 of the file: index 4).
+    std::fs::write(&file, with_line(4, "img/WOMEN/Dresses/id_01/00_1_front.jpg id_01")).unwrap();
+    let err = load();
+    assert!(err.contains("list_eval_partition.txt:5") && err.contains("malformed"), "{err}");
+    // Unknown status.
+    std::fs::write(&file, with_line(4, "img/WOMEN/Dresses/id_01/02_1_front.jpg id_01 validation")).unwrap();
+    let err = load();
+    assert!(err.contains("list_eval_partition.txt:5") && err.contains("\"validation\"") && err.contains("train, query or gallery"), "{err}");
+    // A listed image that is absent; --skip-bad-images records it.
+    std::fs::write(&file, with_line(4, "img/WOMEN/Dresses/id_01/99_1_front.jpg id_01 train")).unwrap();
+    let err = load();
+    assert!(err.contains("99_1_front.jpg") && err.contains("absent") && err.contains("list_eval_partition.txt:5"), "{err}");
+    let mut c = cfg(DatasetKind::InShop, tmp.path());
+    c.skip_bad_images = true;
+    let l = load_layout(&c).unwrap();
+    assert_eq!((l.train.len(), l.skipped.len()), (11, 1));
+    // An item on both sides of the train / test split.
+    std::fs::write(&file, with_line(4, "img/WOMEN/Dresses/id_01/02_1_front.jpg id_11 train")).unwrap();
+    let err = load();
+    assert!(err.contains("id_11") && err.contains("other side"), "{err}");
+    // Header, count and a missing file.
+    std::fs::write(&file, with_line(1, "name item status")).unwrap();
+    assert!(load().contains("list_eval_partition.txt:2"));
+    std::fs::write(&file, with_line(0, "99")).unwrap();
+    let err = load();
+    assert!(err.contains("announces 99 images but 21 are listed"), "{err}");
+    std::fs::write(&file, with_line(0, "many")).unwrap();
+    assert!(load().contains("list_eval_partition.txt:1"));
+    std::fs::remove_file(&file).unwrap();
+    let err = load();
+    assert!(err.contains("list_eval_partition.txt") && err.contains("missing"), "{err}");
+}

@@ -228,3 +228,99 @@ fn lloyd_with_few_moving_centres_equals_plain_lloyd() {
     assert!(changes[0] > 0 && changes[3..].iter().any(|&x| x > 0), "changes per step: {changes:?}");
     assert_eq!(got, Vec::<i64>::try_from(prev).unwrap(), "changes per step: {changes:?}");
 }
+
+// ---- query -> gallery metrics (eval::query_gallery), pytorch-metric-learning semantics ----
+
+/// Gallery on a line: 0 (A), 1 (B), 2 (A), 10 (C); A, B, C, D = 1, 2, 3, 4.
+const GALLERY_X: [f32; 4] = [0.0, 1.0, 2.0, 10.0];
+const GALLERY_Y: [i64; 4] = [1, 2, 1, 3];
+
+#[test]
+fn query_gallery_recall_and_map_hand_worked() {
+    use pads::eval::query_gallery::query_gallery_metrics;
+    // q0 = 0.4 (A): order g0 A, g1 B, g2 A, g3; R = 2, so the first 2 places count:
+    //   A, B -> AP = (1/1) / 2 = 1/2 (the A at place 3 is beyond R); hit@1.
+    // q1 = 1.6 (B): order g2 A (0.4), g1 B (0.6), g0, g3; R = 1; miss@1, hit@2; AP = 0.
+    // q2 = 5.0 (D): no D in the gallery: a lone query, left out.
+    // q3 = 9.0 (C): g3 first; R = 1; AP = 1.
+    // Over the 3 counted queries: R@1 = 2/3, R@2 = 1, mAP@R = (1/2 + 0 + 1) / 3 = 1/2.
+    let q = [0.4f32, 1.6, 5.0, 9.0];
+    let ql = [1i64, 2, 4, 3];
+    let m = query_gallery_metrics(&q, &ql, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], false).unwrap();
+    assert_eq!(m.lone_queries, 1);
+    assert!((m.recall[0].1 - 2.0 / 3.0).abs() < 1e-12, "{m:?}");
+    assert!((m.recall[1].1 - 1.0).abs() < 1e-12);
+    assert!((m.map_at_r - 0.5).abs() < 1e-12, "{}", m.map_at_r);
+    assert_eq!(m.named().last().unwrap().0, "map@r");
+}
+
+#[test]
+fn query_gallery_self_matches_are_left_out_only_for_the_same_set() {
+    use pads::eval::query_gallery::query_gallery_metrics;
+    // Same set: i0 (0, A) -> g1 B, g2 A: R = 1, miss@1, hit@2, AP 0. i1 (B) and i3 (C) have
+    // no other item of their label: lone. i2 (2, A) -> g1 B (1), g0 A (2): R = 1, AP 0.
+    let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true).unwrap();
+    assert_eq!((m.lone_queries, m.recall[0].1, m.recall[1].1, m.map_at_r), (2, 0.0, 1.0, 0.0), "{m:?}");
+    // The same vectors as a separate gallery: each query finds itself at distance 0 and
+    // counts it (R includes it): R@1 = 1 for all four; mAP@R: i0 R 2 -> [A, B] AP 1/2,
+    // i2 R 2 -> [A, B] (g2, then g1 at 1 before g0 at 2) AP 1/2, i1 and i3 R 1 AP 1 -> 3/4.
+    let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1], false).unwrap();
+    assert_eq!((m.lone_queries, m.recall[0].1), (0, 1.0), "{m:?}");
+    assert!((m.map_at_r - 0.75).abs() < 1e-12, "{}", m.map_at_r);
+    // The single-set evaluation agrees with the same-set query/gallery one on mAP@R.
+    let e = Tensor::from_slice(&GALLERY_X).view([4, 1]);
+    let nn = nearest_neighbours(&e, 3);
+    assert_eq!(map_at_r(&nn, &GALLERY_Y), Some(0.0));
+}
+
+#[test]
+fn query_gallery_refuses_undefined_inputs() {
+    use pads::eval::query_gallery::query_gallery_metrics;
+    let err = |r: anyhow::Result<_>| format!("{:#}", r.err().unwrap());
+    assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[5], false)).contains("--k 5"));
+    assert!(err(query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[4], true)).contains("1 <= k <= 3"));
+    assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[0], false)).contains("--k 0"));
+    assert!(err(query_gallery_metrics(&[0.0], &[9], &GALLERY_X, &GALLERY_Y, 1, &[1], false)).contains("undefined"));
+    assert!(err(query_gallery_metrics(&[0.0, 1.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[1], false)).contains("2 rows but there are 1 query labels"));
+}
+
+#[test]
+fn metrics_command_query_gallery_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n);
+    Tensor::from_slice(&[0.4f32, 1.6, 5.0, 9.0]).view([4, 1]).write_npy(p("q.npy")).unwrap();
+    Tensor::from_slice(&[1i64, 2, 4, 3]).write_npy(p("ql.npy")).unwrap();
+    Tensor::from_slice(&GALLERY_X).view([4, 1]).write_npy(p("g.npy")).unwrap();
+    Tensor::from_slice(&GALLERY_Y).write_npy(p("gl.npy")).unwrap();
+    Tensor::from_slice(&[1.0f32, 2.0, 1.0, 3.0]).write_npy(p("float_labels.npy")).unwrap();
+    Tensor::from_slice(&[0.0f32, f32::NAN, 1.0, 2.0]).view([4, 1]).write_npy(p("nan.npy")).unwrap();
+    let s = |n: &str| p(n).to_str().unwrap().to_string();
+    let run = |args: &[String]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pads")).arg("metrics").args(args).env("PADS_LOG", "warn").output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let args = |q: &str, ql: &str, g: &str, gl: &str, k: &str| -> Vec<String> {
+        vec!["--query-embeddings".into(), s(q), "--query-labels".into(), s(ql), "--gallery-embeddings".into(), s(g), "--gallery-labels".into(), s(gl), "--k".into(), k.into(), "--json".into()]
+    };
+    let (ok, out, err) = run(&args("q.npy", "ql.npy", "g.npy", "gl.npy", "1,2"));
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!((v["recall@1"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12 && (v["map@r"].as_f64().unwrap() - 0.5).abs() < 1e-12, "{v}");
+    assert_eq!(v["lone_queries"], 1);
+    assert_eq!(v["same_set"], false);
+    assert!(v.get("nmi").is_none(), "no clustering metric is printed in query/gallery mode");
+    assert!(err.contains("1 of 4 queries have no same-label item"), "{err}");
+    // The same files for both: one set, self-matches left out.
+    let (ok, out, _) = run(&args("g.npy", "gl.npy", "g.npy", "gl.npy", "1,2"));
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["same_set"].clone(), v["recall@1"].as_f64().unwrap(), v["lone_queries"].clone()), (serde_json::json!(true), 0.0, serde_json::json!(2)));
+    let (ok, _, err) = run(&args("g.npy", "ql.npy", "g.npy", "gl.npy", "1"));
+    assert!(!ok && err.contains("the same file"), "{err}");
+    let (ok, _, err) = run(&args("q.npy", "float_labels.npy", "g.npy", "gl.npy", "1"));
+    assert!(!ok && err.contains("float_labels.npy") && err.contains("integer labels"), "{err}");
+    let (ok, _, err) = run(&args("nan.npy", "ql.npy", "g.npy", "gl.npy", "1"));
+    assert!(!ok && err.contains("nan.npy") && err.contains("row 1"), "{err}");
+    let (ok, _, err) = run(&["--query-embeddings".into(), s("q.npy")]);
+    assert!(!ok && err.contains("--query-labels"), "{err}");
+}

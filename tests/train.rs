@@ -165,3 +165,80 @@ fn pads_without_validation_split_is_refused() {
     let err = format!("{:#}", train(&cfg, out.path(), &quiet()).err().unwrap());
     assert!(err.contains("validation split") && err.contains("--train-val-split"), "{err}");
 }
+
+/// In-Shop end to end on a fixture: the test metrics are query -> gallery (Recall@k and
+/// mAP@R equal eval::query_gallery on the run's own test embeddings split by status).
+#[test]
+fn in_shop_run_reports_query_to_gallery_metrics() {
+    use image::{Rgb, RgbImage};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in_shop");
+    let mut lines = Vec::new();
+    let mut status_of = std::collections::HashMap::new();
+    for item in 0..8u8 {
+        let statuses: &[&str] = if item < 4 { &["train"; 6] } else { &["query", "query", "gallery", "gallery", "gallery"] };
+        for (j, st) in statuses.iter().enumerate() {
+            let name = format!("img/X/id_{item:02}/{j:02}.jpg");
+            let path = dir.join(&name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            RgbImage::from_fn(24, 24, |x, y| Rgb([item * 30 + (x as u8), (j as u8) * 20 + (y as u8), 90])).save(&path).unwrap();
+            lines.push(format!("{name} id_{item:02} {st}"));
+            status_of.insert(path.display().to_string(), *st == "query");
+        }
+    }
+    std::fs::write(dir.join("list_eval_partition.txt"), format!("{}\nimage_name item_id evaluation_status\n{}\n", lines.len(), lines.join("\n"))).unwrap();
+    let cfg = RunConfig {
+        dataset: DatasetKind::InShop,
+        data_root: tmp.path().to_path_buf(),
+        arch: Arch::Small,
+        image_size: 16,
+        embed_dim: 8,
+        bs: 8,
+        samples_per_class: 2,
+        n_epochs: 1,
+        train_val_split: 1.0,
+        sampling: Sampling::Distance,
+        loss: pads::config::LossKind::Margin,
+        k_vals: vec![1, 2, 6],
+        seed: 0,
+        num_workers: 1,
+        ..RunConfig::default()
+    };
+    let run = tmp.path().join("run");
+    let s = train(&cfg, &run, &TrainOptions { quiet: true, ..Default::default() }).unwrap();
+    let m = evaluate_run(&run, None, true).unwrap();
+    assert_eq!(m.recall, s.last.recall, "eval repeats the run's last test metrics");
+    let emb_dir = tmp.path().join("emb");
+    embed_run(&run, None, "test", &emb_dir, true).unwrap();
+    let emb: Vec<f32> = Vec::try_from(tch::Tensor::read_npy(emb_dir.join("embeddings.npy")).unwrap().flatten(0, -1)).unwrap();
+    let labels: Vec<i64> = Vec::try_from(tch::Tensor::read_npy(emb_dir.join("labels.npy")).unwrap()).unwrap();
+    let paths: Vec<String> = std::fs::read_to_string(emb_dir.join("paths.txt")).unwrap().lines().map(String::from).collect();
+    let (mut q, mut ql, mut g, mut gl) = (vec![], vec![], vec![], vec![]);
+    for (i, p) in paths.iter().enumerate() {
+        let row = &emb[i * 8..(i + 1) * 8];
+        if status_of[p] {
+            q.extend_from_slice(row);
+            ql.push(labels[i]);
+        } else {
+            g.extend_from_slice(row);
+            gl.push(labels[i]);
+        }
+    }
+    assert_eq!((ql.len(), gl.len()), (8, 12));
+    let want = pads::eval::query_gallery::query_gallery_metrics(&q, &ql, &g, &gl, 8, &[1, 2, 6], false).unwrap();
+    for ((k, got), (_, exp)) in m.recall.iter().zip(&want.recall) {
+        assert!((got - exp).abs() < 1e-12, "recall@{k}: {got} vs {exp}");
+    }
+    assert!((m.map_at_r - want.map_at_r).abs() < 1e-12);
+    // `pads embed --split query|gallery` gives the same two sets, labelled alike.
+    let qd = tmp.path().join("q");
+    let gd = tmp.path().join("g");
+    assert_eq!(embed_run(&run, None, "query", &qd, true).unwrap(), 8);
+    assert_eq!(embed_run(&run, None, "gallery", &gd, true).unwrap(), 12);
+    let m2 = pads::eval::query_gallery::query_gallery_from_files(&qd.join("embeddings.npy"), &qd.join("labels.npy"), &gd.join("embeddings.npy"), &gd.join("labels.npy"), &[1, 2, 6]).unwrap();
+    for ((_, a), (_, b)) in m2.recall.iter().zip(&want.recall) {
+        assert!((a - b).abs() < 1e-12);
+    }
+    let header = CsvTable::read(&run.join("metrics.csv")).unwrap().header;
+    assert!(header.contains(&"recall@6".to_string()), "{header:?}");
+}

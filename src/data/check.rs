@@ -175,8 +175,18 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
             }
         }
     }
-    let (errors, warnings) = training_problems(cfg, &s.train, val.as_ref(), &test);
+    let mut query_lone = 0;
+    if let Some(is_query) = &s.test_is_query {
+        let (query, gallery, lone) = query_gallery_parts(&s.test, is_query);
+        splits.push(summary("query", &query));
+        splits.push(summary("gallery", &gallery));
+        query_lone = lone;
+    }
+    let (errors, mut warnings) = training_problems(cfg, &s.train, val.as_ref(), &test);
     problems.extend(errors);
+    if query_lone > 0 {
+        warnings.push(format!("{query_lone} query images belong to items without a gallery image: they are left out of Recall@k and mAP@R"));
+    }
     Ok(CheckReport {
         dataset: format!("{:?}", cfg.dataset).to_lowercase(),
         root: cfg.data_root.display().to_string(),
@@ -188,6 +198,27 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
         problems,
         warnings,
     })
+}
+
+/// The query and the gallery items of a query/gallery test split (classes that occur in
+/// each, relabelled 0..), and the number of queries whose class has no gallery item.
+fn query_gallery_parts(test: &Split, is_query: &[bool]) -> (Split, Split, usize) {
+    let part = |want: bool| {
+        let mut out = Split::default();
+        let mut map = std::collections::BTreeMap::new();
+        for (item, _) in test.items.iter().zip(is_query).filter(|(_, &q)| q == want) {
+            let label = *map.entry(item.label).or_insert_with(|| {
+                out.classes.push(test.classes[item.label].clone());
+                out.classes.len() - 1
+            });
+            out.items.push(super::Item { path: item.path.clone(), label });
+        }
+        out
+    };
+    let (query, gallery) = (part(true), part(false));
+    let in_gallery: std::collections::BTreeSet<&String> = gallery.classes.iter().collect();
+    let lone = query.items.iter().filter(|i| !in_gallery.contains(&query.classes[i.label])).count();
+    (query, gallery, lone)
 }
 
 impl CheckReport {

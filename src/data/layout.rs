@@ -11,6 +11,8 @@ pub struct Layout {
     pub train: Split,
     pub test: Split,
     pub skipped: Vec<Skipped>,
+    /// For query/gallery benchmarks (in_shop): per test item, query (true) or gallery.
+    pub test_is_query: Option<Vec<bool>>,
 }
 
 pub fn load_layout(cfg: &RunConfig) -> Result<Layout> {
@@ -21,14 +23,19 @@ pub fn load_layout(cfg: &RunConfig) -> Result<Layout> {
     check_dataset_folder(root, cfg.dataset)?;
     let mut skipped = Vec::new();
     let skip = cfg.skip_bad_images;
+    if cfg.dataset == DatasetKind::InShop {
+        let (train, test, is_query) = in_shop_layout(&root.join("in_shop"), skip, &mut skipped)?;
+        return Ok(Layout { train, test, skipped, test_is_query: Some(is_query) });
+    }
     let (train, test) = match cfg.dataset {
         DatasetKind::Cub200 => numbered_layout(&root.join("cub200"), skip, &mut skipped)?,
         DatasetKind::Synthetic => numbered_layout(&root.join("synthetic"), skip, &mut skipped)?,
         DatasetKind::Cars196 => cars_layout(&root.join("cars196"), skip, &mut skipped)?,
         DatasetKind::OnlineProducts => sop_layout(&root.join("online_products"), skip, &mut skipped)?,
         DatasetKind::Folder => folder_layout(root, cfg, &mut skipped)?,
+        DatasetKind::InShop => unreachable!("handled above"),
     };
-    Ok(Layout { train, test, skipped })
+    Ok(Layout { train, test, skipped, test_is_query: None })
 }
 
 fn images_dir(dataset_dir: &Path) -> Result<PathBuf> {
@@ -286,10 +293,11 @@ fn folder_layout(root: &Path, cfg: &RunConfig, skipped: &mut Vec<Skipped>) -> Re
 }
 
 /// The folder each named layout reads inside the data root (`folder` reads the root itself).
-pub const DATASET_FOLDERS: [(DatasetKind, &str); 4] = [
+pub const DATASET_FOLDERS: [(DatasetKind, &str); 5] = [
     (DatasetKind::Cub200, "cub200"),
     (DatasetKind::Cars196, "cars196"),
     (DatasetKind::OnlineProducts, "online_products"),
+    (DatasetKind::InShop, "in_shop"),
     (DatasetKind::Synthetic, "synthetic"),
 ];
 
@@ -338,4 +346,110 @@ fn check_dataset_folder(root: &Path, dataset: DatasetKind) -> Result<()> {
         String::new()
     };
     bail!("dataset folder {} does not exist{make}{}", dir.display(), did_you_mean(root, dataset))
+}
+
+/// In-Shop Clothes Retrieval (Liu et al., DeepFashion, CVPR 2016): `img/...` and
+/// `list_eval_partition.txt` (in the dataset folder, or in its `Eval/` folder as the download
+/// has it): line 1 the number of images, line 2 the header `image_name item_id
+/// evaluation_status`, then `img/<path> <item_id> <train|query|gallery>` per image. Train
+/// items form the training pool; query and gallery images form the test split, labelled by
+/// item over both, with a per-item query flag. Items sorted by id within each split.
+fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<(Split, Split, Vec<bool>)> {
+    if !dataset_dir.is_dir() {
+        bail!("dataset folder {} does not exist", dataset_dir.display());
+    }
+    let candidates = [dataset_dir.join("list_eval_partition.txt"), dataset_dir.join("Eval").join("list_eval_partition.txt")];
+    let file = candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!(
+            "In-Shop partition file missing: expected {} or {} (layout: {}/img/... + list_eval_partition.txt)",
+            candidates[0].display(),
+            candidates[1].display(),
+            dataset_dir.display()
+        )
+    })?;
+    let text = std::fs::read_to_string(&file).with_context(|| format!("{} is unreadable", file.display()))?;
+    let mut lines = text.lines().enumerate();
+    let announced: usize = match lines.next() {
+        Some((_, l)) => l.trim().parse().map_err(|_| anyhow::anyhow!("{}:1: expected the number of images, got {l:?}", file.display()))?,
+        None => bail!("{}:1: empty file, expected the number of images", file.display()),
+    };
+    match lines.next() {
+        Some((_, h)) if h.split_whitespace().next() == Some("image_name") => {}
+        _ => bail!("{}:2: expected the header `image_name item_id evaluation_status`", file.display()),
+    }
+    let mut train: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut test: Vec<(PathBuf, String, bool)> = Vec::new();
+    let mut item_side: BTreeMap<String, (bool, usize)> = BTreeMap::new();
+    let mut listed = 0usize;
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        listed += 1;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() != 3 {
+            bail!("{}:{}: malformed line {line:?}, expected `image_name item_id evaluation_status`", file.display(), i + 1);
+        }
+        let (name, item, status) = (fields[0], fields[1], fields[2]);
+        let is_train = match status {
+            "train" => true,
+            "query" | "gallery" => false,
+            s => bail!("{}:{}: unknown evaluation status {s:?}, expected train, query or gallery", file.display(), i + 1),
+        };
+        match item_side.get(item) {
+            Some(&(side, first)) if side != is_train => bail!(
+                "{}:{}: item {item} is listed as {status} but line {first} lists it on the other side of the train / test split",
+                file.display(),
+                i + 1
+            ),
+            Some(_) => {}
+            None => {
+                item_side.insert(item.to_string(), (is_train, i + 1));
+            }
+        }
+        let path = dataset_dir.join(name);
+        let problem = match std::fs::metadata(&path) {
+            Err(_) => Some("listed in list_eval_partition.txt but absent"),
+            Ok(m) if m.len() == 0 => Some("zero-byte file, expected image data"),
+            Ok(_) => None,
+        };
+        match problem {
+            Some(why) if skip_bad => {
+                skipped.push(Skipped::new(&path, why));
+                continue;
+            }
+            Some(why) => bail!("{} ({}:{}): {why} (pass --skip-bad-images to skip such files)", path.display(), file.display(), i + 1),
+            None => {}
+        }
+        if is_train {
+            train.entry(item.to_string()).or_default().push(path);
+        } else {
+            test.push((path, item.to_string(), status == "query"));
+        }
+    }
+    if listed != announced {
+        bail!("{}:1: announces {announced} images but {listed} are listed (truncated file?)", file.display());
+    }
+    if train.is_empty() {
+        bail!("{} lists no train images", file.display());
+    }
+    if !test.iter().any(|t| t.2) || !test.iter().any(|t| !t.2) {
+        bail!("{} must list both query and gallery images", file.display());
+    }
+    let train = split_from_classes(train.into_iter().collect())?;
+    let mut test_items: BTreeMap<String, Vec<(PathBuf, bool)>> = BTreeMap::new();
+    for (p, item, q) in test {
+        test_items.entry(item).or_default().push((p, q));
+    }
+    let mut split = Split::default();
+    let mut is_query = Vec::new();
+    for (item, imgs) in test_items {
+        let label = split.classes.len();
+        split.classes.push(item);
+        for (path, q) in imgs {
+            split.items.push(Item { path, label });
+            is_query.push(q);
+        }
+    }
+    Ok((train, split, is_query))
 }

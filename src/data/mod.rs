@@ -82,6 +82,9 @@ pub struct DatasetSplits {
     pub val: Option<Split>,
     pub test: Split,
     pub skipped: Vec<Skipped>,
+    /// Query/gallery benchmarks (in_shop): per test item, query (true) or gallery (false);
+    /// test retrieval metrics are then query -> gallery.
+    pub test_is_query: Option<Vec<bool>>,
 }
 
 /// Reads the layout and takes the validation split from the training pool with the run's seed.
@@ -93,7 +96,7 @@ pub fn load_splits(cfg: &RunConfig) -> Result<DatasetSplits> {
         cfg.train_val_split_by_class,
         cfg.seed,
     )?;
-    Ok(DatasetSplits { train, val, test: layout.test, skipped: layout.skipped })
+    Ok(DatasetSplits { train, val, test: layout.test, skipped: layout.skipped, test_is_query: layout.test_is_query })
 }
 
 /// Per class: `share` of each class's images stays in training (at least one of each side

@@ -69,14 +69,15 @@ fn select_rows(block: &[f32], add: Option<&[f32]>, n: usize, start: usize, k: us
 /// Sample stride of the threshold guess in `select_row`.
 const SAMPLE_STRIDE: usize = 16;
 
-/// One row: the k = out.len() smallest values other than position `me`, by (value, index).
+/// One row: the k = out.len() smallest values other than position `me`, by (value, index);
+/// `me >= raw.len()` (e.g. usize::MAX) excludes nothing, and then k may equal the row length.
 ///
 /// Fast path: a threshold t from a strided sample (its order statistic a quarter above the
 /// expected rank of the k-th value), then one pass keeps every value <= t. If that kept at
 /// least k, the answer is among them: anything left out is above t, hence above k kept
 /// values. Otherwise (an unlucky sample) a quickselect over the whole row finds the k-th
 /// value. Either way the few candidates are ordered exactly, so the result is the same.
-fn select_row(raw: &[f32], add: Option<&[f32]>, me: usize, vals: &mut Vec<f32>, cand: &mut Vec<(f32, u32)>, out: &mut [u32]) {
+pub(crate) fn select_row(raw: &[f32], add: Option<&[f32]>, me: usize, vals: &mut Vec<f32>, cand: &mut Vec<(f32, u32)>, out: &mut [u32]) {
     let n = raw.len();
     let k = out.len();
     let value = |j: usize| match add {
@@ -107,7 +108,9 @@ fn select_row(raw: &[f32], add: Option<&[f32]>, me: usize, vals: &mut Vec<f32>, 
         vals.extend((0..n).map(value));
         // The query itself ranks last (k < n; this NaN is the greatest value under
         // total_cmp), so the k-th value is that of the others.
-        vals[me] = f32::from_bits(0x7fff_ffff);
+        if me < n {
+            vals[me] = f32::from_bits(0x7fff_ffff);
+        }
         let t = *vals.select_nth_unstable_by(k - 1, |a, b| a.total_cmp(b)).1;
         collect_at_or_below(t, cand);
     }

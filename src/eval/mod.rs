@@ -4,6 +4,8 @@ pub mod blas;
 pub mod cluster;
 pub mod input;
 pub mod knn;
+pub mod query_gallery;
+pub mod search;
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -290,6 +292,38 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
         warnings,
     };
     Ok((values, nn))
+}
+
+/// Test metrics of a query/gallery benchmark (In-Shop): Recall@k and mAP@R of the queries
+/// (`is_query[i]`) against the gallery (the other items), as `query_gallery::
+/// query_gallery_metrics` computes them (no self-matches to exclude: the two sets are
+/// disjoint); NMI, F1 and the class distances over all items (query + gallery), as
+/// `compute_metrics`. The neighbours returned are those of every item among all (for the
+/// retrieval picture). Errors: `is_query` of another length, no query or no gallery item,
+/// and those of the two functions.
+pub fn compute_metrics_query_gallery_split(emb: &Tensor, labels: &[i64], is_query: &[bool], opts: &EvalOptions) -> anyhow::Result<(Metrics, knn::Neighbours)> {
+    anyhow::ensure!(is_query.len() == labels.len(), "{} query flags for {} items", is_query.len(), labels.len());
+    let (mut m, nn) = compute_metrics_and_neighbours(emb, labels, opts)?;
+    let dim = emb.size()[1] as usize;
+    let host = Vec::<f32>::try_from(emb.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().flatten(0, -1))?;
+    let (mut q, mut ql, mut g, mut gl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (&flag, &l)) in is_query.iter().zip(labels).enumerate() {
+        let row = &host[i * dim..(i + 1) * dim];
+        if flag {
+            q.extend_from_slice(row);
+            ql.push(l);
+        } else {
+            g.extend_from_slice(row);
+            gl.push(l);
+        }
+    }
+    let qg = query_gallery::query_gallery_metrics(&q, &ql, &g, &gl, dim, &opts.ks, false)?;
+    if qg.lone_queries > 0 {
+        tracing::warn!("{} of {} test queries have no gallery image of their item and are left out of Recall@k and mAP@R", qg.lone_queries, qg.queries);
+    }
+    m.recall = qg.recall;
+    m.map_at_r = qg.map_at_r;
+    Ok((m, nn))
 }
 
 pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {

@@ -1,0 +1,200 @@
+//! Embedding images that belong to no dataset split: every image under a folder
+//! (recursive) or the paths of a list file, through a run's model with the evaluation
+//! transform. No labels are needed. Files that do not decode are reported by name: an error
+//! by default, or, with `skip_bad`, left out, counted and listed in skipped.txt; an image is
+//! never replaced by another.
+use crate::data::transform::{load_rgb, Mode, Transform};
+use crate::data::{is_image_name, Skipped};
+use crate::model::EmbeddingNet;
+use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Image files found under a folder, and the other files there (left out, counted).
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub images: Vec<PathBuf>,
+    pub other_files: Vec<PathBuf>,
+}
+
+/// Every image file (by extension, see `data::is_image_name`) under `dir`, recursively, in
+/// sorted path order; hidden entries (`.name`) are not visited. Errors: `dir` missing or
+/// unreadable.
+pub fn images_in_dir(dir: &Path) -> Result<Found> {
+    if !dir.is_dir() {
+        bail!("--images {}: not a folder", dir.display());
+    }
+    let mut found = Found::default();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))? {
+            let entry = entry.with_context(|| format!("cannot list {}", d.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let ft = std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if is_image_name(&name) {
+                found.images.push(path);
+            } else {
+                found.other_files.push(path);
+            }
+        }
+    }
+    found.images.sort();
+    found.other_files.sort();
+    Ok(found)
+}
+
+/// The image paths of a list file: one path per line, blank lines and lines starting with
+/// `#` ignored, relative paths taken relative to the list file's folder. Errors name
+/// `file:line` for a listed path that does not exist or is not a file.
+pub fn images_from_list(file: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("--list {}: cannot read the list file", file.display()))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let p = Path::new(line);
+        let path = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        if !path.is_file() {
+            bail!("{}:{}: listed image {} does not exist or is not a file", file.display(), i + 1, path.display());
+        }
+        out.push(path);
+    }
+    if out.is_empty() {
+        bail!("--list {}: lists no images", file.display());
+    }
+    Ok(out)
+}
+
+/// Embeddings of the images that decoded, their paths (same order) and what was left out.
+pub struct Embedded {
+    /// float32 `[N, D]` on the CPU, L2-normalised.
+    pub embeddings: Tensor,
+    pub paths: Vec<PathBuf>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Embeds `paths` in order (evaluation transform at `image_size`, batches of `bs` on
+/// `device`). A file that does not decode is an error naming every such file (up to 20 and
+/// a count), unless `skip_bad`: then it is left out and recorded in `skipped`.
+pub fn embed_paths(model: &EmbeddingNet, paths: &[PathBuf], image_size: usize, bs: usize, device: Device, skip_bad: bool) -> Result<Embedded> {
+    let transform = Transform::new(image_size, Mode::Eval);
+    let s = image_size as i64;
+    let mut parts = Vec::new();
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    for chunk in paths.chunks(bs.max(1)) {
+        let decoded: Vec<Result<Vec<f32>>> = chunk
+            .par_iter()
+            .map(|p| {
+                let img = load_rgb(p)?;
+                Ok(transform.apply(&img, &mut ChaCha8Rng::seed_from_u64(0)))
+            })
+            .collect();
+        let mut pixels = Vec::new();
+        for (p, d) in chunk.iter().zip(decoded) {
+            match d {
+                Ok(px) => {
+                    pixels.extend(px);
+                    kept.push(p.clone());
+                }
+                Err(e) => skipped.push(Skipped::new(p, &format!("{e:#}"))),
+            }
+        }
+        // After the first bad file (without skip_bad) only decode, to name every bad file.
+        if pixels.is_empty() || (!skip_bad && !skipped.is_empty()) {
+            continue;
+        }
+        let n = (pixels.len() / (3 * image_size * image_size)) as i64;
+        let x = Tensor::from_slice(&pixels).view([n, 3, s, s]).to_device(device);
+        parts.push(tch::no_grad(|| model.forward(&x)).to_device(Device::Cpu).to_kind(Kind::Float));
+    }
+    if !skip_bad && !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().take(20).map(|s| format!("  {}", s.reason)).collect();
+        bail!(
+            "{} of {} images do not decode:\n{}{}\n(pass --skip-bad-images to leave them out, counted and listed in skipped.txt)",
+            skipped.len(),
+            paths.len(),
+            list.join("\n"),
+            if skipped.len() > 20 { format!("\n  ... and {} more", skipped.len() - 20) } else { String::new() }
+        );
+    }
+    if parts.is_empty() {
+        bail!("none of the {} images decodes", paths.len());
+    }
+    Ok(Embedded { embeddings: Tensor::cat(&parts, 0), paths: kept, skipped })
+}
+
+/// Writes `embeddings.npy` (float32 [N, D]), `paths.txt` (one path per line, same order) and,
+/// when anything was left out, `skipped.txt` (`path<TAB>reason`) into `out` (created).
+pub fn write_embedded(out: &Path, e: &Embedded) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    e.embeddings.write_npy(out.join("embeddings.npy")).with_context(|| format!("cannot write {}", out.join("embeddings.npy").display()))?;
+    let paths: Vec<String> = e.paths.iter().map(|p| p.display().to_string()).collect();
+    crate::util::write_atomic(&out.join("paths.txt"), (paths.join("\n") + "\n").as_bytes())?;
+    let skipped_file = out.join("skipped.txt");
+    if !e.skipped.is_empty() {
+        let lines: Vec<String> = e.skipped.iter().map(|s| format!("{}\t{}", s.path.display(), s.reason.replace('\n', " "))).collect();
+        crate::util::write_atomic(&skipped_file, (lines.join("\n") + "\n").as_bytes())?;
+    } else if skipped_file.exists() {
+        std::fs::remove_file(&skipped_file).with_context(|| format!("cannot remove stale {}", skipped_file.display()))?;
+    }
+    Ok(())
+}
+
+/// Where the images to embed come from.
+pub enum Source {
+    /// Every image under a folder, recursively.
+    Dir(PathBuf),
+    /// A list file, one path per line.
+    List(PathBuf),
+}
+
+/// What `embed_images_run` did.
+pub struct EmbedReport {
+    pub embedded: usize,
+    pub skipped: Vec<Skipped>,
+    /// Files under the folder without an image extension (not embedded).
+    pub other_files: usize,
+    pub checkpoint: PathBuf,
+}
+
+/// `pads embed --images DIR | --list FILE`: embeds the images with the run's model (the
+/// `which` checkpoint, default best else last) and writes them with `write_embedded`.
+pub fn embed_images_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, source: &Source, out: &Path, skip_bad: bool) -> Result<EmbedReport> {
+    let run = crate::run::RunDir::open(run_dir)?;
+    let cfg = crate::train::run_config(&run, None)?;
+    let device = crate::device::parse_device(&cfg.device)?;
+    let (_vs, model, checkpoint) = load_model(&run, &cfg, device, which)?;
+    let (paths, other_files) = match source {
+        Source::Dir(d) => {
+            let f = images_in_dir(d)?;
+            if f.images.is_empty() {
+                bail!("--images {}: no image files (.jpg, .jpeg, .png, .bmp, .gif, .webp, .tif) under it", d.display());
+            }
+            (f.images, f.other_files.len())
+        }
+        Source::List(f) => (images_from_list(f)?, 0),
+    };
+    let e = embed_paths(&model, &paths, cfg.image_size, cfg.bs, device, skip_bad)?;
+    write_embedded(out, &e)?;
+    Ok(EmbedReport { embedded: e.paths.len(), skipped: e.skipped, other_files, checkpoint })
+}
+
+/// The chosen checkpoint, or (None) the best one if it exists, else the last, as `pads eval`.
+pub fn load_model(run: &crate::run::RunDir, cfg: &crate::config::RunConfig, device: Device, which: Option<crate::run::CheckpointChoice>) -> Result<(tch::nn::VarStore, EmbeddingNet, PathBuf)> {
+    use crate::run::CheckpointChoice;
+    let which = which.unwrap_or(if run.best_checkpoint().is_file() { CheckpointChoice::Best } else { CheckpointChoice::Last });
+    crate::export::load_model_at(run, cfg, device, which)
+}

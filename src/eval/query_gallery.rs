@@ -1,0 +1,192 @@
+//! Retrieval metrics of queries against a separate gallery (the In-Shop protocol, `pads
+//! metrics --query-* --gallery-*`), with pytorch-metric-learning's reference-set semantics
+//! (AccuracyCalculator.get_accuracy(query, reference, ..., ref_includes_query)):
+//!
+//! - `same_set = false` (the gallery does not contain the queries): every gallery item is a
+//!   candidate, an identical vector included;
+//! - `same_set = true` (query and gallery are the same set): query i's own row i is left out
+//!   of its neighbours and out of its relevant count;
+//! - R(q) = the number of gallery items with the query's label (less the query itself when
+//!   same_set). Queries with R = 0 ("lone" queries: their label is absent from the gallery)
+//!   are left out of every metric and counted.
+//! - Recall@k: share of (non-lone) queries with a same-label item among their k nearest.
+//! - mAP@R (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020): mean over
+//!   queries of (1/R) sum_{j <= R} precision@j * relevant(j).
+//!
+//! Neighbours are exact under squared Euclidean distance, ties to the lower gallery index
+//! (eval::search, or eval::knn when same_set).
+use anyhow::{bail, ensure, Result};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueryGalleryMetrics {
+    /// (k, Recall@k) over the non-lone queries.
+    pub recall: Vec<(usize, f64)>,
+    pub map_at_r: f64,
+    pub queries: usize,
+    pub gallery: usize,
+    /// Queries whose label has no (other) item in the gallery, left out of the metrics.
+    pub lone_queries: usize,
+    pub same_set: bool,
+}
+
+impl QueryGalleryMetrics {
+    /// (name, value) in print order: recall@k..., map@r.
+    pub fn named(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self.recall.iter().map(|(k, v)| (format!("recall@{k}"), *v)).collect();
+        out.push(("map@r".into(), self.map_at_r));
+        out
+    }
+}
+
+/// Recall@k for each of `ks` and mAP@R of row-major `query` [m, dim] (labels
+/// `query_labels`) against `gallery` [n, dim] (`gallery_labels`), semantics in the module
+/// doc. Errors: shapes or label counts that do not match, k = 0 or k larger than the
+/// candidates per query (n, or n - 1 when same_set), same_set with different sets, or no
+/// query with a relevant gallery item (every metric undefined).
+pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32], gallery_labels: &[i64], dim: usize, ks: &[usize], same_set: bool) -> Result<QueryGalleryMetrics> {
+    ensure!(dim >= 1, "embeddings need at least one column");
+    let (m, n) = (query.len() / dim, gallery.len() / dim);
+    ensure!(query.len() == m * dim && gallery.len() == n * dim, "embeddings are not rows of {dim} values");
+    ensure!(m == query_labels.len(), "query embeddings have {m} rows but there are {} query labels", query_labels.len());
+    ensure!(n == gallery_labels.len(), "gallery embeddings have {n} rows but there are {} gallery labels", gallery_labels.len());
+    ensure!(m >= 1 && n >= 1, "need at least one query and one gallery item");
+    if same_set {
+        ensure!(query == gallery && query_labels == gallery_labels, "same_set needs identical query and gallery sets");
+    }
+    let candidates = if same_set { n - 1 } else { n };
+    ensure!(!ks.is_empty(), "--k: give at least one k");
+    for &k in ks {
+        if k == 0 || k > candidates {
+            bail!("--k {k}: Recall@k needs 1 <= k <= {candidates} (gallery items per query{})", if same_set { ", the query itself left out" } else { "" });
+        }
+    }
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for &l in gallery_labels {
+        *counts.entry(l).or_insert(0) += 1;
+    }
+    let r_of = |i: usize| counts.get(&query_labels[i]).copied().unwrap_or(0) - usize::from(same_set);
+    let max_r = (0..m).map(r_of).max().unwrap_or(0);
+    let kmax = ks.iter().copied().max().unwrap_or(1).max(max_r).min(candidates).max(1);
+    // Neighbour rows (gallery indices), nearest first.
+    let rows: Vec<Vec<usize>> = if same_set {
+        let t = tch::Tensor::from_slice(gallery).view([n as i64, dim as i64]);
+        let nn = super::knn::nearest_neighbours(&t, kmax);
+        (0..m).map(|i| nn.row(i).iter().map(|&j| j as usize).collect()).collect()
+    } else {
+        super::search::search_in_memory(query, gallery, dim, kmax, super::search::GALLERY_CHUNK_ROWS)?
+            .into_iter()
+            .map(|h| h.into_iter().map(|x| x.index).collect())
+            .collect()
+    };
+    let mut hits = vec![0usize; ks.len()];
+    let mut ap_sum = 0.0;
+    let mut counted = 0usize;
+    for (i, row) in rows.iter().enumerate() {
+        let r = r_of(i);
+        if r == 0 {
+            continue;
+        }
+        counted += 1;
+        let rel: Vec<bool> = row.iter().map(|&j| gallery_labels[j] == query_labels[i]).collect();
+        for (h, &k) in hits.iter_mut().zip(ks) {
+            if rel[..k.min(rel.len())].iter().any(|&x| x) {
+                *h += 1;
+            }
+        }
+        let mut found = 0usize;
+        let mut ap = 0.0;
+        for (j, &x) in rel.iter().take(r).enumerate() {
+            if x {
+                found += 1;
+                ap += found as f64 / (j + 1) as f64;
+            }
+        }
+        ap_sum += ap / r as f64;
+    }
+    if counted == 0 {
+        bail!("no query has a same-label item in the gallery{}: Recall@k and mAP@R are undefined", if same_set { " (other than itself)" } else { "" });
+    }
+    Ok(QueryGalleryMetrics {
+        recall: ks.iter().zip(&hits).map(|(&k, &h)| (k, h as f64 / counted as f64)).collect(),
+        map_at_r: ap_sum / counted as f64,
+        queries: m,
+        gallery: n,
+        lone_queries: m - counted,
+        same_set,
+    })
+}
+
+/// A float [N, D] .npy as row-major f32 and D. Errors name the file: unreadable, not 2-D,
+/// not floating point, or a NaN / infinite value (with its row).
+pub fn load_embeddings_npy(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
+    use anyhow::Context;
+    let t = tch::Tensor::read_npy(path).with_context(|| format!("{}: expected a float32 [N, D] .npy file", path.display()))?;
+    if t.dim() != 2 {
+        bail!("{}: expected a 2-D [N, D] array, got shape {:?}", path.display(), t.size());
+    }
+    if !t.is_floating_point() {
+        bail!("{}: expected float embeddings, got {:?}", path.display(), t.kind());
+    }
+    let dim = t.size()[1] as usize;
+    let v = Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).contiguous().flatten(0, -1))?;
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        bail!("{}: row {} holds a NaN or infinite value", path.display(), i / dim.max(1));
+    }
+    Ok((v, dim))
+}
+
+/// An integer [N] .npy of labels. Errors name the file: unreadable, more than one
+/// dimension (other than [N, 1]), or a float / bool array.
+pub fn load_labels_npy(path: &std::path::Path) -> Result<Vec<i64>> {
+    use anyhow::Context;
+    use tch::Kind;
+    let t = tch::Tensor::read_npy(path).with_context(|| format!("{}: expected an integer [N] .npy file", path.display()))?;
+    let size = t.size();
+    if !(size.len() == 1 || (size.len() == 2 && size[1] == 1)) {
+        bail!("{}: expected a 1-D [N] label array, got shape {size:?}", path.display());
+    }
+    if !matches!(t.kind(), Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8) {
+        bail!("{}: expected integer labels, got {:?}", path.display(), t.kind());
+    }
+    Ok(Vec::<i64>::try_from(t.to_kind(Kind::Int64).flatten(0, -1))?)
+}
+
+/// Whether two files are the same file (same canonical path).
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// `pads metrics --query-embeddings Q --query-labels QL --gallery-embeddings G
+/// --gallery-labels GL`: loads the four files and computes `query_gallery_metrics`.
+/// Query and gallery are the same set exactly when both pairs name the same files (then
+/// self-matches are left out); the same embeddings file with different label files is
+/// refused.
+pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize]) -> Result<QueryGalleryMetrics> {
+    let same_emb = same_file(q, g);
+    let same_labels = same_file(ql, gl);
+    if same_emb != same_labels {
+        bail!(
+            "--query-embeddings/--gallery-embeddings {} the same file but --query-labels/--gallery-labels {}: give both pairs the same files (one set, self-matches left out) or two separate sets",
+            if same_emb { "name" } else { "do not name" },
+            if same_labels { "do" } else { "do not" }
+        );
+    }
+    let (qe, qd) = load_embeddings_npy(q)?;
+    let (ge, gd) = load_embeddings_npy(g)?;
+    if qd != gd {
+        bail!("{} is {qd}-d but {} is {gd}-d", q.display(), g.display());
+    }
+    let qlab = load_labels_npy(ql)?;
+    let glab = load_labels_npy(gl)?;
+    if qlab.len() * qd != qe.len() {
+        bail!("{} has {} rows but {} has {} labels", q.display(), qe.len() / qd, ql.display(), qlab.len());
+    }
+    if glab.len() * gd != ge.len() {
+        bail!("{} has {} rows but {} has {} labels", g.display(), ge.len() / gd, gl.display(), glab.len());
+    }
+    query_gallery_metrics(&qe, &qlab, &ge, &glab, qd, ks, same_emb)
+}

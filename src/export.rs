@@ -1,0 +1,138 @@
+//! `pads export`: a trained run as files that plain PyTorch reads without pads.
+//!
+//! - `model.pt`: TorchScript, traced through libtorch from pads' own forward pass. Input
+//!   float32 `[N, 3, H, W]`, RGB, ImageNet-normalised (see `preprocess.json`); output the
+//!   L2-normalised `[N, D]` embeddings, the same numbers `pads embed` writes.
+//! - `model.safetensors` (ResNet50 only): the weights under torchvision's `resnet50` key
+//!   names, the head as `fc.weight` `[D, 2048]` / `fc.bias` `[D]` (pads' `last_linear`), for
+//!   `torchvision.models.resnet50()` with `fc = nn.Linear(2048, D)`, evaluated in `eval()`
+//!   mode and followed by L2 normalisation. BatchNorm appears unfolded, as torchvision
+//!   expects it: `weight`, `bias`, `running_mean`, `running_var` and a `num_batches_tracked`
+//!   counter (0). pads folds each frozen BatchNorm into its convolution only inside the
+//!   forward pass (`src/model/mod.rs`, `conv_bn`: W * s and bias - mean * s with
+//!   s = weight / sqrt(running_var + 1e-5)); the stored variables are the unfolded ones, so
+//!   they are written as they are, and torchvision's BatchNorm (eps 1e-5, running statistics
+//!   in eval mode) computes the same function.
+//!   The small CNN has no torchvision counterpart: it exports to TorchScript only.
+//! - `preprocess.json`: the evaluation transform (resize, centre crop, scale, mean, std,
+//!   channel order, layout), to rebuild the input pipeline elsewhere.
+use crate::config::{Arch, RunConfig};
+use crate::data::transform::{IMAGENET_MEAN, IMAGENET_STD};
+use crate::model::EmbeddingNet;
+use crate::run::checkpoint::{load_into_varstore, Checkpoint};
+use crate::run::{CheckpointChoice, RunDir};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+/// What `export_run` wrote, and what it did not write and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportReport {
+    pub checkpoint: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// One line per file not written (e.g. model.safetensors for the small CNN).
+    pub notes: Vec<String>,
+}
+
+/// Rebuilds a run's model from the chosen checkpoint (`best` or `last`), on `device`.
+/// Errors: no such checkpoint, or a checkpoint that does not fit the run's config.
+pub fn load_model_at(run: &RunDir, cfg: &RunConfig, device: Device, which: CheckpointChoice) -> Result<(nn::VarStore, EmbeddingNet, PathBuf)> {
+    let path = run.checkpoint(which)?;
+    let ck = Checkpoint::load(&path)?;
+    let vs = nn::VarStore::new(device);
+    let mut model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
+    model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
+    load_into_varstore(&vs, &ck.group("model"), "model").with_context(|| format!("{} does not fit the run's config", path.display()))?;
+    Ok((vs, model, path))
+}
+
+/// The evaluation transform of `data::transform` (Mode::Eval) as JSON: shorter side resized
+/// to round(size * 256 / 224) with a triangle (bilinear, antialiased) filter, centre crop
+/// `size` x `size`, RGB, pixel / 255, then (x - mean) / std per channel, NCHW float32.
+pub fn preprocess_json(cfg: &RunConfig) -> serde_json::Value {
+    let size = cfg.image_size;
+    let short = ((size as f64) * 256.0 / 224.0).round() as u64;
+    serde_json::json!({
+        "resize_shorter_side": short,
+        "resize_interpolation": "bilinear (triangle filter, antialiased when shrinking; PIL's BILINEAR)",
+        "center_crop": [size, size],
+        "channel_order": "RGB",
+        "scale": 1.0 / 255.0,
+        // The f32 constants printed at their decimal value (0.485, not 0.48500001430511475).
+        "mean": IMAGENET_MEAN.map(|v| v.to_string().parse::<f64>().unwrap_or(v as f64)),
+        "std": IMAGENET_STD.map(|v| v.to_string().parse::<f64>().unwrap_or(v as f64)),
+        "layout": "NCHW",
+        "dtype": "float32",
+        "output": format!("L2-normalised embeddings [N, {}]", cfg.embed_dim),
+        "arch": format!("{:?}", cfg.arch).to_lowercase(),
+        "embed_dim": cfg.embed_dim,
+        "mixed_precision_bf16": cfg.amp == crate::config::Amp::Bf16,
+    })
+}
+
+/// The model's tensors under torchvision's `resnet50` state-dict names (see the module doc):
+/// `last_linear.*` -> `fc.*`, a `num_batches_tracked` (int64 scalar 0) per BatchNorm, every
+/// tensor contiguous float32 on the CPU. Errors for the small CNN (no torchvision model).
+pub fn torchvision_state_dict(vs: &nn::VarStore, arch: Arch) -> Result<Vec<(String, Tensor)>> {
+    if arch != Arch::Resnet50 {
+        anyhow::bail!("model.safetensors needs --arch resnet50: the small CNN has no torchvision counterpart (export it as TorchScript, model.pt)");
+    }
+    let mut out = Vec::new();
+    for (name, t) in vs.variables() {
+        let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let name = match name.strip_prefix("last_linear.") {
+            Some(rest) => format!("fc.{rest}"),
+            None => name,
+        };
+        if let Some(bn) = name.strip_suffix(".running_mean") {
+            out.push((format!("{bn}.num_batches_tracked"), Tensor::from(0i64)));
+        }
+        out.push((name, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Writes model.pt, model.safetensors (ResNet50 only) and preprocess.json of the run's
+/// `which` checkpoint into `out` (created). The trace runs on the CPU in float32 (bfloat16
+/// backbone if the run used --amp bf16, as `pads embed` does) with a [2, 3, S, S] example;
+/// the traced graph has no fixed batch or image size.
+pub fn export_run(run_dir: &Path, which: CheckpointChoice, out: &Path) -> Result<ExportReport> {
+    let run = RunDir::open(run_dir)?;
+    let cfg = crate::train::run_config(&run, None)?;
+    let (mut vs, model, checkpoint) = load_model_at(&run, &cfg, Device::Cpu, which)?;
+    vs.freeze();
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+
+    let s = cfg.image_size as i64;
+    let example = Tensor::zeros([2, 3, s, s], (Kind::Float, Device::Cpu));
+    let mut forward = |inputs: &[Tensor]| vec![model.forward(&inputs[0])];
+    let module = tch::no_grad(|| tch::CModule::create_by_tracing("PadsEmbedding", "forward", &[example], &mut forward))
+        .context("tracing the model to TorchScript failed")?;
+    let pt = out.join("model.pt");
+    module.save(&pt).with_context(|| format!("cannot write {}", pt.display()))?;
+    files.push(pt);
+
+    match torchvision_state_dict(&vs, cfg.arch) {
+        Ok(tensors) => {
+            let st = out.join("model.safetensors");
+            Tensor::write_safetensors(&tensors, &st).with_context(|| format!("cannot write {}", st.display()))?;
+            files.push(st);
+        }
+        Err(e) => {
+            notes.push(format!("model.safetensors not written: {e:#}"));
+            let stale = out.join("model.safetensors");
+            if stale.exists() {
+                std::fs::remove_file(&stale).with_context(|| format!("cannot remove the stale {}", stale.display()))?;
+                notes.push(format!("removed {} left by an earlier export (it did not belong to this model)", stale.display()));
+            }
+        }
+    }
+
+    let pre = out.join("preprocess.json");
+    crate::util::write_atomic(&pre, serde_json::to_string_pretty(&preprocess_json(&cfg))?.as_bytes())?;
+    files.push(pre);
+    Ok(ExportReport { checkpoint, files, notes })
+}
