@@ -25,7 +25,7 @@ pub const RUN_OPTIONS: &[(&str, &str, &str)] = &[
     ("train_val_split", DATA, "Share of the training images kept for training; the rest is the validation split PADS is rewarded on [fraction, 0-1; 1 = none]"),
     ("train_val_split_by_class", DATA, "Take the validation split as whole classes instead of images of every class [true/false]"),
     ("image_size", DATA, "Side of the square network input [pixels]"),
-    ("cache_images", DATA, "Keep decoded images in memory (automatic below 20,000 images) [true/false]"),
+    ("cache_images", DATA, "Keep decoded images in RAM after their first use: off by default, except the synthetic dataset (always cached); `pads data check` prints the RAM they take [true/false]"),
     ("skip_bad_images", DATA, "Turn a missing, empty, truncated or non-image file into a counted warning instead of an error [true/false]"),
     ("num_workers", DATA, "Image decoding and augmentation threads [threads; 0 = one per core]"),
     // ---- model ----

@@ -526,7 +526,8 @@ fn in_shop_layout_trains_on_train_items_and_tests_query_against_gallery() {
     assert_eq!((row("train").classes, row("train").images), (3, 12));
     assert_eq!((row("query").classes, row("query").images), (4, 4));
     assert_eq!((row("gallery").classes, row("gallery").images), (3, 6));
-    assert!(report.problems.iter().any(|p| p.contains("1 query images belong to items without a gallery image")), "{:?}", report.problems);
+    // A warning, not a problem: training works, those queries are only left out of Recall@k.
+    assert!(report.warnings.iter().any(|p| p.contains("1 query images belong to items without a gallery image")), "{:?}", report.warnings);
     assert!(report.to_text().contains("gallery"));
 }
 
