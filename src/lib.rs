@@ -8,6 +8,7 @@ pub mod device;
 pub mod eval;
 pub mod loss;
 pub mod miner;
+pub mod mining;
 pub mod model;
 pub mod optim;
 pub mod pads;

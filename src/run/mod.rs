@@ -2,6 +2,7 @@
 //! (wall times, kept apart so metrics.csv is byte-identical across identical runs),
 //! pads_progression.jsonl (every policy step), and the last and best checkpoints.
 pub mod checkpoint;
+pub mod log;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
