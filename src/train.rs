@@ -449,7 +449,8 @@ impl<'a> Trainer<'a> {
         );
         let dataset = format!("{:?}", cfg.dataset).to_lowercase();
         s.push_str(&format!("  data      {dataset} under {}: {}\n", cfg.data_root.display(), splits.join(", ")));
-        s.push_str(&format!("  device    {} ({:?}); {} torch threads, {loaders} loader threads\n", cfg.device, self.device, tch::get_num_threads()));
+        let device = if cfg.device == "auto" { format!("auto -> {:?}", self.device) } else { cfg.device.clone() };
+        s.push_str(&format!("  device    {device}; {} torch threads, {loaders} loader threads\n", tch::get_num_threads()));
         s.push_str(&format!(
             "  schedule  {} epochs x {ipe} iterations = {} iterations of batch {}; test evaluation every {} epoch(s)\n",
             cfg.n_epochs,

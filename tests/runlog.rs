@@ -182,6 +182,31 @@ fn tensorboard_logs_train_loss_no_uncomputed_values_one_step_axis_and_the_config
 }
 
 #[test]
+fn resume_marks_a_session_restart_so_tensorboard_drops_orphaned_steps() {
+    let cfg = tiny(Sampling::Distance, 2);
+    let out = tempfile::tempdir().unwrap();
+    let s1 = train(&cfg, out.path(), &TrainOptions { stop_after_epoch: Some(1), ..quiet() }).unwrap();
+    train(&cfg, out.path(), &TrainOptions { resume: true, ..quiet() }).unwrap();
+    let ipe = s1.iterations_per_epoch as u64;
+    let dir = out.path().join("tensorboard");
+    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let data = std::fs::read(file).unwrap();
+    let mut pos = 0;
+    let mut restarts = Vec::new();
+    while pos < data.len() {
+        let len = u64::from_le_bytes(data[pos..pos + 8].try_into().unwrap()) as usize;
+        let event = fields(&data[pos + 12..pos + 12 + len]);
+        pos += 16 + len;
+        if let Some(session) = field(&event, 6) {
+            let status = u64::from_le_bytes(field(&fields(session), 1).unwrap().clone().try_into().unwrap());
+            let step = u64::from_le_bytes(field(&event, 2).unwrap().clone().try_into().unwrap());
+            restarts.push((status, step));
+        }
+    }
+    assert_eq!(restarts, vec![(1, ipe)], "one SessionLog START at the resumed iteration");
+}
+
+#[test]
 fn best_row_is_the_first_maximum_of_the_rule_and_final_the_last_evaluated() {
     let t = CsvTable {
         header: ["epoch", "loss", "recall@1", "val_recall@1"].map(String::from).to_vec(),

@@ -239,7 +239,8 @@ pub fn distribution_heatmap(path: &Path, support: &[f64], progression: &[Vec<f64
         .map_err(err)?;
     // The colour bar: the ramp from vmin (bottom) to vmax (top), labelled in the plot's unit.
     let mut bar = ChartBuilder::on(&bar_area)
-        .margin_top(46)
+        .caption(if log { "log10 p" } else { "p" }, ("sans-serif", 15))
+        .margin_top(12)
         .margin_bottom(48)
         .margin_right(8)
         .y_label_area_size(56)
@@ -249,6 +250,7 @@ pub fn distribution_heatmap(path: &Path, support: &[f64], progression: &[Vec<f64
         .disable_mesh()
         .disable_x_axis()
         .y_labels(6)
+        .y_label_style(("sans-serif", 13))
         .y_label_formatter(&|v| if log { format!("{v:.1}") } else { format!("{v:.3}") })
         .draw()
         .map_err(err)?;

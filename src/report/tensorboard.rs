@@ -157,6 +157,21 @@ impl EventWriter {
         self.record(&event(now(), step, Some(&s), None))
     }
 
+    /// A SessionLog START event at `step` (a resumed run): TensorBoard then drops the
+    /// values at steps >= `step` that an interrupted session logged after its last
+    /// checkpoint, so the resumed run's values replace them instead of doubling the curves.
+    pub fn session_start(&mut self, step: i64) -> Result<()> {
+        let mut session = Vec::new();
+        key(&mut session, 1, 0); // SessionLog.status = START (1)
+        varint(&mut session, 1);
+        let mut e = Vec::new();
+        double(&mut e, 1, now());
+        key(&mut e, 2, 0);
+        varint(&mut e, step as u64);
+        bytes(&mut e, 6, &session); // Event.session_log
+        self.record(&e)
+    }
+
     pub fn flush(&mut self) -> Result<()> {
         self.file.flush()?;
         Ok(())

@@ -108,12 +108,15 @@ impl RunLog {
         Ok(())
     }
 
-    /// Starts writing: config.toml, the TensorBoard file (with the config as a text summary
-    /// `config` at global iteration `step`), and the tables (continued from the folder's
+    /// Starts writing: config.toml, the TensorBoard file (on resume a session restart at
+    /// global iteration `step`; the config as a text summary `config` at `step`), and the tables (continued from the folder's
     /// files up to `epoch` on resume, else new).
     pub fn start(&mut self, resume: bool, epoch: usize, step: i64) -> Result<()> {
         crate::util::write_atomic(&self.run.config(), self.cfg.to_toml().as_bytes())?;
         let mut tb = EventWriter::create(&self.run.path("tensorboard"))?;
+        if resume {
+            tb.session_start(step)?;
+        }
         tb.text("config", step, &config_markdown(&self.cfg))?;
         tb.flush()?;
         self.tensorboard = Some(tb);
