@@ -426,51 +426,18 @@ impl<'a> Trainer<'a> {
         Ok(Some(self.validate()?.0.recall1()))
     }
 
-    /// PADS policy updates a whole run makes: one per `policy_sample_freq` iterations counted
-    /// from epoch `policy_training_delay` on.
-    pub fn planned_policy_updates(cfg: &RunConfig, iterations_per_epoch: usize) -> usize {
-        if cfg.sampling != Sampling::Pads {
-            return 0;
-        }
-        cfg.n_epochs.saturating_sub(cfg.policy_training_delay) * iterations_per_epoch / cfg.policy_sample_freq.max(1)
-    }
-
-    /// The start-up block: data per split, device and threads, schedule, PADS updates, the
-    /// checkpoint rule and the run folder.
+    /// The start-up block (see `report::StartupSummary`).
     fn startup_summary(&self, resume: bool) -> String {
-        let cfg = self.cfg;
-        let ipe = self.sampler.batches_per_epoch();
-        let splits: Vec<String> = self.split_sizes.iter().map(|(n, i, c)| format!("{n} {i} images / {c} classes")).collect();
-        let loaders = if cfg.num_workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { cfg.num_workers };
-        let mut s = format!(
-            "pads train: run folder {} ({})\n",
-            self.log.run.root.display(),
-            if resume { format!("resuming after epoch {}", self.state.epoch) } else { "new run".to_string() }
-        );
-        let dataset = format!("{:?}", cfg.dataset).to_lowercase();
-        s.push_str(&format!("  data      {dataset} under {}: {}\n", cfg.data_root.display(), splits.join(", ")));
-        let device = if cfg.device == "auto" { format!("auto -> {:?}", self.device) } else { cfg.device.clone() };
-        s.push_str(&format!("  device    {device}; {} torch threads, {loaders} loader threads\n", tch::get_num_threads()));
-        s.push_str(&format!(
-            "  schedule  {} epochs x {ipe} iterations = {} iterations of batch {}; test evaluation every {} epoch(s)\n",
-            cfg.n_epochs,
-            cfg.n_epochs * ipe,
-            cfg.bs,
-            cfg.eval_every
-        ));
-        if cfg.sampling == Sampling::Pads {
-            s.push_str(&format!(
-                "  PADS      a policy update every {} iterations from epoch {}: {} planned\n",
-                cfg.policy_sample_freq,
-                cfg.policy_training_delay + 1,
-                Self::planned_policy_updates(cfg, ipe)
-            ));
-        } else {
-            s.push_str(&format!("  sampling  {:?} (no policy updates)\n", cfg.sampling).to_lowercase());
+        crate::report::StartupSummary {
+            cfg: self.cfg,
+            run_folder: &self.log.run.root,
+            resumed_after: resume.then_some(self.state.epoch),
+            splits: &self.split_sizes,
+            device: self.device,
+            iterations_per_epoch: self.sampler.batches_per_epoch(),
+            planned_policy_updates: planned_policy_updates(self.cfg, self.sampler.batches_per_epoch()),
         }
-        let rule = format!("{:?}", cfg.select_on).to_lowercase();
-        s.push_str(&format!("  best      checkpoint_best keeps the epoch with the {} (--select-on {rule})", cfg.select_on.rule()));
-        s
+        .text()
     }
 
     pub fn run(mut self, opts: &TrainOptions) -> Result<TrainSummary> {
@@ -549,6 +516,15 @@ impl<'a> Trainer<'a> {
             wall_seconds: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// PADS policy updates a whole run makes: one per `policy_sample_freq` iterations counted
+/// from epoch `policy_training_delay` on (the trainer's `policy_counter`), 0 without PADS.
+pub fn planned_policy_updates(cfg: &RunConfig, iterations_per_epoch: usize) -> usize {
+    if cfg.sampling != Sampling::Pads {
+        return 0;
+    }
+    cfg.n_epochs.saturating_sub(cfg.policy_training_delay) * iterations_per_epoch / cfg.policy_sample_freq.max(1)
 }
 
 pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {

@@ -247,8 +247,8 @@ pub fn compare_runs(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput> {
         body.push_str(&format!("<p class=\"warn\">warning: {}</p>", escape(w)));
     }
     body.push_str(&format!(
-        "<p>Test split of dataset <b>{:?}</b> under {}. Runs:</p><ul>",
-        data.dataset,
+        "<p>Test split of dataset <b>{}</b> under {}. Runs:</p><ul>",
+        format!("{:?}", data.dataset).to_lowercase(),
         escape(&data.data_root.display().to_string())
     ));
     for r in &runs {

@@ -106,6 +106,56 @@ impl RunProgress {
     }
 }
 
+/// What `pads train` prints first, in one block: the run folder, images and classes per
+/// split, device and threads, the schedule (iterations per epoch), the planned PADS policy
+/// updates and the checkpoint rule.
+pub struct StartupSummary<'a> {
+    pub cfg: &'a RunConfig,
+    pub run_folder: &'a std::path::Path,
+    /// Some(epoch) when resuming after that epoch.
+    pub resumed_after: Option<usize>,
+    /// (split name, images, classes).
+    pub splits: &'a [(&'static str, usize, usize)],
+    pub device: tch::Device,
+    pub iterations_per_epoch: usize,
+    pub planned_policy_updates: usize,
+}
+
+impl StartupSummary<'_> {
+    pub fn text(&self) -> String {
+        let cfg = self.cfg;
+        let ipe = self.iterations_per_epoch;
+        let splits: Vec<String> = self.splits.iter().map(|(n, i, c)| format!("{n} {i} images / {c} classes")).collect();
+        let loaders = if cfg.num_workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { cfg.num_workers };
+        let state = self.resumed_after.map(|e| format!("resuming after epoch {e}")).unwrap_or_else(|| "new run".to_string());
+        let mut s = format!("pads train: run folder {} ({state})\n", self.run_folder.display());
+        let dataset = format!("{:?}", cfg.dataset).to_lowercase();
+        s.push_str(&format!("  data      {dataset} under {}: {}\n", cfg.data_root.display(), splits.join(", ")));
+        let device = if cfg.device == "auto" { format!("auto -> {:?}", self.device) } else { cfg.device.clone() };
+        s.push_str(&format!("  device    {device}; {} torch threads, {loaders} loader threads\n", tch::get_num_threads()));
+        s.push_str(&format!(
+            "  schedule  {} epochs x {ipe} iterations = {} iterations of batch {}; test evaluation every {} epoch(s)\n",
+            cfg.n_epochs,
+            cfg.n_epochs * ipe,
+            cfg.bs,
+            cfg.eval_every
+        ));
+        if cfg.sampling == crate::config::Sampling::Pads {
+            s.push_str(&format!(
+                "  PADS      a policy update every {} iterations from epoch {}: {} planned\n",
+                cfg.policy_sample_freq,
+                cfg.policy_training_delay + 1,
+                self.planned_policy_updates
+            ));
+        } else {
+            s.push_str(&format!("  sampling  {:?} (no policy updates)\n", cfg.sampling).to_lowercase());
+        }
+        let rule = format!("{:?}", cfg.select_on).to_lowercase();
+        s.push_str(&format!("  best      checkpoint_best keeps the epoch with the {} (--select-on {rule})", cfg.select_on.rule()));
+        s
+    }
+}
+
 /// The validation metric a PADS reward is computed from (`--policy-reward-type`).
 pub fn reward_metric_label(kind: u8) -> &'static str {
     match kind {
