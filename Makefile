@@ -14,7 +14,8 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-python.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-python.txt
+	@echo "make setup: installing PyTorch and the other pinned packages into $(VENV): about 4 GB to download, several minutes; pip shows its progress below."
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -r requirements.txt -r requirements-python.txt
 	@touch $(STAMP)
 
 build: $(STAMP)

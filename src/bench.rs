@@ -4,7 +4,7 @@
 use crate::config::{Arch, LossKind, RunConfig, Sampling};
 use crate::data::loader::{spawn_loader, ImageStore};
 use crate::data::transform::{Mode, Transform};
-use crate::miner::build_miner;
+use crate::mining::build_miner;
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
 use anyhow::Result;

@@ -93,6 +93,35 @@ pub enum InitDistr {
     Distance,
 }
 
+/// Which epoch `checkpoint_best` keeps (`--select-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum SelectOn {
+    /// The highest test Recall@1, as the original does.
+    #[default]
+    Test,
+    /// The highest validation Recall@1 (needs a validation split).
+    Val,
+}
+
+impl SelectOn {
+    /// The rule in words, for tables and reports.
+    pub fn rule(self) -> &'static str {
+        match self {
+            SelectOn::Test => "highest test Recall@1",
+            SelectOn::Val => "highest validation Recall@1",
+        }
+    }
+    /// The metrics.csv column the rule maximises.
+    pub fn column(self) -> &'static str {
+        match self {
+            SelectOn::Test => "recall@1",
+            SelectOn::Val => "val_recall@1",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
@@ -208,6 +237,11 @@ pub struct RunConfig {
     /// Evaluate on the test split every this many epochs (the last epoch always).
     #[arg(long, default_value_t = 1)]
     pub eval_every: usize,
+    /// Which epoch checkpoint_best keeps: highest test Recall@1 (`test`, the original's rule)
+    /// or highest validation Recall@1 (`val`, evaluated each epoch; needs a validation split).
+    #[arg(long, value_enum, default_value = "test")]
+    #[serde(default)]
+    pub select_on: SelectOn,
 
     // ---- PADS (pads-spec.md sections 4 and 5) ----
     #[arg(long, default_value_t = 30)]
@@ -480,6 +514,9 @@ impl RunConfig {
         }
         if self.eval_every == 0 {
             bail!("--eval-every must be at least 1");
+        }
+        if self.select_on == SelectOn::Val && self.train_val_split >= 1.0 {
+            bail!("--select-on val needs a validation split: set --train-val-split below 1 (or --select-on test)");
         }
         // Spelling only: availability is checked where it trains (a sweep may be written
         // on a machine without the GPU its runs will use).

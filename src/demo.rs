@@ -1,10 +1,11 @@
 //! The embedded default: generate the synthetic set, train the small CNN on CPU with the
 //! distance-weighted baseline and with PADS (identical settings apart from the sampler),
-//! and print test metrics before and after training side by side.
+//! and print test metrics before and after training side by side (best and final rows of
+//! each run), then write the comparison page of the two runs (`pads compare`).
 use crate::config::{Arch, DatasetKind, RunConfig, Sampling};
 use crate::data::synth::{self, SynthOptions};
 use crate::eval::Metrics;
-use crate::train::{train, TrainOptions};
+use crate::train::{train, TrainOptions, TrainSummary};
 use anyhow::Result;
 use std::path::Path;
 
@@ -35,12 +36,28 @@ pub fn demo_config(data_root: &Path, epochs: usize) -> RunConfig {
     }
 }
 
-fn row(name: &str, m: &Metrics) -> String {
-    let mut s = format!("{name:<24}");
-    for (_, v) in m.named().iter().take(7) {
-        s.push_str(&format!(" {v:>8.4}"));
+/// Best and final test rows of finished runs as an aligned text table: run, checkpoint
+/// (untrained / best / final), epoch, the rule that chose it, then the first seven metrics.
+/// `runs` = (name, summary, config); the untrained row is shown once, from the first run
+/// that has one (the runs of one table share seed and architecture).
+pub fn best_final_table(runs: &[(&str, &TrainSummary, &RunConfig)]) -> String {
+    let Some((_, first, _)) = runs.first() else { return String::new() };
+    let names: Vec<String> = first.last.named().into_iter().take(7).map(|(n, _)| n).collect();
+    let mut header: Vec<String> = ["run", "checkpoint", "epoch", "chosen by"].map(String::from).to_vec();
+    header.extend(names.iter().cloned());
+    let cells = |m: &Metrics| m.named().into_iter().take(7).map(|(_, v)| format!("{v:.4}")).collect::<Vec<_>>();
+    let mut rows = Vec::new();
+    if let Some((name, s, _)) = runs.iter().find(|r| r.1.before.is_some()) {
+        if let Some(b) = &s.before {
+            let label = if runs.len() > 1 { "untrained (all runs)".to_string() } else { name.to_string() };
+            rows.push([vec![label, "untrained".into(), "0".into(), "-".into()], cells(b)].concat());
+        }
     }
-    s
+    for (name, s, cfg) in runs {
+        rows.push([vec![name.to_string(), "best".into(), s.best_epoch.to_string(), cfg.select_on.rule().into()], cells(&s.best)].concat());
+        rows.push([vec![name.to_string(), "final".into(), s.last_epoch.to_string(), "last evaluated epoch".into()], cells(&s.last)].concat());
+    }
+    crate::report::text_table(&header, &rows)
 }
 
 /// The demo's run folders under `out`, in training order.
@@ -87,30 +104,22 @@ pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool, overwr
         synth::ensure(data_root, &opts)?;
         eprintln!("demo: synthetic set ready ({:.1} s)", t0.elapsed().as_secs_f64());
     }
-    let mut rows = Vec::new();
-    let mut header = format!("{:<24}", "run (test split)");
-    let template = Metrics { recall: demo_config(data_root, epochs).recall_ks().into_iter().map(|k| (k, 0.0)).collect(), ..Default::default() };
-    for (name, _) in template.named().iter().take(7) {
-        header.push_str(&format!(" {name:>8}"));
-    }
+    let mut done = Vec::new();
     for (sampling, run_dir) in demo_runs(out) {
         let mut cfg = demo_config(data_root, epochs);
         cfg.sampling = sampling;
         let name = format!("{sampling:?}").to_lowercase();
         let t = std::time::Instant::now();
         let s = train(&cfg, &run_dir, &TrainOptions { quiet, eval_before: true, overwrite, ..Default::default() })?;
-        if let Some(b) = &s.before {
-            if rows.is_empty() {
-                rows.push(row("untrained", b));
-            }
-        }
-        rows.push(row(&format!("{name} (best, epoch {})", s.best_epoch), &s.best));
         eprintln!("{name}: {:.0} s, {} policy updates", t.elapsed().as_secs_f64(), s.policy_updates);
+        done.push((name, s, cfg));
     }
-    println!("{header}");
-    for r in rows {
-        println!("{r}");
-    }
+    let table: Vec<(&str, &TrainSummary, &RunConfig)> = done.iter().map(|(n, s, c)| (n.as_str(), s, c)).collect();
+    println!("test split:");
+    print!("{}", best_final_table(&table));
+    let dirs: Vec<std::path::PathBuf> = done.iter().map(|(n, _, _)| out.join(n)).collect();
+    let page = crate::report::compare::compare_runs(&dirs, &out.join("compare"))?;
+    println!("comparison page: {}", page.html.display());
     println!("total {:.0} s; runs in {}", t0.elapsed().as_secs_f64(), out.display());
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod help;
 pub mod export;
 pub mod loss;
 pub mod miner;
+pub mod mining;
 pub mod model;
 pub mod npy;
 pub mod optim;

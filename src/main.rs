@@ -45,6 +45,9 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Did PADS help? One HTML page and a table (best and final rows, overlaid test
+    /// curves, each PADS run's distribution and policy) for runs on the same data.
+    Compare(CompareArgs),
     /// Rebuild a sweep's summary from the runs it has.
     Summarize {
         /// The sweep folder.
@@ -250,10 +253,24 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct CompareArgs {
+    /// Run folders to compare (trained on the same data).
+    #[arg(required = true, num_args = 1..)]
+    runs: Vec<PathBuf>,
+    /// Folder for compare.html, compare.md, compare.csv and the plots (default: `compare`
+    /// next to the first run).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct EvalArgs {
     /// Run folder to evaluate (its config.toml and best checkpoint) [path]
     #[arg(long)]
     run: PathBuf,
+    /// Which checkpoint: `best` (the epoch the run's --select-on rule chose) or `last`.
+    #[arg(long, value_enum, default_value = "best")]
+    checkpoint: pads::run::CheckpointChoice,
     /// Folder holding the dataset, when it moved since training [path; default: the run's]
     #[arg(long)]
     data_root: Option<PathBuf>,
@@ -466,6 +483,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PADS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: Slurm and nohup logs get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
@@ -566,12 +585,38 @@ fn run() -> Result<()> {
                 overwrite: a.overwrite,
             };
             let s = pads::train::train(&cfg, &out, &opts)?;
-            println!("best test Recall@1 {:.4} at epoch {}; run folder {}", s.best.recall1(), s.best_epoch, out.display());
-            print_metrics(&s.last, false)?;
+            println!("run folder {}; test metrics:", out.display());
+            let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| out.display().to_string());
+            print!("{}", pads::demo::best_final_table(&[(name.as_str(), &s, &cfg)]));
         }
         Command::Eval(a) => {
-            let m = pads::train::evaluate_run(&a.run, a.data_root.as_deref(), a.quiet || a.json)?;
-            print_metrics(&m, a.json)?;
+            let (m, info) = pads::train::evaluate_checkpoint(&a.run, a.data_root.as_deref(), a.checkpoint, a.quiet || a.json)?;
+            if a.json {
+                let mut obj: serde_json::Map<String, serde_json::Value> =
+                    m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
+                obj.insert("checkpoint".into(), serde_json::json!(info.which.as_str()));
+                obj.insert("epoch".into(), serde_json::json!(info.epoch));
+                obj.insert("chosen_by".into(), serde_json::json!(match info.which {
+                    pads::run::CheckpointChoice::Best => info.rule,
+                    pads::run::CheckpointChoice::Last => "latest epoch",
+                }));
+                println!("{}", serde_json::to_string_pretty(&obj)?);
+            } else {
+                println!("test metrics of the {}:", info.describe());
+                print_metrics(&m, false)?;
+            }
+        }
+        Command::Compare(a) => {
+            let out = match a.out {
+                Some(o) => o,
+                None => a.runs[0].parent().map(|p| p.join("compare")).unwrap_or_else(|| PathBuf::from("compare")),
+            };
+            let r = pads::report::compare::compare_runs(&a.runs, &out)?;
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            print!("{}", r.text_table);
+            println!("wrote {} ({} and {} hold the table)", r.html.display(), r.markdown.display(), r.csv.display());
         }
         Command::Metrics(a) if a.query_embeddings.is_some() => metrics_query_gallery(&a)?,
         Command::Metrics(a) => {

@@ -200,8 +200,11 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, std)
 }
 
-/// One run's final (last evaluated) and best (highest Recall@1) rows of metrics.csv.
+/// One run's final (last evaluated) and best (the epoch checkpoint_best holds, by the run's
+/// `select_on` rule) rows of metrics.csv.
 pub struct RunResult {
+    /// How the best row was chosen (e.g. "highest test Recall@1").
+    pub rule: &'static str,
     pub sampler: String,
     pub seed: String,
     pub metric_names: Vec<String>,
@@ -223,14 +226,16 @@ pub fn read_run(dir: &Path) -> Result<Option<RunResult>> {
     let r1 = table.header.iter().position(|h| h == "recall@1").context("metrics.csv has no recall@1")?;
     let metric_idx: Vec<usize> = (0..table.header.len()).filter(|&i| !NON_METRICS.contains(&table.header[i].as_str())).collect();
     let rows: Vec<&Vec<String>> = table.rows.iter().filter(|r| r[0] != "0" && r.get(r1).is_some_and(|v| !v.is_empty())).collect();
+    let rule = RunConfig::from_toml_file(&dir.join("config.toml")).map(|c| c.select_on).unwrap_or_default();
     let (Some(last), Some(best)) = (
-        rows.last(),
-        rows.iter().max_by(|a, b| a[r1].parse::<f64>().unwrap_or(f64::MIN).total_cmp(&b[r1].parse::<f64>().unwrap_or(f64::MIN))),
+        crate::run::log::final_row(&table).map(|i| &table.rows[i]),
+        crate::run::log::best_row(&table, rule).map(|i| &table.rows[i]),
     ) else {
         return Ok(None);
     };
     let parse = |row: &Vec<String>| metric_idx.iter().map(|&i| row.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN)).collect::<Vec<_>>();
     Ok(Some(RunResult {
+        rule: rule.rule(),
         sampler: sampler.to_string(),
         seed: seed.to_string(),
         metric_names: metric_idx.iter().map(|&i| table.header[i].clone()).collect(),
@@ -290,7 +295,13 @@ pub fn summarize(out: &Path) -> Result<String> {
             csv.header.push(format!("{kind}_{n}_std"));
         }
     }
-    let mut md = String::from("# Sweep summary\n\nMean +- standard deviation over seeds (sample std). `final` = last evaluated epoch, `best` = epoch with the best test Recall@1.\n\n");
+    let mut rules: Vec<&str> = results.iter().map(|r| r.rule).collect();
+    rules.sort();
+    rules.dedup();
+    let mut md = format!(
+        "# Sweep summary\n\nMean +- standard deviation over seeds (sample std). `final` = last evaluated epoch, `best` = the epoch checkpoint_best holds, chosen by the {}.\n\n",
+        rules.join(" / ")
+    );
     let shown: Vec<&String> = names.iter().filter(|n| !["intra", "inter"].contains(&n.as_str())).collect();
     md.push_str("| sampler | runs |");
     for n in &shown {

@@ -2,27 +2,26 @@
 //! Adam steps; every `policy_sample_freq` iterations the PADS agent acts; after each epoch
 //! the test split is evaluated, metrics.csv is rewritten and the last / best checkpoints
 //! are saved. `resume` continues from the last checkpoint exactly.
-use crate::config::{Arch, DatasetKind, LossKind, RunConfig, Sampling};
+use crate::config::{Arch, DatasetKind, LossKind, RunConfig, Sampling, SelectOn};
 use crate::data::loader::{sequential_batches, spawn_loader, ImageStore};
 use crate::data::sampler::ClassBalancedSampler;
 use crate::data::transform::{Mode, Transform};
 use crate::data::scan::{prepare_eval_split, write_records, SkipRecord};
 use crate::data::{load_splits, synth, Split};
 use crate::eval::{compute_metrics_and_neighbours, EvalOptions, Metrics};
-use crate::miner::{build_miner, Miner};
+use crate::mining::Mining;
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
-use crate::pads::agent::{Agent, AgentState, PolicyRecord};
+use crate::pads::agent::{Agent, AgentState};
 use crate::pads::distribution::Distribution;
-use crate::report::tensorboard::EventWriter;
-use crate::report::Progress;
+use crate::report::{fmt_duration, Progress, RunProgress};
 use crate::run::checkpoint::{load_into_varstore, varstore_tensors, Checkpoint};
-use crate::run::{fmt, CsvTable, RunDir};
+use crate::run::log::{metrics_row, RunLog};
+use crate::run::{fmt, CheckpointChoice, RunDir};
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,8 +44,13 @@ pub struct TrainOptions {
 
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
+    /// Test metrics of the untrained network (with `eval_before`).
     pub before: Option<Metrics>,
+    /// Test metrics of the last evaluated epoch (`last_epoch`).
     pub last: Metrics,
+    pub last_epoch: usize,
+    /// Test metrics of the epoch checkpoint_best holds (`best_epoch`, chosen by the run's
+    /// `select_on` rule).
     pub best: Metrics,
     pub best_epoch: usize,
     pub policy_updates: usize,
@@ -63,8 +67,13 @@ pub struct TrainState {
     pub global_iter: usize,
     pub policy_counter: usize,
     pub miner_rng: ChaCha8Rng,
-    pub best_recall1: f64,
+    /// The best value so far of the selection metric (`select_on`: test or validation
+    /// Recall@1).
+    #[serde(alias = "best_recall1")]
+    pub best_score: f64,
     pub best_epoch: usize,
+    #[serde(default)]
+    pub last_epoch: usize,
     pub best_metrics: Option<Metrics>,
     pub last_metrics: Option<Metrics>,
     pub before_metrics: Option<Metrics>,
@@ -116,17 +125,10 @@ fn lr_factor(cfg: &RunConfig, epoch0: usize) -> f64 {
     cfg.gamma.powi(cfg.tau.iter().filter(|&&t| t <= epoch0).count() as i32)
 }
 
-fn metrics_header(cfg: &RunConfig) -> Vec<String> {
-    let mut h = vec!["epoch".to_string(), "loss".to_string()];
-    h.extend(cfg.recall_ks().iter().map(|k| format!("recall@{k}")));
-    h.extend(["nmi", "f1", "map@r", "intra", "inter", "lr", "beta_mean", "policy_updates"].map(String::from));
-    h
-}
-
 pub struct Trainer<'a> {
     cfg: &'a RunConfig,
     device: Device,
-    run: RunDir,
+    log: RunLog,
     train_store: Arc<ImageStore>,
     val_store: Option<Arc<ImageStore>>,
     test_store: Arc<ImageStore>,
@@ -139,14 +141,15 @@ pub struct Trainer<'a> {
     beta: Tensor,
     opt_model: Adam,
     opt_beta: Adam,
-    miner: Box<dyn Miner>,
+    miner: Mining,
     agent: Option<Agent>,
     state: TrainState,
     progress: Progress,
-    tensorboard: Option<EventWriter>,
     /// Every image not used as it is (layout skips, dropped evaluation images, replaced
     /// training images): skipped_images.csv, summary.json and report.html.
     skips: Vec<SkipRecord>,
+    /// (split, images, classes) for the start-up summary.
+    split_sizes: Vec<(&'static str, usize, usize)>,
 }
 
 fn store(split: Split, cfg: &RunConfig) -> Arc<ImageStore> {
@@ -213,6 +216,11 @@ impl<'a> Trainer<'a> {
         }
         let sampler = ClassBalancedSampler::new(&splits.train, cfg.bs, cfg.samples_per_class)?;
         let n_train_classes = splits.train.classes.len();
+        let mut split_sizes = vec![("train", splits.train.len(), n_train_classes)];
+        if let Some(v) = &val {
+            split_sizes.push(("validation", v.len(), v.classes.len()));
+        }
+        split_sizes.push(("test", test.len(), test.classes.len()));
         let train_store = store(splits.train, cfg);
         let val_store = val.map(|v| eval_store(v, cfg));
         let test_store = eval_store(test, cfg);
@@ -229,7 +237,7 @@ impl<'a> Trainer<'a> {
         }
         let opt_model = Adam::new(&model_vs, cfg.lr, cfg.decay);
         let opt_beta = Adam::new(&beta_vs, cfg.beta_lr, 0.0);
-        let miner = build_miner(cfg);
+        let miner = Mining::new(cfg);
         let agent = (cfg.sampling == Sampling::Pads).then(|| Agent::new(cfg, cfg.recall_ks().len()));
         drop(init_guard);
         if opts.overwrite && !opts.resume {
@@ -241,8 +249,9 @@ impl<'a> Trainer<'a> {
             global_iter: 0,
             policy_counter: 0,
             miner_rng: ChaCha8Rng::seed_from_u64(crate::util::mix(cfg.seed, 0x313E4, 0)),
-            best_recall1: f64::NEG_INFINITY,
+            best_score: f64::NEG_INFINITY,
             best_epoch: 0,
+            last_epoch: 0,
             best_metrics: None,
             last_metrics: None,
             before_metrics: None,
@@ -255,7 +264,7 @@ impl<'a> Trainer<'a> {
         let mut t = Trainer {
             cfg,
             device,
-            run,
+            log: RunLog::new(run, cfg),
             train_store,
             val_store,
             test_store,
@@ -271,8 +280,8 @@ impl<'a> Trainer<'a> {
             agent,
             state,
             progress: Progress::new(opts.quiet),
-            tensorboard: None,
             skips,
+            split_sizes,
         };
         if opts.resume {
             t.restore()?;
@@ -300,7 +309,7 @@ impl<'a> Trainer<'a> {
     }
 
     fn restore(&mut self) -> Result<()> {
-        let path = self.run.last_checkpoint();
+        let path = self.log.run.last_checkpoint();
         if !path.is_file() {
             bail!("--resume: {} has no checkpoint to resume from", path.display());
         }
@@ -326,22 +335,9 @@ impl<'a> Trainer<'a> {
             *d = saved;
         }
         // Keep only the log lines the checkpoint has seen.
-        let keep_epochs = state.epoch;
-        if let Ok(mut table) = CsvTable::read(&self.run.metrics_csv()) {
-            table.rows.retain(|r| r.first().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e <= keep_epochs));
-            self.run.write_table(&self.run.metrics_csv(), &table)?;
-        }
-        if let Ok(text) = std::fs::read_to_string(self.run.progression()) {
-            let calls = state.agent.as_ref().map(|a| a.call_count).unwrap_or(0);
-            let kept: String = text
-                .lines()
-                .filter(|l| serde_json::from_str::<PolicyRecord>(l).is_ok_and(|r| r.call < calls))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            crate::util::write_atomic(&self.run.progression(), kept.as_bytes())?;
-        }
+        self.log.truncate_to(state.epoch, state.agent.as_ref().map(|a| a.call_count).unwrap_or(0))?;
         self.state = state;
-        tracing::info!("resumed {} after epoch {}", self.run.root.display(), self.state.epoch);
+        tracing::info!("resumed {} after epoch {}", self.log.run.root.display(), self.state.epoch);
         Ok(())
     }
 
@@ -368,58 +364,36 @@ impl<'a> Trainer<'a> {
             }
             rows.push((query, neighbours));
         }
-        crate::report::plots::retrieval_grid(&self.run.path("retrieval.png"), &rows, 72)
+        crate::report::plots::retrieval_grid(&self.log.run.path("retrieval.png"), &rows, 72)
     }
 
-    fn log_scalars(&mut self, prefix: &str, step: i64, values: &[(String, f64)]) -> Result<()> {
-        if let Some(tb) = &mut self.tensorboard {
-            for (name, v) in values {
-                tb.scalar(&format!("{prefix}/{name}"), step, *v)?;
-            }
-            tb.flush()?;
-        }
-        Ok(())
-    }
-
-    fn validate_for_policy(&self) -> Result<Metrics> {
-        let store = self.val_store.as_ref().expect("PADS has a validation split");
+    /// Validation metrics (no mAP@R: the policy does not use it) and their named values,
+    /// which leave out what was not computed.
+    fn validate(&self) -> Result<(Metrics, Vec<(String, f64)>)> {
+        let store = self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?;
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
-        crate::pads::agent::validation_metrics(&emb, &labels, &self.cfg.recall_ks(), false)
+        let m = crate::pads::agent::validation_metrics(&emb, &labels, &self.cfg.recall_ks(), false)?;
+        let mut opts = EvalOptions::new(self.cfg.recall_ks());
+        opts.with_map = false;
+        let named = m.named_for(&opts);
+        Ok((m, named))
     }
 
     fn policy_step(&mut self, epoch: usize, progress: f64) -> Result<()> {
-        let val = self.validate_for_policy()?;
+        let (val, named) = self.validate()?;
         let agent = self.agent.as_mut().expect("agent");
         let dist = self.miner.distribution_mut().expect("PADS miner");
-        let record = agent.step(&val, dist, progress, epoch, self.state.global_iter)?;
+        let mut record = agent.step(&val, dist, progress, epoch, self.state.global_iter)?;
+        record.val_metrics = named.clone();
         let step = self.state.global_iter as i64;
-        let mut scalars = val.named();
-        scalars.push(("reward_metric".into(), record.reward_metric));
-        self.log_scalars("val", step, &scalars)?;
-        let mut pads_scalars = Vec::new();
-        for (name, v) in [("reward", record.reward), ("advantage", record.advantage), ("policy_loss", record.policy_loss), ("value_loss", record.value_loss)] {
-            if let Some(v) = v {
-                pads_scalars.push((name.to_string(), v));
-            }
-        }
-        self.log_scalars("pads", step, &pads_scalars)?;
-        if let (Some(tb), Some(d)) = (&mut self.tensorboard, self.miner.distribution()) {
-            tb.histogram("pads/distribution", step, d.support[0], &d.support[1..], &d.probs)?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.run.progression())
-            .with_context(|| format!("cannot write {}", self.run.progression().display()))?;
-        writeln!(f, "{}", serde_json::to_string(&record)?)?;
-        Ok(())
+        self.log.policy_step(step, &named, &record, self.miner.distribution())
     }
 
     fn policy_updates(&self) -> usize {
         self.agent.as_ref().map(|a| a.call_count).unwrap_or(0)
     }
 
-    fn train_epoch(&mut self, epoch0: usize) -> Result<f64> {
+    fn train_epoch(&mut self, epoch0: usize, clock: &mut RunProgress) -> Result<f64> {
         let cfg = self.cfg;
         let factor = lr_factor(cfg, epoch0);
         self.opt_model.lr = cfg.lr * factor;
@@ -441,7 +415,7 @@ impl<'a> Trainer<'a> {
             let batch = batch?;
             let emb = self.model.forward(&batch.images.to_device(self.device));
             if !bool::try_from(emb.isfinite().all())? {
-                bail!("embeddings hold NaN or Inf at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.run.last_checkpoint().display());
+                bail!("embeddings hold NaN or Inf at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.log.run.last_checkpoint().display());
             }
             let triplets = self.miner.mine(&emb, &batch.labels, &mut self.state.miner_rng);
             if triplets.is_empty() {
@@ -457,7 +431,7 @@ impl<'a> Trainer<'a> {
             };
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
-                bail!("loss is {loss_value} (NaN or Inf) at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.run.last_checkpoint().display());
+                bail!("loss is {loss_value} (NaN or Inf) at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.log.run.last_checkpoint().display());
             }
             self.opt_model.zero_grad();
             self.opt_beta.zero_grad();
@@ -477,12 +451,17 @@ impl<'a> Trainer<'a> {
                             "PADS policy step at epoch {}, iteration {} failed; the last good checkpoint is {}",
                             epoch0 + 1,
                             it + 1,
-                            self.run.last_checkpoint().display()
+                            self.log.run.last_checkpoint().display()
                         )
                     })?;
                 }
             }
-            bar.set_message(format!("loss {:.4}", loss_value));
+            if self.progress.is_tty() {
+                let eta = clock.eta_seconds(self.state.global_iter).map(fmt_duration).unwrap_or_else(|| "?".into());
+                bar.set_message(format!("loss {loss_value:.4}, run ETA {eta}"));
+            } else if let Some(line) = clock.line_due(self.state.global_iter, epoch0 + 1, cfg.n_epochs, loss_value) {
+                self.progress.line(&line);
+            }
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -496,30 +475,45 @@ impl<'a> Trainer<'a> {
             }
         }
         if new_bad {
-            write_records(&self.run.path("skipped_images.csv"), &self.skips)?;
+            write_records(&self.log.run.path("skipped_images.csv"), &self.skips)?;
         }
         Ok(loss_sum / n_batches.max(1) as f64)
     }
 
-    fn metrics_row(&self, epoch: usize, loss: f64, m: &Metrics, lr: f64) -> Vec<String> {
+    fn metrics_row(&self, epoch: usize, loss: f64, m: &Metrics, lr: f64, val_recall1: Option<f64>) -> Vec<String> {
         let beta_mean = self.beta.mean(Kind::Float).double_value(&[]);
-        let mut row = vec![epoch.to_string(), if loss.is_nan() { String::new() } else { fmt(loss) }];
-        row.extend(m.recall.iter().map(|r| fmt(r.1)));
-        row.extend([m.nmi, m.f1, m.map_at_r, m.intra, m.inter].map(fmt));
-        row.push(format!("{lr:e}"));
-        row.push(fmt(beta_mean));
-        row.push(self.policy_updates().to_string());
-        row
+        metrics_row(epoch, loss, m, lr, beta_mean, self.policy_updates(), val_recall1)
+    }
+
+    /// Validation Recall@1 when the best checkpoint is chosen on it (`--select-on val`).
+    fn selection_recall1(&self) -> Result<Option<f64>> {
+        if self.cfg.select_on != SelectOn::Val {
+            return Ok(None);
+        }
+        Ok(Some(self.validate()?.0.recall1()))
+    }
+
+    /// The start-up block (see `report::StartupSummary`).
+    fn startup_summary(&self, resume: bool) -> String {
+        crate::report::StartupSummary {
+            cfg: self.cfg,
+            run_folder: &self.log.run.root,
+            resumed_after: resume.then_some(self.state.epoch),
+            splits: &self.split_sizes,
+            device: self.device,
+            iterations_per_epoch: self.sampler.batches_per_epoch(),
+            planned_policy_updates: planned_policy_updates(self.cfg, self.sampler.batches_per_epoch()),
+        }
+        .text()
     }
 
     pub fn run(mut self, opts: &TrainOptions) -> Result<TrainSummary> {
         let cfg = self.cfg;
         let start = Instant::now();
-        crate::util::write_atomic(&self.run.config(), cfg.to_toml().as_bytes())?;
-        self.tensorboard = Some(EventWriter::create(&self.run.path("tensorboard"))?);
-        if !self.skips.is_empty() || self.run.path("skipped_images.csv").is_file() {
+        self.log.start(opts.resume, self.state.epoch, self.state.global_iter as i64)?;
+        if !self.skips.is_empty() || self.log.run.path("skipped_images.csv").is_file() {
             // On resume, keep the training replacements found before the interruption.
-            if let Ok(text) = std::fs::read_to_string(self.run.path("skipped_images.csv")) {
+            if let Ok(text) = std::fs::read_to_string(self.log.run.path("skipped_images.csv")) {
                 for line in text.lines().skip(1).filter(|l| l.starts_with("train,replaced,")) {
                     let path = line.splitn(3, ',').nth(2).and_then(|r| r.strip_prefix('"')).and_then(|r| r.split('"').next()).unwrap_or("");
                     if !self.skips.iter().any(|s| s.path.as_os_str() == path) {
@@ -528,86 +522,89 @@ impl<'a> Trainer<'a> {
                     }
                 }
             }
-            write_records(&self.run.path("skipped_images.csv"), &self.skips)?;
+            write_records(&self.log.run.path("skipped_images.csv"), &self.skips)?;
         }
-        let mut table = CsvTable::read(&self.run.metrics_csv()).unwrap_or_default();
-        let mut timing = CsvTable::read(&self.run.timing_csv()).unwrap_or_default();
-        if !opts.resume {
-            table = CsvTable { header: metrics_header(cfg), rows: Vec::new() };
-            timing = CsvTable { header: vec!["epoch".into(), "seconds".into()], rows: Vec::new() };
-            let _ = std::fs::remove_file(self.run.progression());
+        if !opts.quiet {
+            self.progress.line(&self.startup_summary(opts.resume));
         }
-        timing.rows.retain(|r| r.first().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e <= self.state.epoch));
+        let ipe = self.sampler.batches_per_epoch();
+        let mut clock = RunProgress::new(self.state.global_iter, cfg.n_epochs * ipe, cfg.bs);
         if opts.eval_before && self.state.epoch == 0 && self.state.before_metrics.is_none() {
             let t0 = Instant::now();
             let m = self.evaluate_test("test (untrained)")?;
-            table.rows.push(self.metrics_row(0, f64::NAN, &m, cfg.lr));
-            timing.rows.push(vec!["0".into(), format!("{:.3}", t0.elapsed().as_secs_f64())]);
-            self.run.write_table(&self.run.metrics_csv(), &table)?;
+            let val_r1 = self.selection_recall1()?;
+            let row = self.metrics_row(0, f64::NAN, &m, cfg.lr, val_r1);
+            self.log.push_epoch(0, row, t0.elapsed().as_secs_f64())?;
+            self.log.scalars("test", 0, &m.named())?;
             self.state.before_metrics = Some(m);
         }
         for epoch0 in self.state.epoch..cfg.n_epochs {
             let t0 = Instant::now();
-            let loss = self.train_epoch(epoch0)?;
+            let loss = self.train_epoch(epoch0, &mut clock)?;
+            let step = self.state.global_iter as i64;
             let epoch = epoch0 + 1;
             let evaluate = epoch % cfg.eval_every == 0 || epoch == cfg.n_epochs;
             self.state.epoch = epoch;
-            if evaluate {
+            let row = if evaluate {
                 let m = self.evaluate_test("test")?;
-                let r1 = m.recall1();
-                table.rows.push(self.metrics_row(epoch, loss, &m, self.opt_model.lr));
-                let mut scalars = m.named();
-                scalars.push(("loss".into(), loss));
-                self.log_scalars("test", epoch as i64, &scalars)?;
-                let beta_mean = self.beta.mean(Kind::Float).double_value(&[]);
-                self.log_scalars("train", epoch as i64, &[("loss".into(), loss), ("lr".into(), self.opt_model.lr), ("beta_mean".into(), beta_mean)])?;
+                let val_r1 = self.selection_recall1()?;
+                let score = val_r1.unwrap_or(m.recall1());
+                let row = self.metrics_row(epoch, loss, &m, self.opt_model.lr, val_r1);
+                self.log.scalars("test", step, &m.named())?;
+                if let Some(v) = val_r1 {
+                    self.log.scalars("val", step, &[("recall@1".into(), v)])?;
+                }
                 self.state.last_metrics = Some(m.clone());
-                if r1 > self.state.best_recall1 {
-                    self.state.best_recall1 = r1;
+                self.state.last_epoch = epoch;
+                if score > self.state.best_score {
+                    self.state.best_score = score;
                     self.state.best_epoch = epoch;
                     self.state.best_metrics = Some(m.clone());
-                    self.checkpoint()?.save(&self.run.best_checkpoint())?;
+                    self.checkpoint()?.save(&self.log.run.best_checkpoint())?;
                 }
                 if !opts.quiet {
                     let summary: Vec<String> = m.named().iter().take(4).map(|(n, v)| format!("{n} {v:.4}")).collect();
-                    self.progress.line(&format!("epoch {epoch}/{}: loss {loss:.4}, {}", cfg.n_epochs, summary.join(", ")));
+                    let eta = clock.eta_seconds(self.state.global_iter).map(|s| format!(", run ETA {}", fmt_duration(s))).unwrap_or_default();
+                    self.progress.line(&format!("epoch {epoch}/{}: loss {loss:.4}, test {}{eta}", cfg.n_epochs, summary.join(", ")));
                 }
+                row
             } else {
-                table.rows.push(vec![epoch.to_string(), fmt(loss)]);
-            }
-            timing.rows.push(vec![epoch.to_string(), format!("{:.3}", t0.elapsed().as_secs_f64())]);
-            self.run.write_table(&self.run.metrics_csv(), &table)?;
-            self.run.write_table(&self.run.timing_csv(), &timing)?;
-            self.checkpoint()?.save(&self.run.last_checkpoint())?;
-            crate::report::after_epoch(&self.run, cfg)?;
+                vec![epoch.to_string(), fmt(loss)]
+            };
+            let beta_mean = self.beta.mean(Kind::Float).double_value(&[]);
+            self.log.scalars("train", step, &[("loss".into(), loss), ("lr".into(), self.opt_model.lr), ("beta_mean".into(), beta_mean)])?;
+            self.log.push_epoch(epoch, row, t0.elapsed().as_secs_f64())?;
+            self.checkpoint()?.save(&self.log.run.last_checkpoint())?;
+            self.log.after_epoch()?;
             if opts.stop_after_epoch == Some(epoch) {
                 break;
             }
         }
         let last = self.state.last_metrics.clone().context("no evaluation happened")?;
         if self.state.epoch == cfg.n_epochs {
-            // Marks a finished run (sweeps skip it) and records its headline numbers.
             let best = self.state.best_metrics.clone().unwrap_or_else(|| last.clone());
-            let summary = serde_json::json!({
-                "epochs": cfg.n_epochs,
-                "best_epoch": self.state.best_epoch,
-                "best": best.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
-                "last": last.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
-                "policy_updates": self.policy_updates(),
-                "skipped_images": skip_counts(&self.skips),
-            });
-            crate::util::write_atomic(&self.run.path("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+            self.log.finish(self.state.best_epoch, &best, self.state.last_epoch, &last, self.policy_updates(), skip_counts(&self.skips))?;
         }
         Ok(TrainSummary {
             before: self.state.before_metrics.clone(),
             best: self.state.best_metrics.clone().unwrap_or_else(|| last.clone()),
             last,
+            last_epoch: self.state.last_epoch,
             best_epoch: self.state.best_epoch,
             policy_updates: self.policy_updates(),
             iterations_per_epoch: self.sampler.batches_per_epoch(),
             wall_seconds: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// PADS policy updates a whole run makes: one per `policy_sample_freq` iterations counted
+/// from epoch `policy_training_delay` on (the trainer's `policy_counter`), 0 without PADS.
+pub fn planned_policy_updates(cfg: &RunConfig, iterations_per_epoch: usize) -> usize {
+    if cfg.sampling != Sampling::Pads {
+        return 0;
+    }
+    cfg.n_epochs.saturating_sub(cfg.policy_training_delay) * iterations_per_epoch / cfg.policy_sample_freq.max(1)
 }
 
 /// Trains (or with `opts.resume` continues) the run in `out`. The config is stored with
@@ -624,7 +621,11 @@ pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSu
 /// Rebuilds a run's model from its best (else last) checkpoint.
 pub fn load_run_model(run: &RunDir, cfg: &RunConfig, device: Device) -> Result<(nn::VarStore, EmbeddingNet)> {
     let path = if run.best_checkpoint().is_file() { run.best_checkpoint() } else { run.last_checkpoint() };
-    let ck = Checkpoint::load(&path)?;
+    load_model_file(&path, cfg, device)
+}
+
+fn load_model_file(path: &Path, cfg: &RunConfig, device: Device) -> Result<(nn::VarStore, EmbeddingNet)> {
+    let ck = Checkpoint::load(path)?;
     let vs = nn::VarStore::new(device);
     let mut model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
     model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
@@ -645,12 +646,39 @@ pub fn run_config(run: &RunDir, data_root: Option<&Path>) -> Result<RunConfig> {
     crate::run::folder::stored_config(&run.root, data_root)
 }
 
-/// `pads eval`: embeds the run's test split with its best model and computes every metric.
-pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Result<Metrics> {
+/// Which checkpoint `evaluate_checkpoint` used: best or last, its epoch, and how the best
+/// one was chosen (the run's `select_on` rule).
+#[derive(Debug, Clone)]
+pub struct CheckpointInfo {
+    pub which: CheckpointChoice,
+    pub path: std::path::PathBuf,
+    pub epoch: Option<usize>,
+    pub rule: &'static str,
+}
+
+impl CheckpointInfo {
+    /// E.g. "best checkpoint (epoch 7, chosen by highest test Recall@1)".
+    pub fn describe(&self) -> String {
+        let epoch = self.epoch.map(|e| format!("epoch {e}, ")).unwrap_or_default();
+        match self.which {
+            CheckpointChoice::Best => format!("best checkpoint ({epoch}chosen by {})", self.rule),
+            CheckpointChoice::Last => format!("last checkpoint ({epoch}the latest epoch)"),
+        }
+    }
+}
+
+/// `pads eval --checkpoint best|last`: embeds the run's test split with the chosen
+/// checkpoint's model and computes every metric (query -> gallery for in_shop; undefined
+/// metrics warned and NaN). Bad test images stop it, or with the run's --skip-bad-images are
+/// dropped, as in training. Errors: the run folder or that checkpoint is missing (the
+/// message names it), or the data root does not hold the run's dataset.
+pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: CheckpointChoice, quiet: bool) -> Result<(Metrics, CheckpointInfo)> {
     let run = RunDir::open(run_dir)?;
     let cfg = run_config(&run, data_root)?;
     let device = crate::device::parse_device(&cfg.device)?;
-    let (_vs, model) = load_run_model(&run, &cfg, device)?;
+    let path = run.checkpoint(which)?;
+    let epoch = Checkpoint::load(&path).ok().and_then(|ck| ck.state.get("epoch").and_then(|e| e.as_u64())).map(|e| e as usize);
+    let (_vs, model) = load_model_file(&path, &cfg, device)?;
     let splits = load_splits(&cfg)?;
     let progress = Progress::new(quiet);
     let original_test = splits.test.clone();
@@ -658,14 +686,20 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
     let test = eval_store(test, &cfg);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
+    let info = CheckpointInfo { which, path, epoch, rule: cfg.select_on.rule() };
     if let Some(is_query) = &test_is_query {
-        return Ok(crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &EvalOptions::new(cfg.recall_ks()))?.0);
+        return Ok((crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &EvalOptions::new(cfg.recall_ks()))?.0, info));
     }
     let m = crate::eval::evaluate(&emb, &labels, &EvalOptions::new(cfg.recall_ks()))?;
     for w in &m.warnings {
         tracing::warn!("{w}");
     }
-    Ok(m.to_metrics())
+    Ok((m.to_metrics(), info))
+}
+
+/// `pads eval` with the best checkpoint: `evaluate_checkpoint(.., CheckpointChoice::Best, ..)`.
+pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Result<Metrics> {
+    Ok(evaluate_checkpoint(run_dir, data_root, CheckpointChoice::Best, quiet)?.0)
 }
 
 /// `pads embed --split`: writes embeddings.npy, labels.npy, paths.txt and classes.txt

@@ -5,7 +5,8 @@
 //! same miners and agent through `import pads` and must get the same numbers.
 use pads::config::{RunConfig, Sampling};
 use pads::eval::Metrics;
-use pads::miner::{build_miner, BatchDistances};
+use pads::miner::BatchDistances;
+use pads::mining::Mining;
 use pads::pads::agent::{policy_view, validation_metrics, Agent};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -68,7 +69,7 @@ fn python_reference_fixture() {
             "distance" => Sampling::Distance,
             _ => Sampling::Pads,
         };
-        let mut miner = build_miner(&cfg);
+        let mut miner = Mining::new(&cfg);
         // The trainer's miner stream of the seed (src/train.rs), which the binding uses too.
         let mut rng = ChaCha8Rng::seed_from_u64(pads::util::mix(cfg.seed, 0x313E4, 0));
         let mut calls = Vec::new();
@@ -100,7 +101,7 @@ fn python_reference_fixture() {
         cfg = serde_json::from_value(val).unwrap();
     }
     cfg.sampling = Sampling::Pads;
-    let mut miner = build_miner(&cfg);
+    let mut miner = Mining::new(&cfg);
     tch::manual_seed(torch_seed);
     let ks = cfg.recall_ks();
     let mut agent = Agent::new(&cfg, ks.len());

@@ -95,13 +95,13 @@ fn pads_updates_on_schedule_and_checkpoints_its_state() {
     assert_eq!(ck.state["agent"]["call_count"], s.policy_updates);
     assert!(out.path().join("checkpoint_best.safetensors").is_file());
     // Plots and the report are there and readable.
-    for png in ["metrics.png", "distribution.png", "distribution_log.png", "retrieval.png"] {
+    for png in ["metrics.png", "distribution.png", "distribution_log.png", "policy.png", "retrieval.png"] {
         let img = image::open(out.path().join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
         assert!(img.width() > 100 && img.height() > 100, "{png} is {}x{}", img.width(), img.height());
     }
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(html.contains("Test metrics") && html.contains("policy_sample_freq = 7"));
-    assert_eq!(html.matches("data:image/png;base64,").count(), 4);
+    assert_eq!(html.matches("data:image/png;base64,").count(), 5);
     // TensorBoard events were written.
     let tb: Vec<_> = std::fs::read_dir(out.path().join("tensorboard")).unwrap().collect();
     assert_eq!(tb.len(), 1);

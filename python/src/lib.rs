@@ -1,7 +1,7 @@
 //! `pads._pads`: the Python extension behind `import pads`. A thin layer over the pads
 //! library: options become a `RunConfig` (the CLI's names, defaults and validation), tensors
 //! cross without a copy through pyo3-tch (same libtorch, same autograd graph), and every
-//! computation is the library's own (`miner::build_miner`, `pads::agent::Agent`,
+//! computation is the library's own (`mining::Mining`, `pads::agent::Agent`,
 //! `loss::margin_loss`, `eval::evaluate`). What lives here is only input checking, so that
 //! bad input is a Python exception naming the argument, never a panic or a crash.
 use pads::config::{RunConfig, Sampling};
@@ -145,7 +145,7 @@ fn host_labels(labels: &Tensor, emb: &Tensor, what: &str) -> PyResult<Vec<i64>> 
 /// generator (the trainer's miner stream of the seed).
 #[pyclass(unsendable, module = "pads._pads")]
 struct Miner {
-    inner: Box<dyn pads::miner::Miner>,
+    inner: pads::mining::Mining,
     rng: ChaCha8Rng,
     cfg: RunConfig,
     normalize: bool,
@@ -174,7 +174,7 @@ impl Miner {
     fn new(sampling: &str, options_json: &str, normalize: bool) -> PyResult<Self> {
         let mut cfg = overlay(&RunConfig::default(), options_json, MINER_OPTIONS, sampling)?;
         cfg.sampling = parse_sampling(sampling)?;
-        Ok(Miner { inner: pads::miner::build_miner(&cfg), rng: miner_rng(cfg.seed), cfg, normalize })
+        Ok(Miner { inner: pads::mining::Mining::new(&cfg), rng: miner_rng(cfg.seed), cfg, normalize })
     }
 
     /// (anchors, positives, negatives), int64 `[T]` each, on the embeddings' device.

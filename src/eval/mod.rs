@@ -40,6 +40,11 @@ impl Metrics {
         out.push(("inter".into(), self.inter));
         out
     }
+    /// `named()` without what `opts` did not compute: mAP@R holds 0.0, not a value, when
+    /// `opts.with_map` is false (PADS validation), so it is left out.
+    pub fn named_for(&self, opts: &EvalOptions) -> Vec<(String, f64)> {
+        self.named().into_iter().filter(|(n, _)| opts.with_map || n != "map@r").collect()
+    }
 }
 
 /// The one k-means seed rule: every evaluation (training-time test and validation

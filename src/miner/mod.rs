@@ -4,8 +4,6 @@
 //! then gathers rows in a few batched tensor ops.
 pub mod fixed;
 
-use crate::config::{RunConfig, Sampling};
-use crate::pads::distribution::Distribution;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
@@ -61,21 +59,4 @@ impl BatchDistances {
 pub trait Miner: Send {
     fn name(&self) -> &'static str;
     fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets;
-    /// The PADS sampler exposes its distribution so the agent can update it.
-    fn distribution_mut(&mut self) -> Option<&mut Distribution> {
-        None
-    }
-    fn distribution(&self) -> Option<&Distribution> {
-        None
-    }
-}
-
-pub fn build_miner(cfg: &RunConfig) -> Box<dyn Miner> {
-    match cfg.sampling {
-        Sampling::Random => Box::new(fixed::RandomMiner),
-        Sampling::Semihard => Box::new(fixed::SemihardMiner { margin: cfg.margin as f32 }),
-        Sampling::Softhard => Box::new(fixed::SofthardMiner),
-        Sampling::Distance => Box::new(fixed::DistanceMiner { lower_cutoff: 0.5 }),
-        Sampling::Pads => Box::new(crate::pads::miner::PadsMiner::new(Distribution::from_config(cfg))),
-    }
 }

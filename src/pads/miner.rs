@@ -51,10 +51,4 @@ impl Miner for PadsMiner {
         }
         t
     }
-    fn distribution_mut(&mut self) -> Option<&mut Distribution> {
-        Some(&mut self.distribution)
-    }
-    fn distribution(&self) -> Option<&Distribution> {
-        Some(&self.distribution)
-    }
 }

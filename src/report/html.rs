@@ -2,15 +2,29 @@
 //! plot inlined as base64 PNG).
 use crate::config::RunConfig;
 use crate::pads::agent::PolicyRecord;
+use crate::run::log::{best_row, final_row};
 use crate::run::{CsvTable, RunDir};
 use anyhow::Result;
 use base64::Engine;
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// HTML-escapes text (&, <, >, ").
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn metrics_table(table: &CsvTable, rows: &[(&str, &Vec<String>)]) -> String {
+/// A whole self-contained page around `body`.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title><style>\
+         body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}\
+         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%}}pre{{background:#f4f4f4;padding:1em}}\
+         .warn{{color:#a40}}figure{{margin:1em 0}}\
+         </style></head><body>{body}</body></html>",
+        escape(title)
+    )
+}
+
+fn metrics_table(table: &CsvTable, rows: &[(String, &Vec<String>)]) -> String {
     let mut h = String::from("<table><tr><th></th>");
     for name in &table.header {
         h.push_str(&format!("<th>{}</th>", escape(name)));
@@ -28,24 +42,15 @@ fn metrics_table(table: &CsvTable, rows: &[(&str, &Vec<String>)]) -> String {
 }
 
 pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression: &[PolicyRecord]) -> Result<()> {
-    let r1 = table.header.iter().position(|h| h == "recall@1");
-    let evaluated: Vec<&Vec<String>> = table.rows.iter().filter(|r| r1.is_some_and(|i| r.get(i).is_some_and(|v| !v.is_empty()))).collect();
-    let last = evaluated.last().copied();
-    let best = r1.and_then(|i| {
-        evaluated.iter().copied().filter(|r| r[0] != "0").max_by(|a, b| {
-            let (x, y) = (a[i].parse::<f64>().unwrap_or(f64::MIN), b[i].parse::<f64>().unwrap_or(f64::MIN));
-            x.total_cmp(&y)
-        })
-    });
-    let mut rows = Vec::new();
-    if let Some(first) = evaluated.first().filter(|r| r[0] == "0") {
-        rows.push(("untrained", *first));
+    let mut rows: Vec<(String, &Vec<String>)> = Vec::new();
+    if let Some(first) = table.rows.first().filter(|r| r[0] == "0") {
+        rows.push(("untrained (epoch 0)".to_string(), first));
     }
-    if let Some(b) = best {
-        rows.push(("best", b));
+    if let Some(b) = best_row(table, cfg.select_on) {
+        rows.push((format!("best: checkpoint_best, {}", cfg.select_on.rule()), &table.rows[b]));
     }
-    if let Some(l) = last {
-        rows.push(("final", l));
+    if let Some(l) = final_row(table) {
+        rows.push(("final: last evaluated epoch".to_string(), &table.rows[l]));
     }
     let mut body = format!(
         "<h1>pads run: {}</h1><p>{} epochs of {} planned; sampling <b>{:?}</b>, loss {:?}, arch {:?}, dataset {:?}; {} PADS policy updates.</p>",
@@ -58,12 +63,17 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
         cfg.dataset,
         progression.len()
     );
-    body.push_str("<h2>Test metrics</h2>");
+    body.push_str(&format!(
+        "<h2>Test metrics</h2><p>The best row is the epoch checkpoint_best.safetensors holds, chosen by the {} (--select-on {}); the final row is the last evaluated epoch.</p>",
+        cfg.select_on.rule(),
+        format!("{:?}", cfg.select_on).to_lowercase()
+    ));
     body.push_str(&metrics_table(table, &rows));
     for (file, caption) in [
-        ("metrics.png", "Test metrics over epochs"),
+        ("metrics.png", "Test metrics and training loss over epochs"),
         ("distribution.png", "PADS sampling distribution over policy updates"),
-        ("distribution_log.png", "PADS sampling distribution, log scale"),
+        ("distribution_log.png", "PADS sampling distribution, log scale (floored at 1e-6)"),
+        ("policy.png", "PADS policy: reward metric, reward and policy loss per policy update"),
         ("retrieval.png", "Retrieval: test queries (left) and their nearest neighbours; green = same class, red = other class"),
     ] {
         if let Ok(bytes) = std::fs::read(run.path(file)) {
@@ -73,15 +83,10 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
     }
     body.push_str(&skipped_section(run));
     body.push_str("<h2>All epochs</h2>");
-    let all: Vec<(&str, &Vec<String>)> = table.rows.iter().map(|r| ("", r)).collect();
+    let all: Vec<(String, &Vec<String>)> = table.rows.iter().map(|r| (String::new(), r)).collect();
     body.push_str(&metrics_table(table, &all));
     body.push_str(&format!("<h2>Configuration</h2><pre>{}</pre>", escape(&cfg.to_toml())));
-    let html = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>pads report</title><style>\
-         body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}\
-         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%}}pre{{background:#f4f4f4;padding:1em}}\
-         </style></head><body>{body}</body></html>"
-    );
+    let html = page("pads report", &body);
     crate::util::write_atomic(&run.path("report.html"), html.as_bytes())
 }
 

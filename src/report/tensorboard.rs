@@ -130,6 +130,48 @@ impl EventWriter {
         self.record(&event(now(), step, Some(&s), None))
     }
 
+    /// A text summary (the TensorBoard text plugin renders it as Markdown): a Summary.Value
+    /// with plugin metadata `text` and a string tensor (DT_STRING, shape [1]) holding
+    /// `markdown`, the layout TensorBoard's own `text` summaries use.
+    pub fn text(&mut self, tag: &str, step: i64, markdown: &str) -> Result<()> {
+        let mut plugin = Vec::new();
+        bytes(&mut plugin, 1, b"text"); // PluginData.plugin_name
+        let mut meta = Vec::new();
+        bytes(&mut meta, 1, &plugin); // SummaryMetadata.plugin_data
+        let mut dim = Vec::new();
+        key(&mut dim, 1, 0); // TensorShapeProto.Dim.size
+        varint(&mut dim, 1);
+        let mut shape = Vec::new();
+        bytes(&mut shape, 2, &dim); // TensorShapeProto.dim
+        let mut tensor = Vec::new();
+        key(&mut tensor, 1, 0); // TensorProto.dtype = DT_STRING (7)
+        varint(&mut tensor, 7);
+        bytes(&mut tensor, 2, &shape); // TensorProto.tensor_shape
+        bytes(&mut tensor, 8, markdown.as_bytes()); // TensorProto.string_val
+        let mut v = Vec::new();
+        bytes(&mut v, 1, tag.as_bytes()); // Summary.Value.tag
+        bytes(&mut v, 9, &meta); // Summary.Value.metadata
+        bytes(&mut v, 8, &tensor); // Summary.Value.tensor
+        let mut s = Vec::new();
+        bytes(&mut s, 1, &v);
+        self.record(&event(now(), step, Some(&s), None))
+    }
+
+    /// A SessionLog START event at `step` (a resumed run): TensorBoard then drops the
+    /// values at steps >= `step` that an interrupted session logged after its last
+    /// checkpoint, so the resumed run's values replace them instead of doubling the curves.
+    pub fn session_start(&mut self, step: i64) -> Result<()> {
+        let mut session = Vec::new();
+        key(&mut session, 1, 0); // SessionLog.status = START (1)
+        varint(&mut session, 1);
+        let mut e = Vec::new();
+        double(&mut e, 1, now());
+        key(&mut e, 2, 0);
+        varint(&mut e, step as u64);
+        bytes(&mut e, 6, &session); // Event.session_log
+        self.record(&e)
+    }
+
     pub fn flush(&mut self) -> Result<()> {
         self.file.flush()?;
         Ok(())

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod folder;
 pub mod resume;
+pub mod log;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
