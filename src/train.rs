@@ -162,7 +162,7 @@ impl<'a> Trainer<'a> {
         if cfg.sampling == Sampling::Pads && splits.val.is_none() {
             bail!("--sampling pads needs a validation split for its rewards: set --train-val-split below 1");
         }
-        let sampler = ClassBalancedSampler::new(&splits.train, cfg.bs, cfg.samples_per_class)?;
+        let sampler = ClassBalancedSampler::with_options(&splits.train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement)?;
         let n_train_classes = splits.train.classes.len();
         let train_store = store(splits.train, cfg);
         let val_store = splits.val.map(|v| store(v, cfg));
@@ -293,7 +293,9 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed))?;
+        let mut opts = EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed);
+        opts.kmeans_plusplus = self.cfg.kmeans_plusplus;
+        let (m, nn) = compute_metrics_and_neighbours(&emb, &labels, &opts)?;
         self.retrieval_grid(&nn, &labels)?;
         Ok(m)
     }
@@ -328,6 +330,8 @@ impl<'a> Trainer<'a> {
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
         let mut opts = EvalOptions::new(self.cfg.recall_ks(), self.cfg.seed);
         opts.with_map = false;
+        opts.kmeans_iters = crate::eval::KMEANS_ITERS_VALIDATION;
+        opts.kmeans_plusplus = self.cfg.kmeans_plusplus;
         compute_metrics(&emb, &labels, &opts)
     }
 
@@ -414,7 +418,7 @@ impl<'a> Trainer<'a> {
             self.state.global_iter += 1;
             if self.agent.is_some() && epoch0 >= cfg.policy_training_delay {
                 self.state.policy_counter += 1;
-                if self.state.policy_counter % cfg.policy_sample_freq == 0 {
+                if crate::pads::is_policy_step(self.state.policy_counter, cfg.policy_sample_freq) {
                     let progress = self.state.global_iter as f64 / total_iters as f64;
                     self.policy_step(epoch0 + 1, progress).with_context(|| {
                         format!(
@@ -565,7 +569,9 @@ pub fn evaluate_run(run_dir: &Path, data_root: Option<&Path>, quiet: bool) -> Re
     let test = store(splits.test, &cfg);
     let progress = Progress::new(quiet);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
-    compute_metrics(&emb, &labels, &EvalOptions::new(cfg.recall_ks(), cfg.seed))
+    let mut opts = EvalOptions::new(cfg.recall_ks(), cfg.seed);
+    opts.kmeans_plusplus = cfg.kmeans_plusplus;
+    compute_metrics(&emb, &labels, &opts)
 }
 
 /// `pads embed`: writes embeddings.npy, labels.npy and paths.txt of one split.

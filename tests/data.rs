@@ -268,7 +268,9 @@ fn validation_split_per_class_and_by_class() {
 #[test]
 fn sampler_invariants() {
     let p = pool(12, 9);
-    let s = ClassBalancedSampler::new(&p, 24, 4).unwrap();
+    // --batch-without-replacement: distinct images in a group (the original repeats; see
+    // tests/reference.rs for the default's statistics).
+    let s = ClassBalancedSampler::with_options(&p, 24, 4, true).unwrap();
     assert_eq!(s.batches_per_epoch(), 108 / 24);
     let epoch = s.epoch(7, 0);
     assert_eq!(epoch.len(), 4);
@@ -290,8 +292,15 @@ fn sampler_invariants() {
     assert_ne!(s.epoch(7, 1), epoch);
     assert_ne!(s.epoch(8, 0), epoch);
     let small = pool(5, 3);
-    let err = format!("{:#}", ClassBalancedSampler::new(&small, 8, 4).err().unwrap());
+    let err = format!("{:#}", ClassBalancedSampler::with_options(&small, 8, 4, true).err().unwrap());
     assert!(err.contains("c0") && err.contains("fewer than --samples-per-class 4"), "{err}");
+    // With replacement (the original), a class smaller than a group is fine.
+    let s = ClassBalancedSampler::new(&small, 8, 4).unwrap();
+    for batch in s.epoch(1, 0) {
+        for group in batch.chunks(4) {
+            assert!(group.iter().all(|&i| small.items[i].label == small.items[group[0]].label));
+        }
+    }
     let err = format!("{:#}", ClassBalancedSampler::new(&p, 10, 4).err().unwrap());
     assert!(err.contains("multiple"), "{err}");
 }

@@ -87,7 +87,11 @@ fn perfect_clusters_score_one() {
     let labels: Vec<i64> = (0..48).map(|i| i / 8).collect();
     let idx = Tensor::from_slice(&labels);
     let e = centres.index_select(0, &idx) + Tensor::randn([48, 4], (Kind::Float, Device::Cpu)) * 0.01;
-    let m = compute_metrics(&e, &labels, &EvalOptions::new(vec![1, 2, 4, 8], 0)).unwrap();
+    // k-means++ seeding: k random points (the original's faiss init, the default) would
+    // usually put two centres in one of these clusters and none in another.
+    let mut opts = EvalOptions::new(vec![1, 2, 4, 8], 0);
+    opts.kmeans_plusplus = true;
+    let m = compute_metrics(&e, &labels, &opts).unwrap();
     for (k, r) in &m.recall {
         assert_eq!(*r, 1.0, "recall@{k}");
     }

@@ -34,6 +34,11 @@ fn small_config(sampling: Sampling, epochs: usize) -> RunConfig {
         num_workers: 2,
         policy_sample_freq: 7,
         policy_metric_history: 3,
+        // Explicit, not the (original's) defaults these tests were written under.
+        loss: pads::config::LossKind::Margin,
+        seed: 0,
+        tau: vec![80],
+        policy_mode: pads::config::PolicyMode::Reinforce,
         ..RunConfig::default()
     }
 }
@@ -71,8 +76,9 @@ fn pads_updates_on_schedule_and_checkpoints_its_state() {
     let mut cfg = small_config(Sampling::Pads, 2);
     cfg.policy_training_delay = 1;
     let s = train(&cfg, out.path(), &quiet()).unwrap();
-    // Updates only in epoch 2 (delay 1), every 7 iterations.
-    assert_eq!(s.policy_updates, s.iterations_per_epoch / 7);
+    // Updates only in epoch 2 (delay 1): as the original's counter, after its iteration
+    // 7 + 1 = 8, then every 7 (15, 22, ...).
+    assert_eq!(s.policy_updates, (s.iterations_per_epoch - 1) / 7);
     assert!(s.policy_updates >= 2);
     let lines: Vec<String> = std::fs::read_to_string(out.path().join("pads_progression.jsonl"))
         .unwrap()

@@ -43,7 +43,7 @@ pub fn check(cfg: &RunConfig) -> Result<CheckReport> {
     }
     splits.push(summary("test", &s.test));
     let mut problems = Vec::new();
-    if let Err(e) = super::sampler::ClassBalancedSampler::new(&s.train, cfg.bs, cfg.samples_per_class) {
+    if let Err(e) = super::sampler::ClassBalancedSampler::with_options(&s.train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement) {
         problems.push(format!("{e:#}"));
     }
     Ok(CheckReport {
