@@ -113,7 +113,9 @@ pub fn embed_store(model: &EmbeddingNet, store: &Arc<ImageStore>, cfg: &RunConfi
     Ok((Tensor::cat(&parts, 0), labels))
 }
 
-fn lr_factor(cfg: &RunConfig, epoch0: usize) -> f64 {
+/// Learning-rate multiplier of 0-based epoch `epoch0`: gamma^(number of `tau` milestones <=
+/// epoch0), as torch's MultiStepLR stepped once per epoch in the original main.py.
+pub fn lr_factor(cfg: &RunConfig, epoch0: usize) -> f64 {
     cfg.gamma.powi(cfg.tau.iter().filter(|&&t| t <= epoch0).count() as i32)
 }
 

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
 /// Positives (same class, not the anchor) and negatives (other class) of anchor `a`.
-pub(crate) fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
+pub fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
     let mut pos = Vec::new();
     let mut neg = Vec::new();
     for (j, &l) in labels.iter().enumerate() {
@@ -64,8 +64,37 @@ fn clamped(d: &BatchDistances, i: usize, j: usize) -> f32 {
     d.get(i, j).max(0.01)
 }
 
-/// Random positive; a negative with d_ap < d_an < d_ap + margin, else any negative
-/// (distances as `clamped`; margin `SEMIHARD_MARGIN` in training).
+/// The negatives semihard draws from for anchor `a` and its positive `p`: other-class `n`
+/// with d_ap < d_an < margin + d_ap (distances as `clamped`), or every other-class item
+/// when there is none.
+pub fn semihard_negatives(d: &BatchDistances, labels: &[i64], a: usize, p: usize, margin: f32) -> Vec<usize> {
+    let (_, neg) = candidates(labels, a);
+    let d_ap = clamped(d, a, p);
+    let semi: Vec<usize> = neg.iter().copied().filter(|&n| clamped(d, a, n) > d_ap && clamped(d, a, n) < margin + d_ap).collect();
+    if semi.is_empty() {
+        neg
+    } else {
+        semi
+    }
+}
+
+/// The (positives, negatives) softhard draws from for anchor `a`: positives farther than the
+/// nearest negative and negatives closer than the farthest positive (distances as
+/// `clamped`), each falling back to all positives / negatives when empty.
+pub fn softhard_candidates(d: &BatchDistances, labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
+    let (pos, neg) = candidates(labels, a);
+    if pos.is_empty() || neg.is_empty() {
+        return (pos, neg);
+    }
+    let max_ap = pos.iter().map(|&p| clamped(d, a, p)).fold(f32::MIN, f32::max);
+    let min_an = neg.iter().map(|&n| clamped(d, a, n)).fold(f32::MAX, f32::min);
+    let hard_neg: Vec<usize> = neg.iter().copied().filter(|&n| clamped(d, a, n) < max_ap).collect();
+    let hard_pos: Vec<usize> = pos.iter().copied().filter(|&p| clamped(d, a, p) > min_an).collect();
+    (if hard_pos.is_empty() { pos } else { hard_pos }, if hard_neg.is_empty() { neg } else { hard_neg })
+}
+
+/// Random positive; a negative from `semihard_negatives` (margin `SEMIHARD_MARGIN` in
+/// training).
 pub struct SemihardMiner {
     pub margin: f32,
 }
@@ -80,13 +109,8 @@ impl Miner for SemihardMiner {
         for a in 0..labels.len() {
             let (pos, neg) = candidates(labels, a);
             let (Some(&p), false) = (pos.choose(rng), neg.is_empty()) else { continue };
-            let d_ap = clamped(&d, a, p);
-            let semi: Vec<usize> = neg
-                .iter()
-                .copied()
-                .filter(|&n| clamped(&d, a, n) > d_ap && clamped(&d, a, n) < self.margin + d_ap)
-                .collect();
-            let n = *semi.choose(rng).unwrap_or_else(|| neg.choose(rng).unwrap());
+            let negs = semihard_negatives(&d, labels, a, p, self.margin);
+            let Some(&n) = negs.choose(rng) else { continue };
             t.push(a, p, n);
         }
         t
@@ -105,16 +129,8 @@ impl Miner for SofthardMiner {
         let d = BatchDistances::new(emb);
         let mut t = Triplets::default();
         for a in 0..labels.len() {
-            let (pos, neg) = candidates(labels, a);
-            if pos.is_empty() || neg.is_empty() {
-                continue;
-            }
-            let max_ap = pos.iter().map(|&p| clamped(&d, a, p)).fold(f32::MIN, f32::max);
-            let min_an = neg.iter().map(|&n| clamped(&d, a, n)).fold(f32::MAX, f32::min);
-            let hard_neg: Vec<usize> = neg.iter().copied().filter(|&n| clamped(&d, a, n) < max_ap).collect();
-            let hard_pos: Vec<usize> = pos.iter().copied().filter(|&p| clamped(&d, a, p) > min_an).collect();
-            let p = *hard_pos.choose(rng).unwrap_or_else(|| pos.choose(rng).unwrap());
-            let n = *hard_neg.choose(rng).unwrap_or_else(|| neg.choose(rng).unwrap());
+            let (pos, neg) = softhard_candidates(&d, labels, a);
+            let (Some(&p), Some(&n)) = (pos.choose(rng), neg.choose(rng)) else { continue };
             t.push(a, p, n);
         }
         t

@@ -178,6 +178,21 @@ impl Agent {
 
     /// One policy step with this validation's metrics; mutates `distribution`.
     pub fn step(&mut self, val: &Metrics, distribution: &mut Distribution, progress: f64, epoch: usize, iteration: usize) -> anyhow::Result<PolicyRecord> {
+        self.step_with_actions(val, distribution, progress, epoch, iteration, None)
+    }
+
+    /// `step`, with the new actions given instead of drawn from the policy when `actions` is
+    /// Some (one index in 0..3 per bin). For equivalence tests that replay another
+    /// program's draws (tests/reference.rs); training always draws.
+    pub fn step_with_actions(
+        &mut self,
+        val: &Metrics,
+        distribution: &mut Distribution,
+        progress: f64,
+        epoch: usize,
+        iteration: usize,
+        actions: Option<Vec<i64>>,
+    ) -> anyhow::Result<PolicyRecord> {
         let metric_vec = state_metric_vector(&self.state_metrics, val);
         let reward_metric = reward_metric(self.reward_type, val);
         self.reward_metrics.push(reward_metric);
@@ -236,7 +251,17 @@ impl Agent {
             record.reward = Some(reward);
             record.advantage = Some(advantage);
         }
-        let actions = self.act(&s_t)?;
+        let actions = match actions {
+            Some(a) => {
+                anyhow::ensure!(
+                    a.len() == distribution.n_bins() && a.iter().all(|&x| (0..3).contains(&x)),
+                    "given actions: expected {} indices in 0..3, got {a:?}",
+                    distribution.n_bins()
+                );
+                a
+            }
+            None => self.act(&s_t)?,
+        };
         let multipliers: Vec<f64> = actions.iter().map(|&a| self.action_values[a as usize]).collect();
         distribution.update(&multipliers);
         if let (PolicyMode::Ppo, Some(old)) = (&self.mode, &mut self.old_policy) {
