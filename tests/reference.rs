@@ -538,3 +538,4 @@ fn defaults_are_the_original_main_py() {
     assert_eq!(RunConfig::preset(pads::config::Preset::Cars196).seed, 0);
     assert_eq!(RunConfig::preset(pads::config::Preset::OnlineProducts).seed, 0);
 }
+
