@@ -232,3 +232,15 @@ fn lloyd_with_few_moving_centres_equals_plain_lloyd() {
     assert!(changes[0] > 0 && changes[3..].iter().any(|&x| x > 0), "changes per step: {changes:?}");
     assert_eq!(got, Vec::<i64>::try_from(prev).unwrap(), "changes per step: {changes:?}");
 }
+
+#[test]
+fn non_finite_embeddings_are_refused_not_clustered() {
+    // A diverged network (NaN rows) used to reach k-means and panic there.
+    let mut v: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin()).collect();
+    v[5] = f32::NAN;
+    v[22] = f32::INFINITY;
+    let e = Tensor::from_slice(&v).view([10, 4]);
+    let labels: Vec<i64> = (0..10).map(|i| i / 5).collect();
+    let err = format!("{:#}", compute_metrics(&e, &labels, &EvalOptions::new(vec![1], 0)).err().unwrap());
+    assert!(err.contains("2 of 10 embeddings") && err.contains("NaN or Inf"), "{err}");
+}

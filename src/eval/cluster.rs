@@ -238,6 +238,10 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
             continue;
         }
         let moved = shift.gt(0.0).nonzero().squeeze_dim(1);
+        if moved.size()[0] == 0 {
+            // Only possible with non-finite shifts (NaN input): nothing measurable moved.
+            continue;
+        }
         if let Some(host) = host.as_ref().filter(|_| moved.size()[0] as usize * MOVED_SHARE_MAX <= k) {
             // Few centres moved (late iterations: under 1 % of them): exact distances to
             // those, and the others did not move, so a bound on the distance to them stays

@@ -74,6 +74,10 @@ pub fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalO
     anyhow::ensure!(emb.size()[0] as usize == n, "embeddings have {} rows but there are {n} labels", emb.size()[0]);
     anyhow::ensure!(n >= 2, "need at least 2 embeddings to evaluate, got {n}");
     let emb = emb.to_kind(Kind::Float);
+    // NaN or Inf rows (a diverged network) would make every metric meaningless and k-means
+    // undefined: refuse them with a clear message.
+    let bad = emb.isfinite().logical_not().any_dim(1, false).sum(Kind::Int64).int64_value(&[]);
+    anyhow::ensure!(bad == 0, "{bad} of {n} embeddings hold NaN or Inf values; cannot compute metrics");
     let class_sizes = class_sizes(labels);
     let max_r = if opts.with_map { labels.iter().map(|l| class_sizes[l] - 1).max().unwrap_or(0) } else { 0 };
     let kmax = opts.ks.iter().copied().max().unwrap_or(1).max(max_r).min(n - 1).max(1);
