@@ -48,16 +48,19 @@ fn quiet() -> TrainOptions {
 }
 
 #[test]
-fn two_epochs_beat_the_untrained_network() {
+fn three_epochs_beat_the_untrained_network() {
+    // Three epochs, not two: with the original's data pipeline (fixed samplers train on every
+    // training image, groups drawn with replacement) this seed's Recall@1 went 0.132 -> 0.111
+    // -> 0.149 -> 0.196, so two epochs were within noise of the untrained network.
     let out = tempfile::tempdir().unwrap();
-    let cfg = small_config(Sampling::Distance, 2);
+    let cfg = small_config(Sampling::Distance, 3);
     let s = train(&cfg, out.path(), &TrainOptions { eval_before: true, ..quiet() }).unwrap();
     let before = s.before.as_ref().unwrap().recall1();
     let after = s.last.recall1();
     assert!(after > before + 0.04 && after > 1.3 * before, "Recall@1 {before:.4} -> {after:.4}");
     // The run folder holds what the issue lists.
     let table = CsvTable::read(&out.path().join("metrics.csv")).unwrap();
-    assert_eq!(table.rows.len(), 3, "epoch 0 (untrained) + 2 epochs");
+    assert_eq!(table.rows.len(), 4, "epoch 0 (untrained) + 3 epochs");
     for col in ["loss", "recall@1", "recall@8", "nmi", "f1", "map@r", "intra", "inter", "lr", "beta_mean"] {
         assert!(table.header.iter().any(|h| h == col), "metrics.csv lacks {col}");
     }
