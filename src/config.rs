@@ -140,7 +140,7 @@ pub enum Preset {
 pub struct RunConfig {
     // ---- data ----
     /// Dataset layout.
-    #[arg(long, value_enum, default_value = "synthetic")]
+    #[arg(long, value_enum, default_value = "cub200")]
     pub dataset: DatasetKind,
     /// Folder holding the dataset folder (cub200/, cars196/, online_products/, in_shop/, synthetic/);
     /// for `folder`, the class-per-folder root itself.
@@ -206,15 +206,15 @@ pub struct RunConfig {
     #[arg(long, default_value_t = 4e-4)]
     pub decay: f64,
     /// Epochs at which the learning rate is multiplied by gamma.
-    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = vec![80usize])]
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = vec![150usize])]
     pub tau: Vec<usize>,
     #[arg(long, default_value_t = 0.3)]
     pub gamma: f64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
     // ---- objective and sampling ----
-    #[arg(long, value_enum, default_value = "margin")]
+    #[arg(long, value_enum, default_value = "triplet")]
     pub loss: LossKind,
     #[arg(long, value_enum, default_value = "pads")]
     pub sampling: Sampling,
@@ -271,7 +271,7 @@ pub struct RunConfig {
     /// 0 = NMI, 1 = Recall@1, 2 = mean of Recall@1 and NMI.
     #[arg(long, default_value_t = 2)]
     pub policy_reward_type: u8,
-    #[arg(long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = vec![StateMetric::Recall, StateMetric::Dists, StateMetric::Nmi])]
+    #[arg(long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = vec![StateMetric::Recall, StateMetric::Nmi, StateMetric::Dists])]
     pub policy_state_metrics: Vec<StateMetric>,
     #[arg(long, default_value_t = 10)]
     pub policy_metric_history: usize,
@@ -292,12 +292,33 @@ pub struct RunConfig {
     pub policy_baseline_ema_gamma: f64,
     #[arg(long, default_value_t = 0.99)]
     pub policy_reward_update_w: f64,
-    #[arg(long, value_enum, default_value = "reinforce")]
+    #[arg(long, value_enum, default_value = "ppo")]
     pub policy_mode: PolicyMode,
     #[arg(long, default_value_t = 0.2)]
     pub policy_ppo_ratio: f64,
     #[arg(long, default_value_t = 3)]
     pub policy_old_update_iter: usize,
+
+    // ---- opt-in departures from the original (docs/pads.md, "Differences from the original") ----
+    /// Hold out the validation split for every sampler (the original: only PADS has one;
+    /// fixed samplers train on all training images).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[serde(default)]
+    pub val_split_all_samplers: bool,
+    /// Draw the validation split at random with the seed (random images per class, random
+    /// classes by class) instead of the original's evenly spaced images / last classes.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[serde(default)]
+    pub val_split_random: bool,
+    /// Draw a group's images of one class without replacement (the original draws with
+    /// replacement, so a group may hold one image twice).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[serde(default)]
+    pub batch_without_replacement: bool,
+    /// Seed k-means (NMI, F1) with k-means++ instead of the original's k random points.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[serde(default)]
+    pub kmeans_plusplus: bool,
 }
 
 impl Default for RunConfig {
@@ -329,15 +350,20 @@ impl RunConfig {
             policy_init_distr: InitDistr::UniformLow,
             policy_n_support: 30,
             policy_support_limit: vec![0.1, 1.4],
+            policy_state_metrics: vec![StateMetric::Recall, StateMetric::Dists, StateMetric::Nmi],
             loss: LossKind::Margin,
             sampling: Sampling::Pads,
             arch: Arch::Resnet50,
             ..RunConfig::default()
         };
         match preset {
-            Preset::Cub200 => c.dataset = DatasetKind::Cub200,
+            Preset::Cub200 => {
+                c.dataset = DatasetKind::Cub200;
+                c.seed = 3;
+            }
             Preset::Cars196 => {
                 c.dataset = DatasetKind::Cars196;
+                c.seed = 0;
                 c.beta_lr = 0.0005;
                 c.tau = vec![140];
                 c.train_val_split = 0.9;
@@ -346,6 +372,7 @@ impl RunConfig {
             }
             Preset::OnlineProducts => {
                 c.dataset = DatasetKind::OnlineProducts;
+                c.seed = 0;
                 c.n_epochs = 120;
                 c.beta = 1.2;
                 c.tau = vec![80];

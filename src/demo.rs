@@ -2,7 +2,7 @@
 //! distance-weighted baseline and with PADS (identical settings apart from the sampler),
 //! and print test metrics before and after training side by side (best and final rows of
 //! each run), then write the comparison page of the two runs (`pads compare`).
-use crate::config::{Arch, DatasetKind, RunConfig, Sampling};
+use crate::config::{Arch, DatasetKind, LossKind, RunConfig, Sampling, StateMetric};
 use crate::data::synth::{self, SynthOptions};
 use crate::eval::Metrics;
 use crate::train::{train, TrainOptions, TrainSummary};
@@ -31,6 +31,8 @@ pub fn demo_config(data_root: &Path, epochs: usize) -> RunConfig {
         policy_metric_history: 5,
         policy_mode: crate::config::PolicyMode::Ppo,
         policy_action_values: vec![0.8, 1.0, 1.25],
+        policy_state_metrics: vec![StateMetric::Recall, StateMetric::Dists, StateMetric::Nmi],
+        loss: LossKind::Margin,
         seed: 0,
         ..RunConfig::default()
     }

@@ -60,7 +60,7 @@ impl Mining {
 pub fn build_miner(cfg: &RunConfig) -> Box<dyn Miner> {
     match cfg.sampling {
         Sampling::Random => Box::new(fixed::RandomMiner),
-        Sampling::Semihard => Box::new(fixed::SemihardMiner { margin: cfg.margin as f32 }),
+        Sampling::Semihard => Box::new(fixed::SemihardMiner { margin: fixed::SEMIHARD_MARGIN }),
         Sampling::Softhard => Box::new(fixed::SofthardMiner),
         Sampling::Distance => Box::new(fixed::DistanceMiner { lower_cutoff: 0.5 }),
         Sampling::Pads => Box::new(PadsMiner::new(Distribution::from_config(cfg))),

@@ -121,7 +121,9 @@ pub fn embed_store(model: &EmbeddingNet, store: &Arc<ImageStore>, cfg: &RunConfi
     Ok((Tensor::cat(&parts, 0), labels))
 }
 
-fn lr_factor(cfg: &RunConfig, epoch0: usize) -> f64 {
+/// Learning-rate multiplier of 0-based epoch `epoch0`: gamma^(number of `tau` milestones <=
+/// epoch0), as torch's MultiStepLR stepped once per epoch in the original main.py.
+pub fn lr_factor(cfg: &RunConfig, epoch0: usize) -> f64 {
     cfg.gamma.powi(cfg.tau.iter().filter(|&&t| t <= epoch0).count() as i32)
 }
 
@@ -214,7 +216,7 @@ impl<'a> Trainer<'a> {
         for w in warnings {
             tracing::warn!("{w}");
         }
-        let sampler = ClassBalancedSampler::new(&splits.train, cfg.bs, cfg.samples_per_class)?;
+        let sampler = ClassBalancedSampler::with_options(&splits.train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement)?;
         let n_train_classes = splits.train.classes.len();
         let mut split_sizes = vec![("train", splits.train.len(), n_train_classes)];
         if let Some(v) = &val {
@@ -343,7 +345,8 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        let opts = EvalOptions::new(self.cfg.recall_ks());
+        let mut opts = EvalOptions::new(self.cfg.recall_ks());
+        opts.kmeans_plusplus = self.cfg.kmeans_plusplus;
         let (m, nn) = match &self.test_is_query {
             Some(is_query) => crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?,
             None => compute_metrics_and_neighbours(&emb, &labels, &opts)?,
@@ -372,7 +375,7 @@ impl<'a> Trainer<'a> {
     fn validate(&self) -> Result<(Metrics, Vec<(String, f64)>)> {
         let store = self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?;
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
-        let m = crate::pads::agent::validation_metrics(&emb, &labels, &self.cfg.recall_ks(), false)?;
+        let m = crate::pads::agent::validation_metrics(&emb, &labels, &self.cfg.recall_ks(), false, self.cfg.kmeans_plusplus)?;
         let mut opts = EvalOptions::new(self.cfg.recall_ks());
         opts.with_map = false;
         let named = m.named_for(&opts);
@@ -444,7 +447,7 @@ impl<'a> Trainer<'a> {
             self.state.global_iter += 1;
             if self.agent.is_some() && epoch0 >= cfg.policy_training_delay {
                 self.state.policy_counter += 1;
-                if self.state.policy_counter % cfg.policy_sample_freq == 0 {
+                if crate::pads::is_policy_step(self.state.policy_counter, cfg.policy_sample_freq) {
                     let progress = self.state.global_iter as f64 / total_iters as f64;
                     self.policy_step(epoch0 + 1, progress).with_context(|| {
                         format!(
@@ -686,11 +689,13 @@ pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: Chec
     let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
     let test = eval_store(test, &cfg);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
+    let mut opts = EvalOptions::new(cfg.recall_ks());
+    opts.kmeans_plusplus = cfg.kmeans_plusplus;
     let info = CheckpointInfo { which, path, epoch, rule: cfg.select_on.rule() };
     if let Some(is_query) = &test_is_query {
-        return Ok((crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &EvalOptions::new(cfg.recall_ks()))?.0, info));
+        return Ok((crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?.0, info));
     }
-    let m = crate::eval::evaluate(&emb, &labels, &EvalOptions::new(cfg.recall_ks()))?;
+    let m = crate::eval::evaluate(&emb, &labels, &opts)?;
     for w in &m.warnings {
         tracing::warn!("{w}");
     }

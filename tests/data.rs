@@ -87,6 +87,41 @@ fn sop_info_files_with_header_are_parsed() {
 }
 
 #[test]
+fn load_splits_take_validation_as_the_original_loaders() {
+    use pads::config::Sampling;
+    use pads::data::load_splits;
+    let names = |s: &Split| -> Vec<String> { s.items.iter().map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned()).collect() };
+    // CUB layout, per class: the evenly spaced positions round(linspace(0, 9, 8)) =
+    // 0 1 3 4 5 6 8 9 train, 2 and 7 validate.
+    let tmp = tempfile::tempdir().unwrap();
+    class_tree(&tmp.path().join("cub200/images"), &["001.A", "002.B", "003.C", "004.D"], 10);
+    let c = RunConfig { sampling: Sampling::Pads, train_val_split: 0.8, ..cfg(DatasetKind::Cub200, tmp.path()) };
+    let s = load_splits(&c).unwrap();
+    let val = s.val.unwrap();
+    assert_eq!(names(&val), vec!["002.png", "007.png", "002.png", "007.png"]);
+    assert_eq!(s.train.len(), 16);
+    // Fixed samplers: no validation split, every training image trains (the original).
+    let s = load_splits(&RunConfig { sampling: Sampling::Distance, ..c.clone() }).unwrap();
+    assert!(s.val.is_none());
+    assert_eq!(s.train.len(), 20);
+    // --val-split-all-samplers holds it out for them too; --val-split-random draws it.
+    let s = load_splits(&RunConfig { sampling: Sampling::Distance, val_split_all_samplers: true, ..c.clone() }).unwrap();
+    assert_eq!(s.val.unwrap().len(), 4);
+    let s = load_splits(&RunConfig { val_split_random: true, ..c.clone() }).unwrap();
+    assert_eq!(s.val.as_ref().unwrap().len(), 4);
+    // By class: the last classes validate.
+    let s = load_splits(&RunConfig { train_val_split: 0.5, train_val_split_by_class: true, ..c }).unwrap();
+    assert_eq!((s.train.classes.clone(), s.val.unwrap().classes), (vec!["001.A".to_string()], vec!["002.B".to_string()]));
+    // SOP: always by class, as the original's SOP loader.
+    let tmp = tempfile::tempdir().unwrap();
+    sop_fixture(tmp.path());
+    let c = RunConfig { sampling: Sampling::Pads, train_val_split: 0.5, bs: 2, samples_per_class: 1, ..cfg(DatasetKind::OnlineProducts, tmp.path()) };
+    let s = load_splits(&c).unwrap();
+    assert_eq!(s.train.classes, vec!["1"]);
+    assert_eq!(s.val.unwrap().classes, vec!["2"]);
+}
+
+#[test]
 fn sop_errors_name_the_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     sop_fixture(tmp.path());
@@ -268,7 +303,9 @@ fn validation_split_per_class_and_by_class() {
 #[test]
 fn sampler_invariants() {
     let p = pool(12, 9);
-    let s = ClassBalancedSampler::new(&p, 24, 4).unwrap();
+    // --batch-without-replacement: distinct images in a group (the original repeats; see
+    // tests/reference.rs for the default's statistics).
+    let s = ClassBalancedSampler::with_options(&p, 24, 4, true).unwrap();
     assert_eq!(s.batches_per_epoch(), 108 / 24);
     let epoch = s.epoch(7, 0);
     assert_eq!(epoch.len(), 4);
@@ -290,8 +327,15 @@ fn sampler_invariants() {
     assert_ne!(s.epoch(7, 1), epoch);
     assert_ne!(s.epoch(8, 0), epoch);
     let small = pool(5, 3);
-    let err = format!("{:#}", ClassBalancedSampler::new(&small, 8, 4).err().unwrap());
+    let err = format!("{:#}", ClassBalancedSampler::with_options(&small, 8, 4, true).err().unwrap());
     assert!(err.contains("c0") && err.contains("fewer than --samples-per-class 4"), "{err}");
+    // With replacement (the original), a class smaller than a group is fine.
+    let s = ClassBalancedSampler::new(&small, 8, 4).unwrap();
+    for batch in s.epoch(1, 0) {
+        for group in batch.chunks(4) {
+            assert!(group.iter().all(|&i| small.items[i].label == small.items[group[0]].label));
+        }
+    }
     let err = format!("{:#}", ClassBalancedSampler::new(&p, 10, 4).err().unwrap());
     assert!(err.contains("multiple"), "{err}");
 }

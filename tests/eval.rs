@@ -87,7 +87,11 @@ fn perfect_clusters_score_one() {
     let labels: Vec<i64> = (0..48).map(|i| i / 8).collect();
     let idx = Tensor::from_slice(&labels);
     let e = centres.index_select(0, &idx) + Tensor::randn([48, 4], (Kind::Float, Device::Cpu)) * 0.01;
-    let m = compute_metrics(&e, &labels, &EvalOptions::new(vec![1, 2, 4, 8])).unwrap();
+    // k-means++ seeding: k random points (the original's faiss init, the default) would
+    // usually put two centres in one of these clusters and none in another.
+    let mut opts = EvalOptions::new(vec![1, 2, 4, 8]);
+    opts.kmeans_plusplus = true;
+    let m = compute_metrics(&e, &labels, &opts).unwrap();
     for (k, r) in &m.recall {
         assert_eq!(*r, 1.0, "recall@{k}");
     }
@@ -323,4 +327,16 @@ fn metrics_command_query_gallery_files() {
     assert!(!ok && err.contains("nan.npy") && err.contains("row 1"), "{err}");
     let (ok, _, err) = run(&["--query-embeddings".into(), s("q.npy")]);
     assert!(!ok && err.contains("--query-labels"), "{err}");
+}
+
+#[test]
+fn non_finite_embeddings_are_refused_not_clustered() {
+    // A diverged network (NaN rows) used to reach k-means and panic there.
+    let mut v: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin()).collect();
+    v[5] = f32::NAN;
+    v[22] = f32::INFINITY;
+    let e = Tensor::from_slice(&v).view([10, 4]);
+    let labels: Vec<i64> = (0..10).map(|i| i / 5).collect();
+    let err = format!("{:#}", compute_metrics(&e, &labels, &EvalOptions::new(vec![1])).err().unwrap());
+    assert!(err.contains("2 of 10 embeddings") && err.contains("NaN or Inf"), "{err}");
 }

@@ -20,6 +20,11 @@ fn tiny_config() -> RunConfig {
         samples_per_class: 2,
         n_epochs: 2,
         lr: 1e-3,
+        // Explicit, not the (original's) defaults these tests were written under.
+        loss: pads::config::LossKind::Margin,
+        seed: 0,
+        tau: vec![80],
+        policy_mode: pads::config::PolicyMode::Reinforce,
         ..RunConfig::default()
     }
 }

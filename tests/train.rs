@@ -34,6 +34,11 @@ fn small_config(sampling: Sampling, epochs: usize) -> RunConfig {
         num_workers: 2,
         policy_sample_freq: 7,
         policy_metric_history: 3,
+        // Explicit, not the (original's) defaults these tests were written under.
+        loss: pads::config::LossKind::Margin,
+        seed: 0,
+        tau: vec![80],
+        policy_mode: pads::config::PolicyMode::Reinforce,
         ..RunConfig::default()
     }
 }
@@ -43,16 +48,19 @@ fn quiet() -> TrainOptions {
 }
 
 #[test]
-fn two_epochs_beat_the_untrained_network() {
+fn three_epochs_beat_the_untrained_network() {
+    // Three epochs, not two: with the original's data pipeline (fixed samplers train on every
+    // training image, groups drawn with replacement) this seed's Recall@1 went 0.132 -> 0.111
+    // -> 0.149 -> 0.196, so two epochs were within noise of the untrained network.
     let out = tempfile::tempdir().unwrap();
-    let cfg = small_config(Sampling::Distance, 2);
+    let cfg = small_config(Sampling::Distance, 3);
     let s = train(&cfg, out.path(), &TrainOptions { eval_before: true, ..quiet() }).unwrap();
     let before = s.before.as_ref().unwrap().recall1();
     let after = s.last.recall1();
     assert!(after > before + 0.04 && after > 1.3 * before, "Recall@1 {before:.4} -> {after:.4}");
     // The run folder holds what the issue lists.
     let table = CsvTable::read(&out.path().join("metrics.csv")).unwrap();
-    assert_eq!(table.rows.len(), 3, "epoch 0 (untrained) + 2 epochs");
+    assert_eq!(table.rows.len(), 4, "epoch 0 (untrained) + 3 epochs");
     for col in ["loss", "recall@1", "recall@8", "nmi", "f1", "map@r", "intra", "inter", "lr", "beta_mean"] {
         assert!(table.header.iter().any(|h| h == col), "metrics.csv lacks {col}");
     }
@@ -71,8 +79,9 @@ fn pads_updates_on_schedule_and_checkpoints_its_state() {
     let mut cfg = small_config(Sampling::Pads, 2);
     cfg.policy_training_delay = 1;
     let s = train(&cfg, out.path(), &quiet()).unwrap();
-    // Updates only in epoch 2 (delay 1), every 7 iterations.
-    assert_eq!(s.policy_updates, s.iterations_per_epoch / 7);
+    // Updates only in epoch 2 (delay 1): as the original's counter, after its iteration
+    // 7 + 1 = 8, then every 7 (15, 22, ...).
+    assert_eq!(s.policy_updates, (s.iterations_per_epoch - 1) / 7);
     assert!(s.policy_updates >= 2);
     let lines: Vec<String> = std::fs::read_to_string(out.path().join("pads_progression.jsonl"))
         .unwrap()

@@ -321,7 +321,7 @@ impl Agent {
         let emb = embeddings.detach();
         let ks = self.cfg.recall_ks();
         let m = py
-            .allow_threads(move || pads::pads::agent::validation_metrics(&emb, &labels, &ks, normalize))
+            .allow_threads(move || pads::pads::agent::validation_metrics(&emb, &labels, &ks, normalize, false))
             .map_err(|e| value_err(format!("PADSAgent.step: {e:#}")))?;
         self.apply(py, &m, progress, epoch, iteration)
     }

@@ -57,7 +57,7 @@ fn lone_items(split: &Split) -> usize {
 /// option to change.
 pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, test: &Split) -> (Vec<String>, Vec<String>) {
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    let sampler = super::sampler::ClassBalancedSampler::new(train, cfg.bs, cfg.samples_per_class);
+    let sampler = super::sampler::ClassBalancedSampler::with_options(train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement);
     if let Err(e) = &sampler {
         errors.push(format!("{e:#}"));
     }

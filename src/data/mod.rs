@@ -8,7 +8,7 @@ pub mod scan;
 pub mod synth;
 pub mod transform;
 
-use crate::config::RunConfig;
+use crate::config::{DatasetKind, RunConfig, Sampling};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -87,18 +87,104 @@ pub struct DatasetSplits {
     pub test_is_query: Option<Vec<bool>>,
 }
 
-/// Reads the layout and takes the validation split from the training pool with the run's seed.
+/// Reads the layout and takes the validation split from the training pool, as the original's
+/// datasets.py does: only the PADS sampler holds one out (fixed samplers train on every
+/// training image, unless `--val-split-all-samplers`); per class, CUB-layout datasets keep
+/// the evenly spaced images (`split_train_val_spaced`) and cars196 random ones (seeded);
+/// by class, and always for online_products, the last classes validate.
+/// `--val-split-random` selects pads' earlier seeded random split (`split_train_val`).
 pub fn load_splits(cfg: &RunConfig) -> Result<DatasetSplits> {
     let layout = layout::load_layout(cfg)?;
-    let (train, val) = split_train_val(
-        &layout.train,
-        cfg.train_val_split,
-        cfg.train_val_split_by_class,
-        cfg.seed,
-    )?;
+    let (train, val) = if !takes_val_split(cfg) {
+        (layout.train, None)
+    } else if cfg.val_split_random {
+        split_train_val(&layout.train, cfg.train_val_split, cfg.train_val_split_by_class, cfg.seed)?
+    } else {
+        let by_class = cfg.train_val_split_by_class || cfg.dataset == DatasetKind::OnlineProducts;
+        if by_class && !cfg.train_val_split_by_class {
+            tracing::warn!(
+                "online_products: the validation split is taken by class (the last {:.0} % of the training classes), as the original does for SOP",
+                (1.0 - cfg.train_val_split) * 100.0
+            );
+        }
+        if !by_class && cfg.dataset == DatasetKind::Cars196 {
+            // The original's cars196 loader draws each class's training images at random.
+            split_train_val(&layout.train, cfg.train_val_split, false, cfg.seed)?
+        } else {
+            split_train_val_spaced(&layout.train, cfg.train_val_split, by_class)?
+        }
+    };
     Ok(DatasetSplits { train, val, test: layout.test, skipped: layout.skipped, test_is_query: layout.test_is_query })
 }
 
+/// Whether a run of this config holds out a validation split: PADS (or
+/// `--val-split-all-samplers`) with `--train-val-split` below 1.
+pub fn takes_val_split(cfg: &RunConfig) -> bool {
+    cfg.train_val_split < 1.0 && (cfg.sampling == Sampling::Pads || cfg.val_split_all_samplers)
+}
+
+/// The training positions of a class of `n` images under `share`, as the original's CUB
+/// loader: the distinct values of round(linspace(0, n - 1, floor(n * share))), rounding
+/// half to even as numpy does. At least one image stays in training (the original would
+/// leave a class of one image, or a tiny share, with none).
+pub fn spaced_train_positions(n: usize, share: f64) -> Vec<usize> {
+    let m = ((n as f64) * share).floor() as usize;
+    let m = m.max(1).min(n);
+    if m == 1 {
+        return vec![0];
+    }
+    let step = (n - 1) as f64 / (m - 1) as f64;
+    let mut set = std::collections::BTreeSet::new();
+    for i in 0..m {
+        let v = if i == m - 1 { (n - 1) as f64 } else { i as f64 * step };
+        set.insert(v.round_ties_even() as usize);
+    }
+    set.into_iter().collect()
+}
+
+/// The original's deterministic split. Per class: the images at `spaced_train_positions`
+/// (in the layout's sorted order) train, the others validate. By class: the first
+/// floor(classes * share) classes train, the remaining (last) classes validate.
+/// Errors when by class leaves no class on one side.
+pub fn split_train_val_spaced(pool: &Split, share: f64, by_class: bool) -> Result<(Split, Option<Split>)> {
+    if share >= 1.0 {
+        return Ok((pool.clone(), None));
+    }
+    let groups = pool.by_class();
+    let mut train = Split::default();
+    let mut val = Split::default();
+    let push = |split: &mut Split, class: usize, idx: &[usize]| {
+        let label = split.classes.len();
+        split.classes.push(pool.classes[class].clone());
+        split.items.extend(idx.iter().map(|&i| Item { path: pool.items[i].path.clone(), label }));
+    };
+    if by_class {
+        let n_train = ((groups.len() as f64) * share).floor() as usize;
+        if n_train == 0 || n_train == groups.len() {
+            bail!(
+                "--train-val-split {share} by class leaves {} of {} classes for training; need some on each side",
+                n_train,
+                groups.len()
+            );
+        }
+        for (c, idx) in groups.iter().enumerate() {
+            push(if c < n_train { &mut train } else { &mut val }, c, idx);
+        }
+    } else {
+        for (c, idx) in groups.iter().enumerate() {
+            let keep = spaced_train_positions(idx.len(), share);
+            let t: Vec<usize> = keep.iter().map(|&k| idx[k]).collect();
+            let v: Vec<usize> = (0..idx.len()).filter(|k| keep.binary_search(k).is_err()).map(|k| idx[k]).collect();
+            push(&mut train, c, &t);
+            if !v.is_empty() {
+                push(&mut val, c, &v);
+            }
+        }
+    }
+    Ok((train, Some(val)))
+}
+
+/// The seeded random split (`--val-split-random`; the original's cars196 per-class split).
 /// Per class: `share` of each class's images stays in training (at least one of each side
 /// when the class has two or more). By class: `share` of the classes stays in training.
 pub fn split_train_val(pool: &Split, share: f64, by_class: bool, seed: u64) -> Result<(Split, Option<Split>)> {

@@ -175,9 +175,10 @@ fn moved_distances(host: &HostPoints, centroids: &Tensor, moved: &Tensor, assign
     (Tensor::from_slice(&own), Tensor::from_slice(&other))
 }
 
-/// k-means: k-means++ seeding (k distinct random points above KMEANS_PP_MAX_K, as faiss),
-/// then `iters` Lloyd updates; an emptied cluster is re-seeded at a random point. Returns
-/// each row's cluster under the final centroids. Seeded, so repeatable.
+/// k-means as the original's faiss.Clustering: k distinct random points as the initial
+/// centres, then `iters` Lloyd updates; an emptied cluster is re-seeded at a random point.
+/// Returns each row's cluster under the final centroids. Seeded, so repeatable.
+/// `kmeans_with(.., true)` seeds with k-means++ instead (`--kmeans-plusplus`).
 ///
 /// The assignment step keeps Hamerly's bounds (an upper bound on the distance to the own
 /// centre, a lower bound on the distance to any other, both moved by how far centres moved):
@@ -188,12 +189,19 @@ fn moved_distances(host: &HostPoints, centroids: &Tensor, moved: &Tensor, assign
 /// by the largest shift, which with thousands of small clusters is large every step). The
 /// result is Lloyd's; only the work shrinks as clusters settle.
 pub fn kmeans(emb: &Tensor, k: usize, iters: usize, seed: u64) -> Vec<i64> {
+    kmeans_with(emb, k, iters, seed, false)
+}
+
+/// `kmeans` with a choice of seeding: `plusplus` = k-means++ (for k <= KMEANS_PP_MAX_K; above
+/// it, random points as faiss), else k distinct random points (faiss, the original).
+/// `emb` `[N, D]` (any device), k clamped to [1, N]; returns N cluster indices in 0..k.
+pub fn kmeans_with(emb: &Tensor, k: usize, iters: usize, seed: u64, plusplus: bool) -> Vec<i64> {
     let n = emb.size()[0] as usize;
     let k = k.clamp(1, n);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0C1A_57E2);
     let dev = emb.device();
     let emb = emb.to_kind(Kind::Float);
-    let centroids = if k <= KMEANS_PP_MAX_K {
+    let centroids = if plusplus && k <= KMEANS_PP_MAX_K {
         kmeans_pp_init(&emb, k, &mut rng)
     } else {
         let init: Vec<i64> = sample(&mut rng, n, k).into_iter().map(|i| i as i64).collect();
@@ -230,6 +238,10 @@ pub fn lloyd(emb: &Tensor, mut centroids: Tensor, iters: usize, rng: &mut ChaCha
             continue;
         }
         let moved = shift.gt(0.0).nonzero().squeeze_dim(1);
+        if moved.size()[0] == 0 {
+            // Only possible with non-finite shifts (NaN input): nothing measurable moved.
+            continue;
+        }
         if let Some(host) = host.as_ref().filter(|_| moved.size()[0] as usize * MOVED_SHARE_MAX <= k) {
             // Few centres moved (late iterations: under 1 % of them): exact distances to
             // those, and the others did not move, so a bound on the distance to them stays

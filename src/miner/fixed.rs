@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
 /// Positives (same class, not the anchor) and negatives (other class) of anchor `a`.
-pub(crate) fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
+pub fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
     let mut pos = Vec::new();
     let mut neg = Vec::new();
     for (j, &l) in labels.iter().enumerate() {
@@ -19,7 +19,22 @@ pub(crate) fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
     (pos, neg)
 }
 
-/// Uniform over all valid (a, p, n) of the batch: anchors weighted by #pos * #neg.
+/// Every valid triplet of the batch: (a, p, n) with p != a of a's class and n of another
+/// class, in a fixed order (anchor, then positive, then negative ascending).
+pub fn all_triplets(labels: &[i64]) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    for a in 0..labels.len() {
+        let (pos, neg) = candidates(labels, a);
+        for &p in &pos {
+            out.extend(neg.iter().map(|&n| (a, p, n)));
+        }
+    }
+    out
+}
+
+/// As the original's random sampler: `batch size` triplets drawn uniformly *without
+/// replacement* from all valid triplets of the batch (`all_triplets`); all of them when the
+/// batch has fewer (the original raises ValueError then).
 pub struct RandomMiner;
 
 impl Miner for RandomMiner {
@@ -28,20 +43,58 @@ impl Miner for RandomMiner {
     }
     fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
         let _ = emb;
-        let cands: Vec<_> = (0..labels.len()).map(|a| candidates(labels, a)).collect();
-        let weights: Vec<f64> = cands.iter().map(|(p, n)| (p.len() * n.len()) as f64).collect();
+        let all = all_triplets(labels);
         let mut t = Triplets::default();
-        let Ok(pick) = WeightedIndex::new(&weights) else { return t };
-        for _ in 0..labels.len() {
-            let a = pick.sample(rng);
-            let (p, n) = &cands[a];
-            t.push(a, *p.choose(rng).unwrap(), *n.choose(rng).unwrap());
+        let amount = labels.len().min(all.len());
+        for i in rand::seq::index::sample(rng, all.len(), amount) {
+            let (a, p, n) = all[i];
+            t.push(a, p, n);
         }
         t
     }
 }
 
-/// Random positive; a negative with d_ap < d_an < d_ap + margin, else any negative.
+/// The original's semihard sampler always uses this margin (its `margin=0.2` default is never
+/// overridden); pads' `--margin` does not reach it.
+pub const SEMIHARD_MARGIN: f32 = 0.2;
+
+/// The original's `pdist(eps=1e-4)` for semihard and softhard: sqrt(max(d^2, 1e-4)), so
+/// distances below 0.01 read as 0.01 (the anchor's distance to itself included).
+fn clamped(d: &BatchDistances, i: usize, j: usize) -> f32 {
+    d.get(i, j).max(0.01)
+}
+
+/// The negatives semihard draws from for anchor `a` and its positive `p`: other-class `n`
+/// with d_ap < d_an < margin + d_ap (distances as `clamped`), or every other-class item
+/// when there is none.
+pub fn semihard_negatives(d: &BatchDistances, labels: &[i64], a: usize, p: usize, margin: f32) -> Vec<usize> {
+    let (_, neg) = candidates(labels, a);
+    let d_ap = clamped(d, a, p);
+    let semi: Vec<usize> = neg.iter().copied().filter(|&n| clamped(d, a, n) > d_ap && clamped(d, a, n) < margin + d_ap).collect();
+    if semi.is_empty() {
+        neg
+    } else {
+        semi
+    }
+}
+
+/// The (positives, negatives) softhard draws from for anchor `a`: positives farther than the
+/// nearest negative and negatives closer than the farthest positive (distances as
+/// `clamped`), each falling back to all positives / negatives when empty.
+pub fn softhard_candidates(d: &BatchDistances, labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
+    let (pos, neg) = candidates(labels, a);
+    if pos.is_empty() || neg.is_empty() {
+        return (pos, neg);
+    }
+    let max_ap = pos.iter().map(|&p| clamped(d, a, p)).fold(f32::MIN, f32::max);
+    let min_an = neg.iter().map(|&n| clamped(d, a, n)).fold(f32::MAX, f32::min);
+    let hard_neg: Vec<usize> = neg.iter().copied().filter(|&n| clamped(d, a, n) < max_ap).collect();
+    let hard_pos: Vec<usize> = pos.iter().copied().filter(|&p| clamped(d, a, p) > min_an).collect();
+    (if hard_pos.is_empty() { pos } else { hard_pos }, if hard_neg.is_empty() { neg } else { hard_neg })
+}
+
+/// Random positive; a negative from `semihard_negatives` (margin `SEMIHARD_MARGIN` in
+/// training).
 pub struct SemihardMiner {
     pub margin: f32,
 }
@@ -56,17 +109,16 @@ impl Miner for SemihardMiner {
         for a in 0..labels.len() {
             let (pos, neg) = candidates(labels, a);
             let (Some(&p), false) = (pos.choose(rng), neg.is_empty()) else { continue };
-            let d_ap = d.get(a, p);
-            let semi: Vec<usize> =
-                neg.iter().copied().filter(|&n| d.get(a, n) > d_ap && d.get(a, n) < d_ap + self.margin).collect();
-            let n = *semi.choose(rng).unwrap_or_else(|| neg.choose(rng).unwrap());
+            let negs = semihard_negatives(&d, labels, a, p, self.margin);
+            let Some(&n) = negs.choose(rng) else { continue };
             t.push(a, p, n);
         }
         t
     }
 }
 
-/// Negatives closer than the farthest positive, positives farther than the nearest negative.
+/// Negatives closer than the farthest positive, positives farther than the nearest negative
+/// (distances as `clamped`).
 pub struct SofthardMiner;
 
 impl Miner for SofthardMiner {
@@ -77,16 +129,8 @@ impl Miner for SofthardMiner {
         let d = BatchDistances::new(emb);
         let mut t = Triplets::default();
         for a in 0..labels.len() {
-            let (pos, neg) = candidates(labels, a);
-            if pos.is_empty() || neg.is_empty() {
-                continue;
-            }
-            let max_ap = pos.iter().map(|&p| d.get(a, p)).fold(f32::MIN, f32::max);
-            let min_an = neg.iter().map(|&n| d.get(a, n)).fold(f32::MAX, f32::min);
-            let hard_neg: Vec<usize> = neg.iter().copied().filter(|&n| d.get(a, n) < max_ap).collect();
-            let hard_pos: Vec<usize> = pos.iter().copied().filter(|&p| d.get(a, p) > min_an).collect();
-            let p = *hard_pos.choose(rng).unwrap_or_else(|| pos.choose(rng).unwrap());
-            let n = *hard_neg.choose(rng).unwrap_or_else(|| neg.choose(rng).unwrap());
+            let (pos, neg) = softhard_candidates(&d, labels, a);
+            let (Some(&p), Some(&n)) = (pos.choose(rng), neg.choose(rng)) else { continue };
             t.push(a, p, n);
         }
         t

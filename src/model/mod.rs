@@ -210,6 +210,17 @@ impl Backbone {
     }
 }
 
+/// A linear layer initialised as torch.nn.Linear's `reset_parameters` does (the original builds
+/// its `last_linear` head and every PADS policy layer with torch.nn.Linear and keeps that
+/// init): weight and bias both U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = `in_dim`.
+/// (tch's default `nn::linear` draws the weight from U(+-sqrt(6/fan_in)), 2.45 times wider.)
+/// Weight `[out_dim, in_dim]`, bias `[out_dim]`, under the names `weight` and `bias`.
+pub fn torch_linear<'a, T: std::borrow::Borrow<nn::Path<'a>>>(p: T, in_dim: i64, out_dim: i64) -> nn::Linear {
+    let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
+    let init = nn::Init::Uniform { lo: -bound, up: bound };
+    nn::linear(p, in_dim, out_dim, nn::LinearConfig { ws_init: init, bs_init: Some(init), bias: true })
+}
+
 /// Backbone + `last_linear` + L2 normalisation.
 pub struct EmbeddingNet {
     backbone: Backbone,
@@ -226,7 +237,7 @@ impl EmbeddingNet {
             Arch::Resnet50 => Backbone::resnet50(p),
             Arch::Small => Backbone::small(p),
         };
-        let head = nn::linear(p / "last_linear", features, embed_dim as i64, Default::default());
+        let head = torch_linear(p / "last_linear", features, embed_dim as i64);
         EmbeddingNet { backbone, head, arch, embed_dim: embed_dim as i64, amp_bf16: false }
     }
 

@@ -38,12 +38,16 @@ pub fn metric_dim(order: &[StateMetric], n_ks: usize) -> usize {
 }
 
 /// The validation metrics the agent sees, as the trainer computes them: Recall@`ks`, NMI, F1
-/// and the class distances (no mAP@R), k-means seeded by `eval::KMEANS_SEED`, rows
-/// L2-normalised first when `normalize` (the trainer's model already outputs unit rows, so it
-/// passes false), then `policy_view`. Errors as `eval::evaluate`.
-pub fn validation_metrics(emb: &Tensor, labels: &[i64], ks: &[usize], normalize: bool) -> anyhow::Result<Metrics> {
+/// and the class distances (no mAP@R), k-means seeded by `eval::KMEANS_SEED` with the
+/// original's validation iteration count (`eval::KMEANS_ITERS_VALIDATION`) and k random
+/// starting points (k-means++ when `kmeans_plusplus`), rows L2-normalised first when
+/// `normalize` (the trainer's model already outputs unit rows, so it passes false), then
+/// `policy_view`. Errors as `eval::evaluate`.
+pub fn validation_metrics(emb: &Tensor, labels: &[i64], ks: &[usize], normalize: bool, kmeans_plusplus: bool) -> anyhow::Result<Metrics> {
     let mut opts = crate::eval::EvalOptions::new(ks.to_vec());
     opts.with_map = false;
+    opts.kmeans_iters = crate::eval::KMEANS_ITERS_VALIDATION;
+    opts.kmeans_plusplus = kmeans_plusplus;
     opts.normalize = normalize;
     Ok(policy_view(crate::eval::compute_metrics(emb, labels, &opts)?))
 }
@@ -205,6 +209,21 @@ impl Agent {
 
     /// One policy step with this validation's metrics; mutates `distribution`.
     pub fn step(&mut self, val: &Metrics, distribution: &mut Distribution, progress: f64, epoch: usize, iteration: usize) -> anyhow::Result<PolicyRecord> {
+        self.step_with_actions(val, distribution, progress, epoch, iteration, None)
+    }
+
+    /// `step`, with the new actions given instead of drawn from the policy when `actions` is
+    /// Some (one index in 0..3 per bin). For equivalence tests that replay another
+    /// program's draws (tests/reference.rs); training always draws.
+    pub fn step_with_actions(
+        &mut self,
+        val: &Metrics,
+        distribution: &mut Distribution,
+        progress: f64,
+        epoch: usize,
+        iteration: usize,
+        actions: Option<Vec<i64>>,
+    ) -> anyhow::Result<PolicyRecord> {
         let metric_vec = state_metric_vector(&self.state_metrics, val);
         let reward_metric = reward_metric(self.reward_type, val);
         self.reward_metrics.push(reward_metric);
@@ -263,7 +282,17 @@ impl Agent {
             record.reward = Some(reward);
             record.advantage = Some(advantage);
         }
-        let actions = self.act(&s_t)?;
+        let actions = match actions {
+            Some(a) => {
+                anyhow::ensure!(
+                    a.len() == distribution.n_bins() && a.iter().all(|&x| (0..3).contains(&x)),
+                    "given actions: expected {} indices in 0..3, got {a:?}",
+                    distribution.n_bins()
+                );
+                a
+            }
+            None => self.act(&s_t)?,
+        };
         let multipliers: Vec<f64> = actions.iter().map(|&a| self.action_values[a as usize]).collect();
         distribution.update(&multipliers);
         if let (PolicyMode::Ppo, Some(old)) = (&self.mode, &mut self.old_policy) {

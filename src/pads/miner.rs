@@ -17,6 +17,12 @@ impl PadsMiner {
         PadsMiner { distribution }
     }
 
+    /// The positives drawn from (uniformly) for anchor `a`: its class, the anchor itself
+    /// only with `include_same`.
+    pub fn positive_candidates(&self, labels: &[i64], a: usize) -> Vec<usize> {
+        (0..labels.len()).filter(|&j| labels[j] == labels[a] && (j != a || self.distribution.include_same)).collect()
+    }
+
     /// Normalised negative probabilities of anchor `a` over the batch.
     pub fn negative_probs(&self, d: &BatchDistances, labels: &[i64], a: usize) -> Vec<f64> {
         let dist = &self.distribution;
@@ -40,9 +46,7 @@ impl Miner for PadsMiner {
         let d = BatchDistances::new(emb);
         let mut t = Triplets::default();
         for a in 0..labels.len() {
-            let pos: Vec<usize> = (0..labels.len())
-                .filter(|&j| labels[j] == labels[a] && (j != a || self.distribution.include_same))
-                .collect();
+            let pos = self.positive_candidates(labels, a);
             let has_neg = labels.iter().any(|&l| l != labels[a]);
             let (Some(&p), true) = (pos.choose(rng), has_neg) else { continue };
             let probs = self.negative_probs(&d, labels, a);

@@ -1,5 +1,7 @@
 //! The policy network and its losses: an MLP (`policy_size`, ReLU), an action head of
 //! 3 x n_bins logits (softmax over the 3 actions of each bin), an optional value head (A2C).
+//! Every layer is initialised as torch.nn.Linear (U(+-1/sqrt(fan_in)) for weight and bias),
+//! as the original's policy (`--policy_winit_type none`).
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -18,11 +20,11 @@ impl Policy {
         let mut layers = Vec::new();
         let mut d_in = state_dim as i64;
         for (i, &h) in sizes.iter().enumerate() {
-            layers.push(nn::linear(&root / format!("network{i}"), d_in, h as i64, Default::default()));
+            layers.push(crate::model::torch_linear(&root / format!("network{i}"), d_in, h as i64));
             d_in = h as i64;
         }
-        let action_head = nn::linear(&root / "action_weights", d_in, 3 * n_bins as i64, Default::default());
-        let value_head = use_a2c.then(|| nn::linear(&root / "value", d_in, 1, Default::default()));
+        let action_head = crate::model::torch_linear(&root / "action_weights", d_in, 3 * n_bins as i64);
+        let value_head = use_a2c.then(|| crate::model::torch_linear(&root / "value", d_in, 1));
         Policy { vs, layers, action_head, value_head, n_bins: n_bins as i64 }
     }
 
