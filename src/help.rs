@@ -18,12 +18,14 @@ pub const EVALUATION: &str = "Evaluation";
 /// (option id = RunConfig field, heading, one-line description with unit).
 pub const RUN_OPTIONS: &[(&str, &str, &str)] = &[
     // ---- data ----
-    ("dataset", DATA, "Dataset layout under --data-root: cub200, cars196, online_products (the paper's), folder (<root>/<class>/<image>), synthetic (pads synth)"),
-    ("data_root", DATA, "Folder holding the dataset folder (cub200/, cars196/, online_products/, synthetic/); for folder, the class folders [path]"),
+    ("dataset", DATA, "Dataset layout under --data-root: cub200, cars196, online_products (the paper's), in_shop (query/gallery), folder (<root>/<class>/<image>), synthetic (pads synth)"),
+    ("data_root", DATA, "Folder holding the dataset folder (cub200/, cars196/, online_products/, in_shop/, synthetic/); for folder, the class folders [path]"),
     ("test_root", DATA, "folder layout only: a separate folder of test classes [path; unset: split by --folder-test-share]"),
     ("folder_test_share", DATA, "folder layout only: share of the classes (the last by name) used for test [fraction, 0-1]"),
     ("train_val_split", DATA, "Share of the training images kept for training; the rest is the validation split PADS is rewarded on [fraction, 0-1; 1 = none]"),
     ("train_val_split_by_class", DATA, "Take the validation split as whole classes instead of images of every class [true/false]"),
+    ("val_split_all_samplers", DATA, "Hold out the validation split for every sampler (the original: only PADS has one) [true/false]"),
+    ("val_split_random", DATA, "Draw the validation split at random with the seed instead of the original's evenly spaced images / last classes [true/false]"),
     ("image_size", DATA, "Side of the square network input [pixels]"),
     ("cache_images", DATA, "Keep decoded images in RAM after their first use: off by default, except the synthetic dataset (always cached); `pads data check` prints the RAM they take [true/false]"),
     ("skip_bad_images", DATA, "Turn a missing, empty, truncated or non-image file into a counted warning instead of an error [true/false]"),
@@ -48,8 +50,11 @@ pub const RUN_OPTIONS: &[(&str, &str, &str)] = &[
     // ---- sampling ----
     ("sampling", SAMPLING, "Negative sampler: random, semihard, softhard, distance (distance-weighted) or pads (policy-adapted; alias learned)"),
     ("bs", SAMPLING, "Batch size [images]"),
+    ("batch_without_replacement", SAMPLING, "Draw a group's images of one class without replacement (the original draws with replacement) [true/false]"),
     ("samples_per_class", SAMPLING, "Images of each class drawn together into a batch [images]"),
     // ---- evaluation ----
+    ("select_on", EVALUATION, "Which epoch checkpoint_best keeps: highest test Recall@1 (test, the original's rule) or validation Recall@1 (val) [test|val]"),
+    ("kmeans_plusplus", EVALUATION, "Seed the k-means behind NMI and F1 with k-means++ instead of the original's k random points [true/false]"),
     ("k_vals", EVALUATION, "Recall@k values [k, comma-separated; unset: 1,2,4,8, or 1,10,100,1000 for online_products]"),
     ("eval_every", EVALUATION, "Evaluate the test split every this many epochs, and after the last [epochs]"),
     // ---- run ----
