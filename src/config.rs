@@ -542,8 +542,14 @@ impl RunConfig {
         if self.eval_every == 0 {
             bail!("--eval-every must be at least 1");
         }
-        if self.select_on == SelectOn::Val && self.train_val_split >= 1.0 {
-            bail!("--select-on val needs a validation split: set --train-val-split below 1 (or --select-on test)");
+        if self.select_on == SelectOn::Val && !crate::data::takes_val_split(self) {
+            if self.train_val_split >= 1.0 {
+                bail!("--select-on val needs a validation split: set --train-val-split below 1 (or --select-on test)");
+            }
+            bail!(
+                "--select-on val needs a validation split, and as in the original only --sampling pads holds one out; add --val-split-all-samplers to hold it out for --sampling {} too (or --select-on test)",
+                format!("{:?}", self.sampling).to_lowercase()
+            );
         }
         // Spelling only: availability is checked where it trains (a sweep may be written
         // on a machine without the GPU its runs will use).

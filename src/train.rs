@@ -604,10 +604,12 @@ impl<'a> Trainer<'a> {
 /// PADS policy updates a whole run makes: one per `policy_sample_freq` iterations counted
 /// from epoch `policy_training_delay` on (the trainer's `policy_counter`), 0 without PADS.
 pub fn planned_policy_updates(cfg: &RunConfig, iterations_per_epoch: usize) -> usize {
-    if cfg.sampling != Sampling::Pads {
+    if cfg.sampling != Sampling::Pads || cfg.policy_sample_freq == 0 {
         return 0;
     }
-    cfg.n_epochs.saturating_sub(cfg.policy_training_delay) * iterations_per_epoch / cfg.policy_sample_freq.max(1)
+    // `pads::is_policy_step`: after iterations M + 1, 2M + 1, ... of the acting epochs.
+    let acting = cfg.n_epochs.saturating_sub(cfg.policy_training_delay) * iterations_per_epoch;
+    acting.saturating_sub(1) / cfg.policy_sample_freq
 }
 
 /// Trains (or with `opts.resume` continues) the run in `out`. The config is stored with

@@ -338,5 +338,5 @@ fn non_finite_embeddings_are_refused_not_clustered() {
     let e = Tensor::from_slice(&v).view([10, 4]);
     let labels: Vec<i64> = (0..10).map(|i| i / 5).collect();
     let err = format!("{:#}", compute_metrics(&e, &labels, &EvalOptions::new(vec![1])).err().unwrap());
-    assert!(err.contains("2 of 10 embeddings") && err.contains("NaN or Inf"), "{err}");
+    assert!(err.contains("2 of 10 rows") && err.contains("NaN or Inf"), "{err}");
 }

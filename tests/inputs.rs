@@ -402,7 +402,7 @@ fn data_check_decodes_every_split_and_fails_when_training_would() {
     assert_eq!((bad[1]["split"].as_str(), bad[1]["action"].as_str()), (Some("test"), Some("dropped")));
     assert_eq!(bad[1]["path"].as_str(), Some(s(&test_file)));
     // A class smaller than --samples-per-class used to print a problem and exit 0.
-    let (ok, code, out, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "32", "--samples-per-class", "16", "--no-decode"]);
+    let (ok, code, out, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "32", "--samples-per-class", "16", "--batch-without-replacement", "--no-decode"]);
     assert!(!ok && code == 1 && out.contains("fewer than --samples-per-class"), "{out}");
 }
 
@@ -641,7 +641,10 @@ fn runs_that_cannot_work_are_refused_before_training() {
     let (train, val, test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
     let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test);
     // 32 images / bs 8 = 4 batches x 2 epochs = 8 iterations < 30: PADS would never act.
-    assert!(errors.iter().any(|e| e.contains("--policy-sample-freq 30 exceeds the 8 training iterations")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("--policy-sample-freq 30 leaves no policy step in the 8 training iterations")), "{errors:?}");
+    // The first step comes after iteration M + 1 (the original's counter): M = 8 of 8 never acts, M = 7 acts once.
+    let edge = |m: usize| training_problems(&RunConfig { policy_sample_freq: m, ..cfg.clone() }, &train, Some(&val), &test).0.iter().any(|e| e.contains("leaves no policy step"));
+    assert!(edge(8) && !edge(7));
     // One validation image per class: reward always 0 (warned); --tau beyond the run (warned).
     assert!(warnings.iter().any(|w| w.contains("validation split has one image per class")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("--tau [5]") && w.contains("--n-epochs 2")), "{warnings:?}");
@@ -672,7 +675,7 @@ fn runs_that_cannot_work_are_refused_before_training() {
 fn cache_images_help_says_what_the_code_does() {
     let (ok, _, out, _) = pads(&["train", "--help"]);
     assert!(ok);
-    let at = out.find("--cache-images").unwrap();
+    let at = out.find("\n      --cache-images").unwrap();
     let text = &out[at..at + 400];
     assert!(!text.contains("automatic for datasets below"), "{text}");
     assert!(text.contains("off by default") && text.contains("data check"), "{text}");

@@ -161,7 +161,8 @@ fn tensorboard_logs_train_loss_no_uncomputed_values_one_step_axis_and_the_config
     assert_eq!(train_steps, vec![ipe, 2 * ipe]);
     let val_steps: Vec<u64> = values.iter().filter(|v| v.0 == "val/recall@1").map(|v| v.1).collect();
     assert_eq!(val_steps.len(), r.pads_summary.policy_updates);
-    assert!(val_steps.iter().all(|s| s % 2 == 0 && *s >= 2 && *s <= 2 * ipe), "{val_steps:?} with {ipe} iterations per epoch");
+    // Policy steps after iterations M + 1, 2M + 1, ... (the original's counter), M = 2.
+    assert!(val_steps.iter().all(|s| s % 2 == 1 && *s >= 3 && *s <= 2 * ipe), "{val_steps:?} with {ipe} iterations per epoch");
     // The configuration as a text summary: plugin "text", a DT_STRING tensor holding the TOML.
     let text = values.iter().find(|v| v.0 == "config").expect("a config text summary");
     assert_eq!(text.1, 0);
@@ -230,6 +231,10 @@ fn select_on_val_keeps_the_best_validation_epoch_and_eval_says_which_checkpoint(
     let mut cfg = tiny(Sampling::Distance, 3);
     cfg.select_on = SelectOn::Val;
     let out = tempfile::tempdir().unwrap();
+    // As in the original, a fixed sampler holds out no validation split: refused, naming the flag.
+    let err = format!("{:#}", train(&cfg, out.path(), &quiet()).err().unwrap());
+    assert!(err.contains("--val-split-all-samplers"), "{err}");
+    cfg.val_split_all_samplers = true;
     let s = train(&cfg, out.path(), &quiet()).unwrap();
     let table = CsvTable::read(&out.path().join("metrics.csv")).unwrap();
     assert_eq!(table.header.last().unwrap(), "val_recall@1");

@@ -74,9 +74,9 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
         if let Ok(s) = &sampler {
             let acting_epochs = cfg.n_epochs.saturating_sub(cfg.policy_training_delay);
             let iters = acting_epochs * s.batches_per_epoch();
-            if cfg.policy_sample_freq > iters {
+            if iters <= cfg.policy_sample_freq {
                 errors.push(format!(
-                    "--policy-sample-freq {} exceeds the {iters} training iterations in which the policy may act ((--n-epochs {} - --policy-training-delay {}) x {} batches per epoch): PADS would never update its sampling distribution",
+                    "--policy-sample-freq {} leaves no policy step in the {iters} training iterations in which the policy may act (the first comes after M + 1 iterations, as in the original) ((--n-epochs {} - --policy-training-delay {}) x {} batches per epoch): PADS would never update its sampling distribution",
                     cfg.policy_sample_freq,
                     cfg.n_epochs,
                     cfg.policy_training_delay,
