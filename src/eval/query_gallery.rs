@@ -120,41 +120,6 @@ pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32
     })
 }
 
-/// A float [N, D] .npy as row-major f32 and D. Errors name the file: unreadable, not 2-D,
-/// not floating point, or a NaN / infinite value (with its row).
-pub fn load_embeddings_npy(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
-    use anyhow::Context;
-    let t = tch::Tensor::read_npy(path).with_context(|| format!("{}: expected a float32 [N, D] .npy file", path.display()))?;
-    if t.dim() != 2 {
-        bail!("{}: expected a 2-D [N, D] array, got shape {:?}", path.display(), t.size());
-    }
-    if !t.is_floating_point() {
-        bail!("{}: expected float embeddings, got {:?}", path.display(), t.kind());
-    }
-    let dim = t.size()[1] as usize;
-    let v = Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).contiguous().flatten(0, -1))?;
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        bail!("{}: row {} holds a NaN or infinite value", path.display(), i / dim.max(1));
-    }
-    Ok((v, dim))
-}
-
-/// An integer [N] .npy of labels. Errors name the file: unreadable, more than one
-/// dimension (other than [N, 1]), or a float / bool array.
-pub fn load_labels_npy(path: &std::path::Path) -> Result<Vec<i64>> {
-    use anyhow::Context;
-    use tch::Kind;
-    let t = tch::Tensor::read_npy(path).with_context(|| format!("{}: expected an integer [N] .npy file", path.display()))?;
-    let size = t.size();
-    if !(size.len() == 1 || (size.len() == 2 && size[1] == 1)) {
-        bail!("{}: expected a 1-D [N] label array, got shape {size:?}", path.display());
-    }
-    if !matches!(t.kind(), Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8) {
-        bail!("{}: expected integer labels, got {:?}", path.display(), t.kind());
-    }
-    Ok(Vec::<i64>::try_from(t.to_kind(Kind::Int64).flatten(0, -1))?)
-}
-
 /// Whether two files are the same file (same canonical path).
 pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
