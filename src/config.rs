@@ -559,6 +559,12 @@ impl RunConfig {
 }
 
 /// The clap command of RunConfig alone, for callers that build configs from argument lists.
+/// An option value as typed on the command line (`pads`, `margin`, `small`), not its Rust
+/// name (`Pads`, `Margin`, `Small`): for messages and reports.
+pub fn cli_value<T: ValueEnum + std::fmt::Debug>(v: &T) -> String {
+    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_else(|| format!("{v:?}").to_lowercase())
+}
+
 pub fn run_config_command() -> clap::Command {
     #[derive(Parser)]
     #[command(name = "pads")]

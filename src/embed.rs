@@ -60,8 +60,8 @@ pub fn images_from_list(file: &Path) -> Result<Vec<PathBuf>> {
     let base = file.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let p = Path::new(line);

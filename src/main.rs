@@ -316,7 +316,8 @@ struct MetricsArgs {
     device: String,
     /// Keep the rows as given (raw Euclidean distances). By default every row is
     /// L2-normalised first, as DML embeddings are compared as unit vectors; a line on stderr
-    /// says how many rows were not unit-norm.
+    /// says how many rows were not unit-norm. intra/inter are mean cosine distances, always
+    /// on unit rows (with or without this option).
     #[arg(long)]
     no_normalize: bool,
     /// Print the metrics as one JSON object (an undefined metric is null; the reason is on stderr).
@@ -381,6 +382,10 @@ struct SearchArgs {
     /// Which checkpoint (default: best, else last).
     #[arg(long, value_enum)]
     checkpoint: Option<pads::run::CheckpointChoice>,
+    /// Leave out query images that do not decode (each named in a warning) instead of
+    /// stopping with an error that names them.
+    #[arg(long)]
+    skip_bad_images: bool,
 }
 
 #[derive(Args)]
@@ -430,8 +435,10 @@ fn print_metrics(m: &pads::eval::Metrics, json: bool) -> Result<()> {
             m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
         println!("{}", serde_json::to_string_pretty(&obj)?);
     } else {
-        for (k, v) in m.named() {
-            println!("{k:>10}  {v:.4}");
+        let named = m.named();
+        let w = named.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(10);
+        for (k, v) in named {
+            println!("{k:>w$}  {v:.4}");
         }
     }
     Ok(())
@@ -453,7 +460,10 @@ fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
     let (Some(q), Some(ql), Some(g), Some(gl)) = (&a.query_embeddings, &a.query_labels, &a.gallery_embeddings, &a.gallery_labels) else {
         bail!("query/gallery metrics need --query-embeddings, --query-labels, --gallery-embeddings and --gallery-labels");
     };
-    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k)?;
+    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k, !a.no_normalize)?;
+    for w in &m.warnings {
+        eprintln!("warning: {w}");
+    }
     if m.lone_queries > 0 {
         eprintln!(
             "warning: {} of {} queries have no same-label item in the gallery{} and are left out of every metric",
@@ -479,6 +489,12 @@ fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
 }
 
 fn main() {
+    // A closed stdout/stderr (`pads eval --json | head -1`) ends the process quietly, as
+    // other Unix tools do, instead of a "failed printing to stdout" panic (exit 101).
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     pads::allocator::tune_for_training();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PADS_LOG").unwrap_or_else(|_| "info".into()))
@@ -633,6 +649,9 @@ fn run() -> Result<()> {
             for w in &m.warnings {
                 eprintln!("warning: {w}");
             }
+            if a.no_normalize && (m.intra.is_some() || m.inter.is_some()) {
+                eprintln!("note: intra/inter are mean cosine distances, always computed on unit rows; --no-normalize applies to Recall@k, mAP@R, NMI and F1");
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&m.to_json())?);
             } else {
@@ -684,7 +703,11 @@ fn run() -> Result<()> {
             }
         }
         Command::Search(a) => {
-            let results = pads::search::search_run(&a.run, a.checkpoint, &a.gallery, &a.query, a.k)?;
+            let found = pads::search::search_run(&a.run, a.checkpoint, &a.gallery, &a.query, a.k, a.skip_bad_images)?;
+            for w in &found.warnings {
+                eprintln!("warning: {w}");
+            }
+            let results = found.results;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {

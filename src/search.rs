@@ -68,9 +68,19 @@ pub fn search_gallery(gallery_dir: &Path, queries: &[f32], dim: usize, k: usize,
     Ok((hits, n))
 }
 
+/// What `search_run` found: one result per (decoded) query in order, and the lines the
+/// caller must print as warnings (skipped queries, k above the gallery size).
+#[derive(Debug, Clone)]
+pub struct SearchOutcome {
+    pub results: Vec<QueryResult>,
+    pub warnings: Vec<String>,
+}
+
 /// `pads search`: embeds the query images with the run's model (`which` checkpoint, default
-/// best else last), searches the gallery, and returns one result per query in order.
-pub fn search_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, gallery: &Path, queries: &[PathBuf], k: usize) -> Result<Vec<QueryResult>> {
+/// best else last), searches the gallery, and returns one result per query in order. A
+/// query image that does not decode is an error, unless `skip_bad`: then it is left out and
+/// named in a warning. A `k` above the gallery size returns every gallery item, warned.
+pub fn search_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, gallery: &Path, queries: &[PathBuf], k: usize, skip_bad: bool) -> Result<SearchOutcome> {
     if k == 0 {
         bail!("-k must be at least 1");
     }
@@ -79,12 +89,26 @@ pub fn search_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, g
     let device = crate::device::parse_device(&cfg.device)?;
     let (_vs, model, _) = crate::embed::load_model(&run, &cfg, device, which)?;
     let paths = query_paths(queries)?;
-    let e = embed_paths(&model, &paths, cfg.image_size, cfg.bs, device, false)?;
+    let e = embed_paths(&model, &paths, cfg.image_size, cfg.bs, device, skip_bad).map_err(|err| {
+        anyhow::anyhow!("{}", format!("{err:#}").replace("counted and listed in skipped.txt", "each named in a warning"))
+    })?;
+    let mut warnings = Vec::new();
+    let bad: Vec<_> = e.skipped.iter().filter(|s| s.is_bad_image()).collect();
+    if !bad.is_empty() {
+        let list: Vec<String> = bad.iter().map(|s| format!("  {}", s.reason)).collect();
+        warnings.push(format!("{} of {} query images do not decode and were left out (--skip-bad-images):\n{}", bad.len(), paths.len(), list.join("\n")));
+    }
+    if e.paths.is_empty() {
+        bail!("--query: none of the {} query images decodes; nothing to search", paths.len());
+    }
     let dim = e.embeddings.size()[1] as usize;
     let q = Vec::<f32>::try_from(e.embeddings.contiguous().flatten(0, -1))?;
     let (hits, n) = search_gallery(gallery, &q, dim, k, GALLERY_CHUNK_ROWS)?;
+    if k > n {
+        warnings.push(format!("-k {k} is larger than the gallery ({n} items in {}): each query gets all {n}", gallery.display()));
+    }
     let gallery_paths = read_gallery_paths(gallery, n)?;
-    Ok(e.paths
+    let results = e.paths
         .iter()
         .zip(hits)
         .map(|(p, hs)| QueryResult {
@@ -95,7 +119,8 @@ pub fn search_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, g
                 .map(|(r, h)| Neighbour { rank: r + 1, distance: h.distance(), index: h.index, path: gallery_paths[h.index].clone() })
                 .collect(),
         })
-        .collect())
+        .collect();
+    Ok(SearchOutcome { results, warnings })
 }
 
 /// Plain-text report: per query a header line, then `rank  distance  path` lines.

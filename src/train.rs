@@ -724,7 +724,7 @@ pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Pa
         // Query/gallery layouts (in_shop): the two halves of the test split, labelled as in
         // the test split (classes.txt is the test split's), for `pads metrics --query-*`.
         "query" | "gallery" => {
-            let is_query = splits.test_is_query.as_ref().with_context(|| format!("--split {split}: the {:?} layout has no query/gallery test split", cfg.dataset))?;
+            let is_query = splits.test_is_query.as_ref().with_context(|| format!("--split {split}: the {} layout has no query/gallery test split", crate::config::cli_value(&cfg.dataset)))?;
             let mut part = splits.test.clone();
             part.items = splits.test.items.iter().zip(is_query).filter(|(_, &q)| q == (split == "query")).map(|(i, _)| i.clone()).collect();
             part

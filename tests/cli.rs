@@ -281,3 +281,24 @@ fn in_shop_preset_and_recall_ks() {
     let (ok, out, _) = pads(&["train", "--help"]);
     assert!(ok && out.contains("in_shop"), "{out}");
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_not_with_a_panic() {
+    // `pads ... | head -1`: the reader closes its end before pads writes.
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let (e, l) = (tmp.path().join("e.npy"), tmp.path().join("l.npy"));
+    tch::Tensor::from_slice(&[1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9]).view([4, 2]).write_npy(&e).unwrap();
+    tch::Tensor::from_slice(&[0i64, 0, 1, 1]).write_npy(&l).unwrap();
+    let mut child = Command::new(common::pads_bin())
+        .args(["metrics", "--embeddings", e.to_str().unwrap(), "--labels", l.to_str().unwrap(), "--k", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

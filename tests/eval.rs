@@ -296,7 +296,7 @@ fn metrics_command_query_gallery_files() {
     Tensor::from_slice(&[1i64, 2, 4, 3]).write_npy(p("ql.npy")).unwrap();
     Tensor::from_slice(&GALLERY_X).view([4, 1]).write_npy(p("g.npy")).unwrap();
     Tensor::from_slice(&GALLERY_Y).write_npy(p("gl.npy")).unwrap();
-    Tensor::from_slice(&[1.0f32, 2.0, 1.0, 3.0]).write_npy(p("float_labels.npy")).unwrap();
+    Tensor::from_slice(&[1.5f32, 2.0, 1.0, 3.0]).write_npy(p("float_labels.npy")).unwrap();
     Tensor::from_slice(&[0.0f32, f32::NAN, 1.0, 2.0]).view([4, 1]).write_npy(p("nan.npy")).unwrap();
     let s = |n: &str| p(n).to_str().unwrap().to_string();
     let run = |args: &[String]| {
@@ -304,7 +304,7 @@ fn metrics_command_query_gallery_files() {
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let args = |q: &str, ql: &str, g: &str, gl: &str, k: &str| -> Vec<String> {
-        vec!["--query-embeddings".into(), s(q), "--query-labels".into(), s(ql), "--gallery-embeddings".into(), s(g), "--gallery-labels".into(), s(gl), "--k".into(), k.into(), "--json".into()]
+        vec!["--query-embeddings".into(), s(q), "--query-labels".into(), s(ql), "--gallery-embeddings".into(), s(g), "--gallery-labels".into(), s(gl), "--k".into(), k.into(), "--json".into(), "--no-normalize".into()]
     };
     let (ok, out, err) = run(&args("q.npy", "ql.npy", "g.npy", "gl.npy", "1,2"));
     assert!(ok, "{err}");
@@ -322,7 +322,7 @@ fn metrics_command_query_gallery_files() {
     let (ok, _, err) = run(&args("g.npy", "ql.npy", "g.npy", "gl.npy", "1"));
     assert!(!ok && err.contains("the same file"), "{err}");
     let (ok, _, err) = run(&args("q.npy", "float_labels.npy", "g.npy", "gl.npy", "1"));
-    assert!(!ok && err.contains("float_labels.npy") && err.contains("integer labels"), "{err}");
+    assert!(!ok && err.contains("float_labels.npy") && err.contains("labels must be integers"), "{err}");
     let (ok, _, err) = run(&args("nan.npy", "ql.npy", "g.npy", "gl.npy", "1"));
     assert!(!ok && err.contains("nan.npy") && err.contains("row 1"), "{err}");
     let (ok, _, err) = run(&["--query-embeddings".into(), s("q.npy")]);
@@ -339,4 +339,100 @@ fn non_finite_embeddings_are_refused_not_clustered() {
     let labels: Vec<i64> = (0..10).map(|i| i / 5).collect();
     let err = format!("{:#}", compute_metrics(&e, &labels, &EvalOptions::new(vec![1])).err().unwrap());
     assert!(err.contains("2 of 10 rows") && err.contains("NaN or Inf"), "{err}");
+}
+
+fn metrics_cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pads")).arg("metrics").args(args).env("PADS_LOG", "warn").output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn metrics_query_gallery_normalises_by_default_like_single_mode() {
+    // Query [1, 0] (label 1). Gallery: [0, 1] (label 2, Euclidean distance 1.41) and
+    // [5, 0.1] (label 1, distance 4.0 raw, 0.02 once unit-norm): raw distances put the
+    // wrong label first, unit rows the right one.
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]).write_npy(p("q.npy")).unwrap();
+    Tensor::from_slice(&[1i64]).write_npy(p("ql.npy")).unwrap();
+    Tensor::from_slice(&[0.0f32, 1.0, 5.0, 0.1]).view([2, 2]).write_npy(p("g.npy")).unwrap();
+    Tensor::from_slice(&[2.0f32, 1.0]).write_npy(p("gl.npy")).unwrap(); // integral floats, as single mode takes them
+    let (q, ql, g, gl) = (p("q.npy"), p("ql.npy"), p("g.npy"), p("gl.npy"));
+    let base = ["--query-embeddings", &q, "--query-labels", &ql, "--gallery-embeddings", &g, "--gallery-labels", &gl, "--k", "1", "--json"];
+    let (ok, out, err) = metrics_cli(&base);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["recall@1"].as_f64(), Some(1.0), "{v}");
+    assert!(err.contains("g.npy: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)"), "{err}");
+    assert!(!err.contains("q.npy:"), "the query row is unit-norm: {err}");
+    let mut raw = base.to_vec();
+    raw.push("--no-normalize");
+    let (ok, out, err) = metrics_cli(&raw);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["recall@1"].as_f64(), Some(0.0), "{v}");
+    assert!(!err.contains("unit-norm"), "{err}");
+    // An all-zero row cannot be normalised: the error names the file and --no-normalize.
+    Tensor::from_slice(&[0.0f32, 0.0, 5.0, 0.1]).view([2, 2]).write_npy(p("z.npy")).unwrap();
+    let z = p("z.npy");
+    let (ok, _, err) = metrics_cli(&["--query-embeddings", &q, "--query-labels", &ql, "--gallery-embeddings", &z, "--gallery-labels", &gl, "--k", "1"]);
+    assert!(!ok && err.contains("z.npy") && err.contains("row 0 (0-based) is all zeros") && err.contains("--no-normalize"), "{err}");
+    // Labels of another length than the embeddings: the same message as single mode.
+    Tensor::from_slice(&[1i64, 2, 3]).write_npy(p("l3.npy")).unwrap();
+    let l3 = p("l3.npy");
+    let (ok, _, err) = metrics_cli(&["--query-embeddings", &q, "--query-labels", &ql, "--gallery-embeddings", &g, "--gallery-labels", &l3, "--k", "1"]);
+    assert!(!ok && err.contains("l3.npy: 3 labels, but the embeddings have 2 rows"), "{err}");
+}
+
+#[test]
+fn metrics_no_normalize_says_intra_and_inter_stay_cosine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    Tensor::from_slice(&[1.0f32, 0.0, 3.0, 0.1, 0.0, 2.0, 0.1, 1.0]).view([4, 2]).write_npy(p("e.npy")).unwrap();
+    Tensor::from_slice(&[0i64, 0, 1, 1]).write_npy(p("l.npy")).unwrap();
+    let (e, l) = (p("e.npy"), p("l.npy"));
+    let (ok, raw, err) = metrics_cli(&["--embeddings", &e, "--labels", &l, "--k", "1", "--json", "--no-normalize"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("intra/inter are mean cosine distances, always computed on unit rows"), "{err}");
+    let (ok, unit, err) = metrics_cli(&["--embeddings", &e, "--labels", &l, "--k", "1", "--json"]);
+    assert!(ok && !err.contains("intra/inter"), "{err}");
+    let (raw, unit): (serde_json::Value, serde_json::Value) = (serde_json::from_str(&raw).unwrap(), serde_json::from_str(&unit).unwrap());
+    for m in ["intra", "inter"] {
+        assert!((raw[m].as_f64().unwrap() - unit[m].as_f64().unwrap()).abs() < 1e-6, "{m}: cosine distances do not depend on --no-normalize: {raw} vs {unit}");
+    }
+    let (ok, help, _) = metrics_cli(&["--help"]);
+    assert!(ok && help.contains("intra/inter are mean cosine distances"), "{help}");
+}
+
+#[test]
+fn metrics_text_table_aligns_long_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    Tensor::from_slice(&[1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9]).view([4, 2]).write_npy(p("e.npy")).unwrap();
+    Tensor::from_slice(&[0i64, 0, 1, 1]).write_npy(p("l.npy")).unwrap();
+    let (ok, out, err) = metrics_cli(&["--embeddings", &p("e.npy"), "--labels", &p("l.npy"), "--k", "1,1000000000"]);
+    assert!(ok, "{err}");
+    let starts: Vec<usize> = out.lines().map(|l| l.rfind(' ').unwrap() + 1).collect();
+    assert!(out.contains("recall@1000000000") && starts.windows(2).all(|w| w[0] == w[1]), "values not in one column:\n{out}");
+}
+
+#[test]
+fn big_endian_npy_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("be.npy");
+    let header = "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }";
+    let mut h = header.to_string();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(h.as_bytes());
+    for x in [1.0f32, 0.0, 0.0, 1.0] {
+        bytes.extend_from_slice(&x.to_be_bytes());
+    }
+    std::fs::write(&f, bytes).unwrap();
+    let err = format!("{:#}", pads::eval::input::read_embeddings(&f).err().unwrap());
+    assert!(err.contains("be.npy") && err.contains("expected little-endian float32 ('<f4'), got '>f4'"), "{err}");
 }

@@ -292,3 +292,54 @@ fn search_finds_a_gallery_image_at_rank_1_distance_0() {
     let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", gallery.to_str().unwrap(), "--query", "no/such.png"]);
     assert!(!ok && err.contains("no/such.png"), "{err}");
 }
+
+#[test]
+fn search_skips_bad_queries_on_request_and_warns_about_a_k_above_the_gallery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = synthetic_images(&tmp.path().join("syn"), 2, 2);
+    let run = tmp.path().join("run");
+    make_run(&run, Arch::Small, &images);
+    let run_s = run.to_str().unwrap();
+    let gallery = tmp.path().join("gallery");
+    let (ok, _, err) = pads(&["embed", "--run", run_s, "--images", images.to_str().unwrap(), "--out", gallery.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let good = read_lines(&gallery.join("paths.txt"))[0].clone();
+    let bad = tmp.path().join("broken.png");
+    std::fs::write(&bad, b"not a png").unwrap();
+    let g = gallery.to_str().unwrap();
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &good, bad.to_str().unwrap()]);
+    assert!(!ok && err.contains("broken.png") && err.contains("--skip-bad-images") && !err.contains("skipped.txt"), "{err}");
+    let (ok, stdout, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &good, bad.to_str().unwrap(), "--skip-bad-images", "-k", "2", "--json"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("1 of 2 query images do not decode and were left out") && err.contains("broken.png"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    // -k above the gallery's 4 items: all 4, and a warning naming both numbers.
+    let (ok, stdout, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &good, "-k", "10", "--json"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("-k 10 is larger than the gallery (4 items"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v[0]["neighbours"].as_array().unwrap().len(), 4);
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &good, "-k", "4"]);
+    assert!(ok && !err.contains("larger than the gallery"), "{err}");
+}
+
+#[test]
+fn embed_list_trims_lines_and_split_query_names_the_layout_as_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = synthetic_images(&tmp.path().join("syn"), 2, 2);
+    let run = tmp.path().join("run");
+    make_run(&run, Arch::Small, &images);
+    let run_s = run.to_str().unwrap();
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().path()).collect();
+    classes.sort();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&classes[0]).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let list = tmp.path().join("list.txt");
+    std::fs::write(&list, format!("  {}  \n\t{}\t\r\n", files[0].display(), files[1].display())).unwrap();
+    let out = tmp.path().join("emb");
+    let (ok, stdout, err) = pads(&["embed", "--run", run_s, "--list", list.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(ok && stdout.contains("wrote 2 embeddings"), "{stdout}\n{err}");
+    let (ok, _, err) = pads(&["embed", "--run", run_s, "--split", "query", "--out", tmp.path().join("q").to_str().unwrap()]);
+    assert!(!ok && err.contains("the folder layout has no query/gallery test split"), "{err}");
+}

@@ -689,6 +689,16 @@ fn cache_images_help_says_what_the_code_does() {
 }
 
 #[test]
+fn data_check_text_gives_mb_below_a_gigabyte() {
+    // 60 images of 16 x 16 RGB = 46080 bytes: "0.05 MB", not "0.00 GB".
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_synthetic(tmp.path());
+    let (ok, _, out, err) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--bs", "8", "--samples-per-class", "2", "--train-val-split", "0.8", "--sampling", "distance"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("decoded images take 0.05 MB of RAM"), "{out}");
+}
+
+#[test]
 fn sweep_summary_with_mixed_metric_sets_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");

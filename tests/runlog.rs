@@ -373,6 +373,8 @@ fn compare_writes_one_page_with_every_section_and_refuses_other_data() {
     assert!(std::fs::read_to_string(&c.markdown).unwrap().contains("| pads | pads | final | 2 |"));
     // The options that differ: the sampler.
     assert!(html.contains("<td>sampling</td>"));
+    // Option values as typed on the command line, not the Rust names.
+    assert!(html.contains("sampling pads, loss ") && !html.contains("sampling Pads") && !html.contains("arch Small"), "{html}");
     // Runs tested on other data are refused, naming the setting.
     let other = out.path().join("other");
     std::fs::create_dir_all(&other).unwrap();

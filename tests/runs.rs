@@ -330,3 +330,32 @@ fn a_run_stores_its_data_root_absolute_and_eval_works_from_elsewhere() {
     let (ok, _, err) = eval(Path::new("/"), &["--data-root", "/no/such/root"]);
     assert!(!ok && err.contains("--data-root /no/such/root does not exist"), "{err}");
 }
+
+#[test]
+fn a_data_root_one_level_too_deep_gets_did_you_mean_data_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deep = tmp.path().join("data").join("cub200");
+    std::fs::create_dir_all(deep.join("images").join("001.A")).unwrap();
+    let want = format!("did you mean --data-root {}?", tmp.path().join("data").display());
+    let (ok, _, err) = pads(&s(&["data", "check", "--dataset", "cub200", "--data-root", deep.to_str().unwrap()]));
+    assert!(!ok && err.contains(&want), "{err}");
+    // --dataset synthetic would otherwise generate a set inside the set.
+    let syn = tmp.path().join("data").join("synthetic");
+    std::fs::create_dir_all(syn.join("images").join("001.A")).unwrap();
+    let want = format!("did you mean --data-root {}?", tmp.path().join("data").display());
+    let (ok, _, err) = pads(&s(&["data", "check", "--dataset", "synthetic", "--data-root", syn.to_str().unwrap()]));
+    assert!(!ok && err.contains(&want), "{err}");
+    let (ok, _, err) = pads(&with(train_args(&syn, "random", 1), &["--out", tmp.path().join("run").to_str().unwrap()]));
+    assert!(!ok && err.contains(&want), "{err}");
+    assert!(!syn.join("synthetic").exists(), "a synthetic set was generated inside the synthetic set");
+}
+
+#[test]
+fn compare_refuses_the_same_run_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("r1");
+    std::fs::create_dir_all(&run).unwrap();
+    let again = tmp.path().join(".").join("r1");
+    let (ok, _, err) = pads(&s(&["compare", run.to_str().unwrap(), again.to_str().unwrap(), "--out", tmp.path().join("cmp").to_str().unwrap()]));
+    assert!(!ok && err.contains("is given twice") && err.contains("r1"), "{err}");
+}

@@ -466,7 +466,7 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
     opts.with_map = map_at_r;
     opts.with_nmi = nmi;
     let emb = embeddings.detach();
-    let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}")))?;
+    let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}").replace("--no-normalize", "normalize=False")))?;
     let mut json = m.to_json();
     if let Some(o) = json.as_object_mut() {
         if !nmi {
@@ -477,7 +477,7 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
             o.remove("map@r");
         }
     }
-    Ok((json.to_string(), m.warnings.clone()))
+    Ok((json.to_string(), m.warnings.iter().map(|w| w.replace("--no-normalize", "normalize=False")).collect()))
 }
 
 /// Every option's default (RunConfig::default, JSON).

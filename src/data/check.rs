@@ -240,7 +240,8 @@ impl CheckReport {
         }
         if self.decoded {
             if let Some(b) = self.decoded_bytes {
-                out.push_str(&format!("decoded images take {:.2} GB of RAM (what --cache-images keeps)\n", b as f64 / 1e9));
+                let size = if b as f64 >= 1e9 { format!("{:.2} GB", b as f64 / 1e9) } else { format!("{:.2} MB", b as f64 / 1e6) };
+                out.push_str(&format!("decoded images take {size} of RAM (what --cache-images keeps)\n"));
             }
             out.push_str(&format!("images that do not decode: {}\n", self.bad_images.len()));
             for b in &self.bad_images {

@@ -340,6 +340,15 @@ fn check_dataset_folder(root: &Path, dataset: DatasetKind) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
+    if root.file_name().is_some_and(|n| n == *name) {
+        let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        bail!(
+            "dataset folder {} does not exist; {} is itself a {name} folder: did you mean --data-root {}?",
+            dir.display(),
+            root.display(),
+            parent.display()
+        );
+    }
     let make = if dataset == DatasetKind::Synthetic {
         format!(" (make it with `pads synth --out {}`)", dir.display())
     } else {

@@ -293,6 +293,15 @@ pub fn ensure_for_run(cfg: &crate::config::RunConfig) -> Result<bool> {
     if dir.exists() {
         bail!("{} exists but holds no images/ folder (layout: synthetic/images/NNN.Name/*.png); remove it or choose another --data-root", dir.display());
     }
+    if root.file_name().is_some_and(|n| n == "synthetic") && root.join("images").is_dir() {
+        let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        bail!(
+            "dataset folder {} does not exist; {} is itself a synthetic folder: did you mean --data-root {}?",
+            dir.display(),
+            root.display(),
+            parent.display()
+        );
+    }
     let others = crate::data::layout::other_layouts(root, crate::config::DatasetKind::Synthetic);
     if let Some(first) = others.first() {
         bail!(

@@ -8,6 +8,9 @@ use tch::{Kind, Tensor};
 /// Errors: unreadable file or dtype, not 2-D, complex values, NaN/Inf rows (first row and
 /// count named, see `eval::check_finite`).
 pub fn read_embeddings(path: &Path) -> Result<Tensor> {
+    if let Some(d) = big_endian_descr(path) {
+        bail!("{}: expected little-endian float32 ('<f4'), got '{d}' (save it with arr.astype('<f4'))", path.display());
+    }
     let t = Tensor::read_npy(path)
         .with_context(|| format!("{}: expected a float32 [N, D] .npy file (C order, little-endian)", path.display()))?;
     if t.dim() != 2 {
@@ -25,6 +28,9 @@ pub fn read_embeddings(path: &Path) -> Result<Tensor> {
 /// as they are; a float array only when every value is integral (else an error naming the
 /// first non-integral value and its index); `expected_rows` (the embeddings' N) must match.
 pub fn read_labels(path: &Path, expected_rows: Option<usize>) -> Result<Vec<i64>> {
+    if let Some(d) = big_endian_descr(path) {
+        bail!("{}: expected little-endian integer labels (e.g. '<i8'), got '{d}' (save them with arr.astype('<i8'))", path.display());
+    }
     let t = Tensor::read_npy(path)
         .with_context(|| format!("{}: expected an integer [N] .npy file (C order, little-endian)", path.display()))?;
     let shape = t.size();
@@ -53,4 +59,21 @@ pub fn read_labels(path: &Path, expected_rows: Option<usize>) -> Result<Vec<i64>
         }
     }
     Ok(labels)
+}
+
+/// The dtype of a .npy file when it is big-endian (`'>f4'`, `'>i8'`), read from the header;
+/// None for anything else (little-endian, unreadable: left to the reader's own errors).
+pub fn big_endian_descr(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = f.read(&mut head).ok()?;
+    head.truncate(n);
+    if !head.starts_with(b"\x93NUMPY") {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&head);
+    let after = &text[text.find("'descr'")? + "'descr'".len()..];
+    let descr = after.split('\'').nth(1)?;
+    descr.starts_with('>').then(|| descr.to_string())
 }

@@ -120,10 +120,12 @@ impl MetricValues {
     /// Text table: `name  value` per line, "undefined" for an undefined metric.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for (k, v) in self.named() {
+        let named = self.named();
+        let w = named.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(10);
+        for (k, v) in named {
             match v {
-                Some(v) => out.push_str(&format!("{k:>10}  {v:.4}\n")),
-                None => out.push_str(&format!("{k:>10}  undefined\n")),
+                Some(v) => out.push_str(&format!("{k:>w$}  {v:.4}\n")),
+                None => out.push_str(&format!("{k:>w$}  undefined\n")),
             }
         }
         out
@@ -190,7 +192,7 @@ pub fn normalize_rows(emb: &Tensor) -> anyhow::Result<(Tensor, usize)> {
     let n_zero = zero.sum(Kind::Int64).int64_value(&[]);
     if n_zero > 0 {
         let first = zero.nonzero().int64_value(&[0, 0]);
-        anyhow::bail!("row {first} (0-based) is all zeros and cannot be L2-normalised ({n_zero} such rows); use raw distances to keep it");
+        anyhow::bail!("row {first} (0-based) is all zeros and cannot be L2-normalised ({n_zero} such rows); pass --no-normalize to keep raw distances");
     }
     let off = (&norms - 1.0).abs().gt(1e-3).sum(Kind::Int64).int64_value(&[]) as usize;
     Ok((e / norms.unsqueeze(1), off))

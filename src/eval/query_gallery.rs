@@ -28,6 +28,8 @@ pub struct QueryGalleryMetrics {
     /// Queries whose label has no (other) item in the gallery, left out of the metrics.
     pub lone_queries: usize,
     pub same_set: bool,
+    /// What the caller must tell the user (rows L2-normalised), one line each.
+    pub warnings: Vec<String>,
 }
 
 impl QueryGalleryMetrics {
@@ -114,42 +116,8 @@ pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32
         gallery: n,
         lone_queries: m - counted,
         same_set,
+        warnings: Vec::new(),
     })
-}
-
-/// A float [N, D] .npy as row-major f32 and D. Errors name the file: unreadable, not 2-D,
-/// not floating point, or a NaN / infinite value (with its row).
-pub fn load_embeddings_npy(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
-    use anyhow::Context;
-    let t = tch::Tensor::read_npy(path).with_context(|| format!("{}: expected a float32 [N, D] .npy file", path.display()))?;
-    if t.dim() != 2 {
-        bail!("{}: expected a 2-D [N, D] array, got shape {:?}", path.display(), t.size());
-    }
-    if !t.is_floating_point() {
-        bail!("{}: expected float embeddings, got {:?}", path.display(), t.kind());
-    }
-    let dim = t.size()[1] as usize;
-    let v = Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).contiguous().flatten(0, -1))?;
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        bail!("{}: row {} holds a NaN or infinite value", path.display(), i / dim.max(1));
-    }
-    Ok((v, dim))
-}
-
-/// An integer [N] .npy of labels. Errors name the file: unreadable, more than one
-/// dimension (other than [N, 1]), or a float / bool array.
-pub fn load_labels_npy(path: &std::path::Path) -> Result<Vec<i64>> {
-    use anyhow::Context;
-    use tch::Kind;
-    let t = tch::Tensor::read_npy(path).with_context(|| format!("{}: expected an integer [N] .npy file", path.display()))?;
-    let size = t.size();
-    if !(size.len() == 1 || (size.len() == 2 && size[1] == 1)) {
-        bail!("{}: expected a 1-D [N] label array, got shape {size:?}", path.display());
-    }
-    if !matches!(t.kind(), Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8) {
-        bail!("{}: expected integer labels, got {:?}", path.display(), t.kind());
-    }
-    Ok(Vec::<i64>::try_from(t.to_kind(Kind::Int64).flatten(0, -1))?)
 }
 
 /// Whether two files are the same file (same canonical path).
@@ -164,8 +132,12 @@ pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// --gallery-labels GL`: loads the four files and computes `query_gallery_metrics`.
 /// Query and gallery are the same set exactly when both pairs name the same files (then
 /// self-matches are left out); the same embeddings file with different label files is
-/// refused.
-pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize]) -> Result<QueryGalleryMetrics> {
+/// refused. Files are read and checked as in single-set `pads metrics` (`eval::input`:
+/// NaN/Inf rows, label dtype and count), and with `normalize` the rows are L2-normalised
+/// as `eval::evaluate` does (an all-zero row is an error; rows that were not unit-norm are
+/// counted in a warning). Without `normalize` raw Euclidean distances are kept.
+pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize], normalize: bool) -> Result<QueryGalleryMetrics> {
+    use anyhow::Context;
     let same_emb = same_file(q, g);
     let same_labels = same_file(ql, gl);
     if same_emb != same_labels {
@@ -175,18 +147,32 @@ pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &s
             if same_labels { "do" } else { "do not" }
         );
     }
-    let (qe, qd) = load_embeddings_npy(q)?;
-    let (ge, gd) = load_embeddings_npy(g)?;
+    let mut warnings = Vec::new();
+    let load = |e: &std::path::Path, l: &std::path::Path, warnings: &mut Vec<String>| -> Result<(Vec<f32>, usize, Vec<i64>)> {
+        let t = super::input::read_embeddings(e)?;
+        let labels = super::input::read_labels(l, Some(t.size()[0] as usize))?;
+        let t = if normalize {
+            let (t, off) = super::normalize_rows(&t).with_context(|| e.display().to_string())?;
+            if off > 0 {
+                warnings.push(format!(
+                    "{}: {off} of {} rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)",
+                    e.display(),
+                    t.size()[0]
+                ));
+            }
+            t
+        } else {
+            t
+        };
+        let dim = t.size()[1] as usize;
+        Ok((Vec::<f32>::try_from(t.contiguous().flatten(0, -1))?, dim, labels))
+    };
+    let (qe, qd, qlab) = load(q, ql, &mut warnings)?;
+    let (ge, gd, glab) = if same_emb { (qe.clone(), qd, qlab.clone()) } else { load(g, gl, &mut warnings)? };
     if qd != gd {
         bail!("{} is {qd}-d but {} is {gd}-d", q.display(), g.display());
     }
-    let qlab = load_labels_npy(ql)?;
-    let glab = load_labels_npy(gl)?;
-    if qlab.len() * qd != qe.len() {
-        bail!("{} has {} rows but {} has {} labels", q.display(), qe.len() / qd, ql.display(), qlab.len());
-    }
-    if glab.len() * gd != ge.len() {
-        bail!("{} has {} rows but {} has {} labels", g.display(), ge.len() / gd, gl.display(), glab.len());
-    }
-    query_gallery_metrics(&qe, &qlab, &ge, &glab, qd, ks, same_emb)
+    let mut m = query_gallery_metrics(&qe, &qlab, &ge, &glab, qd, ks, same_emb)?;
+    m.warnings = warnings;
+    Ok(m)
 }

@@ -189,6 +189,11 @@ fn config_differences(runs: &[ComparedRun]) -> Vec<(String, Vec<String>)> {
 /// Writes compare.html, compare.md, compare.csv and the PNGs they show into `out`, for the
 /// run folders `dirs` (at least one; all on the same test data, see `read_runs`).
 pub fn compare_runs(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput> {
+    for (i, d) in dirs.iter().enumerate() {
+        if let Some(e) = dirs[..i].iter().find(|e| crate::eval::query_gallery::same_file(d, e)) {
+            bail!("run {} is given twice (as {} and {}): pads compare needs different runs", d.display(), e.display(), d.display());
+        }
+    }
     let (runs, warnings) = read_runs(dirs)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let names = shown_metrics(&runs);
@@ -254,12 +259,12 @@ pub fn compare_runs(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput> {
     for r in &runs {
         let evaluated = r.table.rows.iter().filter(|row| row[0] != "0").count();
         body.push_str(&format!(
-            "<li><b>{}</b> ({}): sampling {:?}, loss {:?}, arch {:?}, seed {}, {evaluated} of {} epochs, {} policy updates; best checkpoint chosen by {}</li>",
+            "<li><b>{}</b> ({}): sampling {}, loss {}, arch {}, seed {}, {evaluated} of {} epochs, {} policy updates; best checkpoint chosen by {}</li>",
             escape(&r.name),
             escape(&r.dir.display().to_string()),
-            r.cfg.sampling,
-            r.cfg.loss,
-            r.cfg.arch,
+            crate::config::cli_value(&r.cfg.sampling),
+            crate::config::cli_value(&r.cfg.loss),
+            crate::config::cli_value(&r.cfg.arch),
             r.cfg.seed,
             r.cfg.n_epochs,
             r.progression.len(),
