@@ -665,7 +665,7 @@ fn runs_that_cannot_work_are_refused_before_training() {
     args.extend(["--policy-sample-freq", "500"].map(String::from));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, _, _, e) = pads(&a);
-    assert!(!ok && e.contains("--policy-sample-freq 500 exceeds"), "{e}");
+    assert!(!ok && e.contains("--policy-sample-freq 500 leaves no policy step"), "{e}");
     assert!(!out.join("metrics.csv").exists());
     let (ok, code, stdout, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(&root), "--bs", "8", "--samples-per-class", "2", "--n-epochs", "1", "--train-val-split", "0.8", "--sampling", "pads", "--policy-sample-freq", "500"]);
     assert!(!ok && code == 1 && stdout.contains("problem: --policy-sample-freq 500"), "{stdout}");
