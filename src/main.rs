@@ -464,21 +464,8 @@ fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
     for w in &m.warnings {
         eprintln!("warning: {w}");
     }
-    if m.lone_queries > 0 {
-        eprintln!(
-            "warning: {} of {} queries have no same-label item in the gallery{} and are left out of every metric",
-            m.lone_queries,
-            m.queries,
-            if m.same_set { " other than themselves" } else { "" }
-        );
-    }
     if a.json {
-        let mut obj: serde_json::Map<String, serde_json::Value> = m.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
-        obj.insert("queries".into(), serde_json::json!(m.queries));
-        obj.insert("gallery".into(), serde_json::json!(m.gallery));
-        obj.insert("lone_queries".into(), serde_json::json!(m.lone_queries));
-        obj.insert("same_set".into(), serde_json::json!(m.same_set));
-        println!("{}", serde_json::to_string_pretty(&obj)?);
+        println!("{}", serde_json::to_string_pretty(&m.to_json())?);
     } else {
         eprintln!("{} queries against {} gallery items{}", m.queries, m.gallery, if m.same_set { " (one set: self-matches left out)" } else { "" });
         for (k, v) in m.named() {

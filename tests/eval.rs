@@ -278,6 +278,42 @@ fn query_gallery_self_matches_are_left_out_only_for_the_same_set() {
 }
 
 #[test]
+fn query_gallery_from_tensors_checks_normalises_and_warns() {
+    // The tensor entry point the CLI's files path and `pads.evaluate(..., gallery_*)` share.
+    use pads::eval::query_gallery::{query_gallery_from_tensors, query_gallery_metrics, EvalSet};
+    let g = Tensor::from_slice(&GALLERY_X).view([4, 1]);
+    let set = EvalSet { embeddings: &g, labels: &GALLERY_Y, name: "G" };
+    // gallery None = the same set, self-matches left out; raw distances without normalize.
+    let m = query_gallery_from_tensors(&set, None, &[1, 2], false).unwrap();
+    let want = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true).unwrap();
+    assert_eq!((m.recall.clone(), m.map_at_r, m.same_set), (want.recall, want.map_at_r, true));
+    assert_eq!(m.warnings, vec!["2 of 4 queries have no same-label item in the gallery other than themselves and are left out of every metric".to_string()]);
+    // Normalised: the all-zero row 0 is an error naming the set; without it, the count of
+    // rows that were not unit-norm is a warning.
+    let err = format!("{:#}", query_gallery_from_tensors(&set, None, &[1], true).err().unwrap());
+    assert!(err.starts_with("G: row 0 (0-based) is all zeros"), "{err}");
+    let q = Tensor::from_slice(&[3.0f32, 1.0]).view([2, 1]);
+    let g2 = Tensor::from_slice(&[1.0f32, -2.0]).view([2, 1]);
+    let m = query_gallery_from_tensors(
+        &EvalSet { embeddings: &q, labels: &[1, 2], name: "Q" },
+        Some(&EvalSet { embeddings: &g2, labels: &[1, 2], name: "G2" }),
+        &[1],
+        true,
+    )
+    .unwrap();
+    assert_eq!((m.recall[0].1, m.same_set), (0.5, false), "{m:?}"); // both queries are +1 after normalising
+    assert_eq!(m.warnings, vec!["Q: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)".to_string(), "G2: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)".to_string()]);
+    // Label count, width and finiteness are checked per set.
+    let bad = |qe: &Tensor, ql: &[i64], ge: &Tensor, gl: &[i64]| {
+        let r = query_gallery_from_tensors(&EvalSet { embeddings: qe, labels: ql, name: "Q" }, Some(&EvalSet { embeddings: ge, labels: gl, name: "G" }), &[1], false);
+        format!("{:#}", r.err().unwrap())
+    };
+    assert!(bad(&q, &[1, 2], &g2, &[1]).contains("G: 1 labels, but the embeddings have 2 rows"));
+    assert!(bad(&q, &[1, 2], &Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)), &[1, 2]).contains("Q is 1-d but G is 2-d"));
+    assert!(bad(&Tensor::from_slice(&[f32::NAN, 1.0]).view([2, 1]), &[1, 2], &g2, &[1, 2]).contains("Q: embeddings must be finite"));
+}
+
+#[test]
 fn query_gallery_refuses_undefined_inputs() {
     use pads::eval::query_gallery::query_gallery_metrics;
     let err = |r: anyhow::Result<_>| format!("{:#}", r.err().unwrap());

@@ -67,42 +67,114 @@ def _options(values):
     return _json.dumps({k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if v is not None})
 
 
-def evaluate(embeddings, labels, k=(1, 2, 4, 8), *, nmi=True, map_at_r=True, normalize=True, seed=None):
+def evaluate(
+    embeddings,
+    labels,
+    k=(1, 2, 4, 8),
+    *,
+    nmi=None,
+    map_at_r=True,
+    normalize=True,
+    seed=None,
+    gallery_embeddings=None,
+    gallery_labels=None,
+):
     """Every retrieval and clustering metric of ``pads metrics``, on tensors or arrays.
 
+    Without ``gallery_*``: one set, every item a query against all the others (``pads
+    metrics --embeddings E --labels L``). With ``gallery_embeddings`` and ``gallery_labels``:
+    ``embeddings``/``labels`` are the queries, ranked against the gallery (``pads metrics
+    --query-embeddings Q --query-labels QL --gallery-embeddings G --gallery-labels GL``, the
+    In-Shop protocol), with pytorch-metric-learning's reference-set semantics: every gallery
+    item is a candidate, an identical vector included, except when query and gallery are the
+    same set, i.e. the very same objects are passed (``gallery_embeddings is embeddings and
+    gallery_labels is labels``; equal copies count as two sets): then each query's own row is
+    left out of its neighbours and of its relevant count (``ref_includes_query``).
+
     Args:
-        embeddings: ``[N, D]`` float16/bfloat16/float32/float64, torch (CPU or CUDA; computed
-            there) or numpy. Must be finite.
+        embeddings: ``[N, D]`` (the queries with ``gallery_*``) float16/bfloat16/float32/float64,
+            torch (CPU or CUDA) or numpy. Must be finite.
         labels: ``[N]`` integer class ids, torch (on the embeddings' device) or numpy/list.
-        k: Recall@k values (int or sequence of ints >= 1); default (1, 2, 4, 8). A k above
-            N - 1 retrieves every other item (warned).
-        nmi: compute k-means (k = number of classes), NMI and pairwise F1 (the costly part).
+        k: Recall@k values (int or sequence of ints >= 1); default (1, 2, 4, 8). Single set:
+            a k above N - 1 retrieves every other item (warned). Query/gallery: k must be at
+            most the gallery size (less one for the same set), else ValueError, as the CLI.
+        nmi: compute k-means (k = number of classes), NMI and pairwise F1 (the costly part);
+            default (None) True for one set. Not defined for query/gallery (ValueError if True).
         map_at_r: compute mAP@R (Musgrave et al. 2020).
         normalize: L2-normalise the rows first (default True, as ``pads metrics``; a warning
-            says how many rows were not unit-norm). False keeps raw Euclidean distances.
+            says how many rows were not unit-norm, per set). False keeps raw Euclidean distances.
         seed: k-means seed; default ``KMEANS_SEED`` (1234), the seed of every pads evaluation.
+            One set only.
+        gallery_embeddings: ``[M, D]`` float, torch (on the embeddings' device) or numpy, same D
+            as ``embeddings``; default None (one set). Give it with ``gallery_labels``.
+        gallery_labels: ``[M]`` integer class ids; default None.
 
     Returns:
-        dict ``{'recall@k': float, ..., 'nmi', 'f1', 'map@r', 'intra', 'inter'}``, the names and
-        numbers of ``pads metrics --json``. A metric that is undefined for these labels is
-        None (and a warning says why); 'nmi'/'f1' are absent with ``nmi=False``, 'map@r' with
-        ``map_at_r=False``.
+        One set: dict ``{'recall@k': float, ..., 'nmi', 'f1', 'map@r', 'intra', 'inter'}``, the
+        names and numbers of ``pads metrics --json``. A metric that is undefined for these
+        labels is None (and a warning says why); 'nmi'/'f1' are absent with ``nmi=False``,
+        'map@r' with ``map_at_r=False``.
+
+        Query/gallery: dict ``{'recall@k': float, ..., 'map@r': float, 'queries': N,
+        'gallery': M, 'lone_queries': int, 'same_set': bool}`` as ``pads metrics --json`` in
+        that mode. Queries whose label has no (other) gallery item ('lone_queries') are left
+        out of every metric, with a warning.
 
     Raises:
-        ValueError / TypeError: wrong shapes or dtypes, label count != N, NaN/Inf rows,
-            labels on another device, k < 1, N < 2, an all-zero row with normalize.
+        ValueError / TypeError: wrong shapes or dtypes, label count != rows (either set),
+            NaN/Inf rows, labels on another device, k < 1, N < 2, an all-zero row with
+            normalize; only one of ``gallery_embeddings``/``gallery_labels``; one of them the
+            query object and the other not; query and gallery of different D; no query with a
+            same-label gallery item.
     """
+    if gallery_embeddings is not None or gallery_labels is not None:
+        return _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels)
     emb = _as_tensor(embeddings, "embeddings")
     lab = _as_tensor(labels, "labels", device=emb.device)
+    ks = _ks(k)
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    nmi = True if nmi is None else bool(nmi)
+    text, warns = _pads.evaluate(emb, lab, ks, nmi, bool(map_at_r), bool(normalize), seed)
+    for w in warns:
+        _warnings.warn(w, stacklevel=2)
+    return _json.loads(text)
+
+
+def _ks(k):
     ks = [k] if isinstance(k, _numbers.Integral) else list(k)
     if not all(isinstance(kk, _numbers.Integral) and not isinstance(kk, bool) and kk >= 1 for kk in ks):
         raise ValueError(f"k values must be integers >= 1, got {k!r}")
-    ks = [int(kk) for kk in ks]
-    if seed is not None and (not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    text, warns = _pads.evaluate(emb, lab, ks, bool(nmi), bool(map_at_r), bool(normalize), seed)
+    return [int(kk) for kk in ks]
+
+
+def _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels):
+    if gallery_embeddings is None or gallery_labels is None:
+        given, missing = ("gallery_embeddings", "gallery_labels") if gallery_labels is None else ("gallery_labels", "gallery_embeddings")
+        raise ValueError(f"evaluate: {given} given without {missing}; give both (query/gallery evaluation) or neither (one set)")
+    if nmi:
+        raise ValueError("evaluate: nmi (k-means clustering) is computed on one set only; leave nmi unset with gallery_embeddings")
+    if seed is not None:
+        raise ValueError("evaluate: seed (the k-means seed) applies to one set only; leave it unset with gallery_embeddings")
+    same_emb, same_lab = gallery_embeddings is embeddings, gallery_labels is labels
+    if same_emb != same_lab:
+        raise ValueError(
+            "evaluate: gallery_embeddings {} the query embeddings object but gallery_labels {} the query labels object: "
+            "pass the same objects for both (one set, self-matches left out) or two separate sets".format(
+                "is" if same_emb else "is not", "is" if same_lab else "is not"
+            )
+        )
+    emb = _as_tensor(embeddings, "embeddings")
+    lab = _as_tensor(labels, "labels", device=emb.device)
+    ks = _ks(k)
+    if same_emb:
+        g, gl = None, None
+    else:
+        g = _as_tensor(gallery_embeddings, "gallery_embeddings", device=emb.device)
+        gl = _as_tensor(gallery_labels, "gallery_labels", device=emb.device)
+    text, warns = _pads.evaluate_query_gallery(emb, lab, g, gl, ks, bool(map_at_r), bool(normalize))
     for w in warns:
-        _warnings.warn(w, stacklevel=2)
+        _warnings.warn(w, stacklevel=3)
     return _json.loads(text)
 
 

@@ -26,16 +26,21 @@ KMEANS_SEED: int
 def defaults() -> Dict[str, Any]: ...
 
 def evaluate(
-    embeddings: ArrayLike,  # [N, D] float, CPU or CUDA
+    embeddings: ArrayLike,  # [N, D] float, CPU or CUDA (the queries with gallery_*)
     labels: ArrayLike,  # [N] int class ids
     k: Union[int, Sequence[int]] = (1, 2, 4, 8),
     *,
-    nmi: bool = True,
+    nmi: Optional[bool] = None,  # None: True for one set; query/gallery: must stay None/False
     map_at_r: bool = True,
     normalize: bool = True,
-    seed: Optional[int] = None,  # None: KMEANS_SEED (1234)
-) -> Dict[str, Optional[float]]:
-    """{'recall@k', 'nmi', 'f1', 'map@r', 'intra', 'inter'} as `pads metrics --json`; None = undefined."""
+    seed: Optional[int] = None,  # None: KMEANS_SEED (1234); one set only
+    gallery_embeddings: Optional[ArrayLike] = None,  # [M, D] float; with gallery_labels
+    gallery_labels: Optional[ArrayLike] = None,  # [M] int class ids
+) -> Dict[str, Any]:
+    """One set: {'recall@k', 'nmi', 'f1', 'map@r', 'intra', 'inter'} as `pads metrics --json`; None = undefined.
+    With gallery_*: {'recall@k', 'map@r', 'queries', 'gallery', 'lone_queries', 'same_set'} as
+    `pads metrics --query-* --gallery-* --json`; same set (self-matches left out) only when the
+    very same objects are passed for both."""
 
 class _Miner:
     def __call__(

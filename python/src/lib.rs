@@ -480,6 +480,54 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
     Ok((json.to_string(), m.warnings.iter().map(|w| w.replace("--no-normalize", "normalize=False")).collect()))
 }
 
+/// `pads metrics --query-* --gallery-*` on tensors: (metrics JSON as its `--json`,
+/// warnings). `gallery = None`: the queries are their own gallery (same_set, self-matches
+/// left out). Checks, normalisation and metrics are the library's
+/// (`eval::query_gallery::query_gallery_from_tensors`, shared with the CLI's files path).
+#[pyfunction]
+#[pyo3(signature = (embeddings, labels, gallery_embeddings, gallery_labels, ks, map_at_r, normalize))]
+fn evaluate_query_gallery(
+    py: Python<'_>,
+    embeddings: PyTensor,
+    labels: PyTensor,
+    gallery_embeddings: Option<PyTensor>,
+    gallery_labels: Option<PyTensor>,
+    ks: Vec<usize>,
+    map_at_r: bool,
+    normalize: bool,
+) -> PyResult<(String, Vec<String>)> {
+    use pads::eval::query_gallery::{query_gallery_from_tensors, EvalSet};
+    let python_words = |s: &str| s.replace("--no-normalize", "normalize=False").replace("--k:", "k:").replace("--k ", "k=");
+    check_embeddings(&embeddings, "evaluate (queries)")?;
+    let qlab = host_labels(&labels, &embeddings, "evaluate (queries)")?;
+    let gallery = match (gallery_embeddings, gallery_labels) {
+        (None, None) => None,
+        (Some(g), Some(gl)) => {
+            check_embeddings(&g, "evaluate (gallery)")?;
+            let glab = host_labels(&gl, &g, "evaluate (gallery)")?;
+            Some((g.0.detach(), glab))
+        }
+        _ => return Err(value_err("evaluate: give both gallery_embeddings and gallery_labels, or neither")),
+    };
+    let q = embeddings.detach();
+    let m = py
+        .allow_threads(move || {
+            let query = EvalSet { embeddings: &q, labels: &qlab, name: "embeddings (queries)" };
+            match &gallery {
+                None => query_gallery_from_tensors(&query, None, &ks, normalize),
+                Some((g, glab)) => query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: g, labels: glab, name: "gallery_embeddings" }), &ks, normalize),
+            }
+        })
+        .map_err(|e| value_err(python_words(&format!("evaluate: {e:#}"))))?;
+    let mut json = m.to_json();
+    if !map_at_r {
+        if let Some(o) = json.as_object_mut() {
+            o.remove("map@r");
+        }
+    }
+    Ok((json.to_string(), m.warnings.iter().map(|w| python_words(w)).collect()))
+}
+
 /// Every option's default (RunConfig::default, JSON).
 #[pyfunction]
 fn defaults_json() -> PyResult<String> {
@@ -492,6 +540,7 @@ fn _pads(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Agent>()?;
     m.add_function(wrap_pyfunction!(margin_loss, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_query_gallery, m)?)?;
     m.add_function(wrap_pyfunction!(defaults_json, m)?)?;
     m.add("KMEANS_SEED", pads::eval::KMEANS_SEED)?;
     Ok(())

@@ -39,6 +39,17 @@ impl QueryGalleryMetrics {
         out.push(("map@r".into(), self.map_at_r));
         out
     }
+
+    /// The object `pads metrics --json` prints in query/gallery mode: recall@k..., map@r,
+    /// queries, gallery, lone_queries, same_set.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut obj: serde_json::Map<String, serde_json::Value> = self.named().into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect();
+        obj.insert("queries".into(), serde_json::json!(self.queries));
+        obj.insert("gallery".into(), serde_json::json!(self.gallery));
+        obj.insert("lone_queries".into(), serde_json::json!(self.lone_queries));
+        obj.insert("same_set".into(), serde_json::json!(self.same_set));
+        serde_json::Value::Object(obj)
+    }
 }
 
 /// Recall@k for each of `ks` and mAP@R of row-major `query` [m, dim] (labels
@@ -128,16 +139,89 @@ pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
+/// One set of a query/gallery evaluation, as `query_gallery_from_tensors` takes it:
+/// embeddings `[N, D]` (any float kind, any device), one integer label per row, and the name
+/// messages give the set (a file path for `pads metrics`, "gallery embeddings" in Python).
+pub struct EvalSet<'a> {
+    pub embeddings: &'a tch::Tensor,
+    pub labels: &'a [i64],
+    pub name: &'a str,
+}
+
+/// The checks and normalisation of `pads metrics --query-* --gallery-*`, on tensors (the CLI
+/// reads its files into these; the Python `pads.evaluate(..., gallery_embeddings=...)` passes
+/// its tensors): each set must be 2-D float, finite (`eval::check_finite`) and have one label
+/// per row; with `normalize` its rows are L2-normalised as `eval::evaluate` does (an all-zero
+/// row is an error; rows that were not unit-norm are counted in a warning), without it raw
+/// Euclidean distances are kept. `gallery = None`: the query set is its own gallery
+/// (`same_set`, self-matches left out). Then `query_gallery_metrics`; `warnings` gets the
+/// normalisation lines and, when some queries have no same-label gallery item, that count.
+pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks: &[usize], normalize: bool) -> Result<QueryGalleryMetrics> {
+    use anyhow::Context;
+    use tch::Kind;
+    let mut warnings = Vec::new();
+    let prepare = |s: &EvalSet, warnings: &mut Vec<String>| -> Result<(Vec<f32>, usize)> {
+        let t = s.embeddings;
+        if t.dim() != 2 {
+            bail!("{}: expected a 2-D [N, D] array, got shape {:?}", s.name, t.size());
+        }
+        if !matches!(t.kind(), Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16) {
+            bail!("{}: expected float embeddings, got {:?}", s.name, t.kind());
+        }
+        let (n, dim) = (t.size()[0] as usize, t.size()[1] as usize);
+        ensure!(dim >= 1, "{}: embeddings have 0 columns (shape {:?})", s.name, t.size());
+        super::check_finite(t).with_context(|| format!("{}: embeddings must be finite", s.name))?;
+        if s.labels.len() != n {
+            bail!("{}: {} labels, but the embeddings have {n} rows; expected one label per row", s.name, s.labels.len());
+        }
+        let t = t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float);
+        let t = if normalize {
+            let (t, off) = super::normalize_rows(&t).with_context(|| s.name.to_string())?;
+            if off > 0 {
+                warnings.push(format!(
+                    "{}: {off} of {n} rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)",
+                    s.name
+                ));
+            }
+            t
+        } else {
+            t
+        };
+        Ok((Vec::<f32>::try_from(t.contiguous().flatten(0, -1))?, dim))
+    };
+    let (qe, qd) = prepare(query, &mut warnings)?;
+    let (ge, gd, glab) = match gallery {
+        None => (qe.clone(), qd, query.labels),
+        Some(g) => {
+            let (ge, gd) = prepare(g, &mut warnings)?;
+            (ge, gd, g.labels)
+        }
+    };
+    if qd != gd {
+        bail!("{} is {qd}-d but {} is {gd}-d", query.name, gallery.map_or(query.name, |g| g.name));
+    }
+    let same_set = gallery.is_none();
+    let mut m = query_gallery_metrics(&qe, query.labels, &ge, glab, qd, ks, same_set)?;
+    if m.lone_queries > 0 {
+        warnings.push(format!(
+            "{} of {} queries have no same-label item in the gallery{} and are left out of every metric",
+            m.lone_queries,
+            m.queries,
+            if same_set { " other than themselves" } else { "" }
+        ));
+    }
+    m.warnings = warnings;
+    Ok(m)
+}
+
 /// `pads metrics --query-embeddings Q --query-labels QL --gallery-embeddings G
-/// --gallery-labels GL`: loads the four files and computes `query_gallery_metrics`.
+/// --gallery-labels GL`: loads the four files and computes `query_gallery_from_tensors`.
 /// Query and gallery are the same set exactly when both pairs name the same files (then
 /// self-matches are left out); the same embeddings file with different label files is
 /// refused. Files are read and checked as in single-set `pads metrics` (`eval::input`:
-/// NaN/Inf rows, label dtype and count), and with `normalize` the rows are L2-normalised
-/// as `eval::evaluate` does (an all-zero row is an error; rows that were not unit-norm are
-/// counted in a warning). Without `normalize` raw Euclidean distances are kept.
+/// NaN/Inf rows, label dtype and count), then checked and normalised (with `normalize`) by
+/// `query_gallery_from_tensors`, the files' paths naming the sets in its messages.
 pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize], normalize: bool) -> Result<QueryGalleryMetrics> {
-    use anyhow::Context;
     let same_emb = same_file(q, g);
     let same_labels = same_file(ql, gl);
     if same_emb != same_labels {
@@ -147,32 +231,16 @@ pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &s
             if same_labels { "do" } else { "do not" }
         );
     }
-    let mut warnings = Vec::new();
-    let load = |e: &std::path::Path, l: &std::path::Path, warnings: &mut Vec<String>| -> Result<(Vec<f32>, usize, Vec<i64>)> {
+    let load = |e: &std::path::Path, l: &std::path::Path| -> Result<(tch::Tensor, Vec<i64>, String)> {
         let t = super::input::read_embeddings(e)?;
         let labels = super::input::read_labels(l, Some(t.size()[0] as usize))?;
-        let t = if normalize {
-            let (t, off) = super::normalize_rows(&t).with_context(|| e.display().to_string())?;
-            if off > 0 {
-                warnings.push(format!(
-                    "{}: {off} of {} rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)",
-                    e.display(),
-                    t.size()[0]
-                ));
-            }
-            t
-        } else {
-            t
-        };
-        let dim = t.size()[1] as usize;
-        Ok((Vec::<f32>::try_from(t.contiguous().flatten(0, -1))?, dim, labels))
+        Ok((t, labels, e.display().to_string()))
     };
-    let (qe, qd, qlab) = load(q, ql, &mut warnings)?;
-    let (ge, gd, glab) = if same_emb { (qe.clone(), qd, qlab.clone()) } else { load(g, gl, &mut warnings)? };
-    if qd != gd {
-        bail!("{} is {qd}-d but {} is {gd}-d", q.display(), g.display());
+    let (qt, qlab, qname) = load(q, ql)?;
+    let query = EvalSet { embeddings: &qt, labels: &qlab, name: &qname };
+    if same_emb {
+        return query_gallery_from_tensors(&query, None, ks, normalize);
     }
-    let mut m = query_gallery_metrics(&qe, &qlab, &ge, &glab, qd, ks, same_emb)?;
-    m.warnings = warnings;
-    Ok(m)
+    let (gt, glab, gname) = load(g, gl)?;
+    query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: &gt, labels: &glab, name: &gname }), ks, normalize)
 }

@@ -1,0 +1,122 @@
+"""`pads.evaluate(queries, labels, gallery_embeddings=..., gallery_labels=...)` gives the numbers
+of `pads metrics --query-* --gallery-* --json` on the same .npy files (pytorch-metric-learning
+reference-set semantics: self-matches left out only for the same set), and refuses bad input
+with a ValueError that says what is wrong."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import pads
+from conftest import run_pads
+
+
+def _sets(tmp_path):
+    """Queries and gallery of 5 classes, rows not unit-norm; queries of class 7 have no gallery
+    item (lone)."""
+    g = np.random.default_rng(3)
+    centers = g.normal(size=(5, 12))
+    gl = np.repeat(np.arange(5), 9)
+    ql = np.concatenate([g.integers(0, 5, size=20), [7, 7]])
+    ge = (centers[gl] + 0.8 * g.normal(size=(len(gl), 12))) * g.uniform(0.5, 3.0, size=(len(gl), 1))
+    qe = (np.concatenate([centers, centers[:1]])[np.minimum(ql, 5)] + 0.8 * g.normal(size=(len(ql), 12))) * 2.0
+    qe, ge = qe.astype(np.float32), ge.astype(np.float32)
+    for name, a in [("q", qe), ("ql", ql.astype(np.int64)), ("g", ge), ("gl", gl.astype(np.int64))]:
+        np.save(tmp_path / f"{name}.npy", a)
+    return qe, ql.astype(np.int64), ge, gl.astype(np.int64)
+
+
+def _cli(tmp_path, q, ql, g, gl, *flags):
+    out = run_pads(
+        "metrics", "--query-embeddings", tmp_path / q, "--query-labels", tmp_path / ql,
+        "--gallery-embeddings", tmp_path / g, "--gallery-labels", tmp_path / gl, "--json", *flags,
+    )
+    return json.loads(out.stdout), out.stderr
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_query_gallery_equals_pads_metrics(tmp_path, normalize):
+    qe, ql, ge, gl = _sets(tmp_path)
+    flags = ["--k", "1,2,4,8,45"] + ([] if normalize else ["--no-normalize"])
+    cli, err = _cli(tmp_path, "q.npy", "ql.npy", "g.npy", "gl.npy", *flags)
+    assert cli["same_set"] is False and cli["lone_queries"] == 2, cli
+    with pytest.warns(UserWarning) as rec:
+        py = pads.evaluate(qe, ql, k=(1, 2, 4, 8, 45), normalize=normalize, gallery_embeddings=ge, gallery_labels=gl)
+    assert py == cli  # bit for bit, both print shortest round-trip floats
+    warned = [str(w.message) for w in rec]
+    assert "2 of 22 queries have no same-label item in the gallery and are left out of every metric" in warned
+    unit_norm = [w for w in warned if "unit-norm" in w]
+    if normalize:
+        assert unit_norm and all("normalize=False keeps raw Euclidean distances" in w for w in unit_norm), warned
+        assert "--no-normalize" not in " ".join(warned)
+        assert "rows were not unit-norm" in err  # the CLI warned too
+    else:
+        assert not unit_norm
+    # the same from torch tensors, map@r dropped on request
+    with pytest.warns(UserWarning):
+        t = pads.evaluate(
+            torch.from_numpy(qe), torch.from_numpy(ql), k=(1, 2, 4, 8, 45), normalize=normalize,
+            gallery_embeddings=torch.from_numpy(ge), gallery_labels=torch.from_numpy(gl), map_at_r=False,
+        )
+    assert t == {k: v for k, v in cli.items() if k != "map@r"}
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_same_set_leaves_self_matches_out_like_pads_metrics(tmp_path, normalize):
+    _, _, ge, gl = _sets(tmp_path)
+    flags = ["--k", "1,4"] + ([] if normalize else ["--no-normalize"])
+    cli, _ = _cli(tmp_path, "g.npy", "gl.npy", "g.npy", "gl.npy", *flags)
+    assert cli["same_set"] is True
+    with pytest.warns(UserWarning) if normalize else _no_warning():
+        py = pads.evaluate(ge, gl, k=(1, 4), normalize=normalize, gallery_embeddings=ge, gallery_labels=gl)
+    assert py == cli
+    assert py["recall@1"] < 1.0  # not each item finding itself
+    # Equal copies are two sets (PML's ref_includes_query=False): each query finds its own
+    # identical vector first.
+    with pytest.warns(UserWarning) if normalize else _no_warning():
+        two = pads.evaluate(ge, gl, k=1, normalize=normalize, gallery_embeddings=ge.copy(), gallery_labels=gl.copy())
+    assert two["same_set"] is False and two["recall@1"] == 1.0 and two["gallery"] == len(gl)
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def test_query_gallery_bad_input_raises_clear_value_errors():
+    q = torch.randn(6, 4)
+    ql = torch.tensor([0, 0, 1, 1, 2, 2])
+    g = torch.randn(9, 4)
+    gl = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    with pytest.raises(ValueError, match=r"evaluate \(gallery\): 5 labels for 9 embedding rows"):
+        pads.evaluate(q, ql, gallery_embeddings=g, gallery_labels=gl[:5])
+    with pytest.raises(ValueError, match="gallery_embeddings given without gallery_labels"):
+        pads.evaluate(q, ql, gallery_embeddings=g)
+    with pytest.raises(ValueError, match="gallery_labels given without gallery_embeddings"):
+        pads.evaluate(q, ql, gallery_labels=gl)
+    with pytest.raises(ValueError, match="is the query embeddings object but gallery_labels is not"):
+        pads.evaluate(q, ql, gallery_embeddings=q, gallery_labels=ql.clone())
+    with pytest.raises(ValueError, match="embeddings \\(queries\\) is 4-d but gallery_embeddings is 3-d"):
+        pads.evaluate(q, ql, gallery_embeddings=g[:, :3], gallery_labels=gl)
+    with pytest.raises(ValueError, match=r"k=10: Recall@k needs 1 <= k <= 9"):
+        pads.evaluate(q, ql, k=10, gallery_embeddings=g, gallery_labels=gl)
+    with pytest.raises(ValueError, match="nmi"):
+        pads.evaluate(q, ql, nmi=True, gallery_embeddings=g, gallery_labels=gl)
+    z = g.clone()
+    z[3] = 0
+    with pytest.raises(ValueError, match=r"gallery_embeddings: row 3 \(0-based\) is all zeros.*normalize=False"):
+        pads.evaluate(q, ql, gallery_embeddings=z, gallery_labels=gl)
+    bad = g.clone()
+    bad[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        pads.evaluate(q, ql, gallery_embeddings=bad, gallery_labels=gl)
+    with pytest.raises(ValueError, match="undefined"):
+        pads.evaluate(q, ql + 10, gallery_embeddings=g, gallery_labels=gl)
