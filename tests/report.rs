@@ -1,4 +1,5 @@
 //! TensorBoard event files decode (framing, CRCs, values); checkpoints survive an interrupted write.
+mod common;
 use pads::report::tensorboard::EventWriter;
 use pads::run::checkpoint::Checkpoint;
 use tch::Tensor;
@@ -20,49 +21,7 @@ fn masked(data: &[u8]) -> u32 {
     ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
 }
 
-/// Minimal protobuf reader: (field, wire type, payload) triples.
-fn fields(mut b: &[u8]) -> Vec<(u64, u8, Vec<u8>)> {
-    fn varint(b: &mut &[u8]) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let x = b[0];
-            *b = &b[1..];
-            v |= ((x & 0x7f) as u64) << shift;
-            if x & 0x80 == 0 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let key = varint(&mut b);
-        let (field, wire) = (key >> 3, (key & 7) as u8);
-        let payload = match wire {
-            0 => varint(&mut b).to_le_bytes().to_vec(),
-            1 => {
-                let p = b[..8].to_vec();
-                b = &b[8..];
-                p
-            }
-            2 => {
-                let n = varint(&mut b) as usize;
-                let p = b[..n].to_vec();
-                b = &b[n..];
-                p
-            }
-            5 => {
-                let p = b[..4].to_vec();
-                b = &b[4..];
-                p
-            }
-            w => panic!("unexpected wire type {w}"),
-        };
-        out.push((field, wire, payload));
-    }
-    out
-}
+use common::protobuf_fields as fields;
 
 #[test]
 fn event_file_decodes_with_valid_crcs_and_values() {

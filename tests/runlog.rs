@@ -73,49 +73,7 @@ fn runs() -> &'static Runs {
     })
 }
 
-/// Minimal protobuf reader: (field, wire type, payload) triples.
-fn fields(mut b: &[u8]) -> Vec<(u64, u8, Vec<u8>)> {
-    fn varint(b: &mut &[u8]) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let x = b[0];
-            *b = &b[1..];
-            v |= ((x & 0x7f) as u64) << shift;
-            if x & 0x80 == 0 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let key = varint(&mut b);
-        let (field, wire) = (key >> 3, (key & 7) as u8);
-        let payload = match wire {
-            0 => varint(&mut b).to_le_bytes().to_vec(),
-            1 => {
-                let p = b[..8].to_vec();
-                b = &b[8..];
-                p
-            }
-            2 => {
-                let n = varint(&mut b) as usize;
-                let p = b[..n].to_vec();
-                b = &b[n..];
-                p
-            }
-            5 => {
-                let p = b[..4].to_vec();
-                b = &b[4..];
-                p
-            }
-            w => panic!("unexpected wire type {w}"),
-        };
-        out.push((field, wire, payload));
-    }
-    out
-}
+use common::protobuf_fields as fields;
 
 fn field<'a>(f: &'a [(u64, u8, Vec<u8>)], n: u64) -> Option<&'a Vec<u8>> {
     f.iter().find(|x| x.0 == n).map(|x| &x.2)

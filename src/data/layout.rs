@@ -247,14 +247,10 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
             continue;
         }
         seen.insert(path.clone(), (i + 1, class_id));
-        let problem = match std::fs::metadata(&path) {
-            Err(_) => Some("listed in the info file but absent"),
-            Ok(m) if m.len() == 0 => Some("zero-byte file, expected image data"),
-            Ok(_) => None,
-        };
+        let problem = listed_file_problem(&path, "the info file");
         match problem {
             Some(why) if skip_bad => {
-                skipped.push(Skipped::new(&path, why));
+                skipped.push(Skipped::new(&path, &why));
                 continue;
             }
             Some(why) => bail!("{} ({}:{}): {why}", path.display(), file.display(), i + 1),
@@ -357,6 +353,16 @@ fn check_dataset_folder(root: &Path, dataset: DatasetKind) -> Result<()> {
     bail!("dataset folder {} does not exist{make}{}", dir.display(), did_you_mean(root, dataset))
 }
 
+/// What is wrong with a file an info file lists (`listed_in` names that file): absent, or
+/// empty; None when it exists with data (decoding is checked later).
+fn listed_file_problem(path: &Path, listed_in: &str) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(_) => Some(format!("listed in {listed_in} but absent")),
+        Ok(m) if m.len() == 0 => Some("zero-byte file, expected image data".to_string()),
+        Ok(_) => None,
+    }
+}
+
 /// In-Shop Clothes Retrieval (Liu et al., DeepFashion, CVPR 2016): `img/...` and
 /// `list_eval_partition.txt` (in the dataset folder, or in its `Eval/` folder as the download
 /// has it): line 1 the number of images, line 2 the header `image_name item_id
@@ -417,14 +423,10 @@ fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>
             }
         }
         let path = dataset_dir.join(name);
-        let problem = match std::fs::metadata(&path) {
-            Err(_) => Some("listed in list_eval_partition.txt but absent"),
-            Ok(m) if m.len() == 0 => Some("zero-byte file, expected image data"),
-            Ok(_) => None,
-        };
+        let problem = listed_file_problem(&path, "list_eval_partition.txt");
         match problem {
             Some(why) if skip_bad => {
-                skipped.push(Skipped::new(&path, why));
+                skipped.push(Skipped::new(&path, &why));
                 continue;
             }
             Some(why) => bail!("{} ({}:{}): {why} (pass --skip-bad-images to skip such files)", path.display(), file.display(), i + 1),
