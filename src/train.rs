@@ -630,7 +630,11 @@ pub fn load_run_model(run: &RunDir, cfg: &RunConfig, device: Device) -> Result<(
 }
 
 fn load_model_file(path: &Path, cfg: &RunConfig, device: Device) -> Result<(nn::VarStore, EmbeddingNet)> {
-    let ck = Checkpoint::load(path)?;
+    model_from_checkpoint(&Checkpoint::load(path)?, cfg, device)
+}
+
+/// The embedding network of a loaded checkpoint (its `model` group) on `device`.
+fn model_from_checkpoint(ck: &Checkpoint, cfg: &RunConfig, device: Device) -> Result<(nn::VarStore, EmbeddingNet)> {
     let vs = nn::VarStore::new(device);
     let mut model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
     model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
@@ -682,8 +686,9 @@ pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: Chec
     let cfg = run_config(&run, data_root)?;
     let device = crate::device::parse_device(&cfg.device)?;
     let path = run.checkpoint(which)?;
-    let epoch = Checkpoint::load(&path).ok().and_then(|ck| ck.state.get("epoch").and_then(|e| e.as_u64())).map(|e| e as usize);
-    let (_vs, model) = load_model_file(&path, &cfg, device)?;
+    let ck = Checkpoint::load(&path)?;
+    let epoch = ck.state.get("epoch").and_then(|e| e.as_u64()).map(|e| e as usize);
+    let (_vs, model) = model_from_checkpoint(&ck, &cfg, device)?;
     let splits = load_splits(&cfg)?;
     let progress = Progress::new(quiet);
     let original_test = splits.test.clone();

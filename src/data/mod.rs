@@ -142,6 +142,13 @@ pub fn spaced_train_positions(n: usize, share: f64) -> Vec<usize> {
     set.into_iter().collect()
 }
 
+/// Appends class `class` of `pool` to `split` as its next label, with the items `idx` of `pool`.
+fn push_class(split: &mut Split, pool: &Split, class: usize, idx: &[usize]) {
+    let label = split.classes.len();
+    split.classes.push(pool.classes[class].clone());
+    split.items.extend(idx.iter().map(|&i| Item { path: pool.items[i].path.clone(), label }));
+}
+
 /// The original's deterministic split. Per class: the images at `spaced_train_positions`
 /// (in the layout's sorted order) train, the others validate. By class: the first
 /// floor(classes * share) classes train, the remaining (last) classes validate.
@@ -153,11 +160,7 @@ pub fn split_train_val_spaced(pool: &Split, share: f64, by_class: bool) -> Resul
     let groups = pool.by_class();
     let mut train = Split::default();
     let mut val = Split::default();
-    let push = |split: &mut Split, class: usize, idx: &[usize]| {
-        let label = split.classes.len();
-        split.classes.push(pool.classes[class].clone());
-        split.items.extend(idx.iter().map(|&i| Item { path: pool.items[i].path.clone(), label }));
-    };
+    let push = |split: &mut Split, class: usize, idx: &[usize]| push_class(split, pool, class, idx);
     if by_class {
         let n_train = ((groups.len() as f64) * share).floor() as usize;
         if n_train == 0 || n_train == groups.len() {
@@ -195,11 +198,7 @@ pub fn split_train_val(pool: &Split, share: f64, by_class: bool, seed: u64) -> R
     let groups = pool.by_class();
     let mut train = Split::default();
     let mut val = Split::default();
-    let push = |split: &mut Split, class: usize, idx: &[usize]| {
-        let label = split.classes.len();
-        split.classes.push(pool.classes[class].clone());
-        split.items.extend(idx.iter().map(|&i| Item { path: pool.items[i].path.clone(), label }));
-    };
+    let push = |split: &mut Split, class: usize, idx: &[usize]| push_class(split, pool, class, idx);
     if by_class {
         let mut order: Vec<usize> = (0..groups.len()).collect();
         order.shuffle(&mut rng);

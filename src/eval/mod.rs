@@ -32,19 +32,21 @@ impl Metrics {
     }
     /// (name, value) pairs in a fixed order, for tables and CSV.
     pub fn named(&self) -> Vec<(String, f64)> {
-        let mut out: Vec<(String, f64)> = self.recall.iter().map(|(k, v)| (format!("recall@{k}"), *v)).collect();
-        out.push(("nmi".into(), self.nmi));
-        out.push(("f1".into(), self.f1));
-        out.push(("map@r".into(), self.map_at_r));
-        out.push(("intra".into(), self.intra));
-        out.push(("inter".into(), self.inter));
-        out
+        named_in_order(&self.recall, [self.nmi, self.f1, self.map_at_r, self.intra, self.inter])
     }
     /// `named()` without what `opts` did not compute: mAP@R holds 0.0, not a value, when
     /// `opts.with_map` is false (PADS validation), so it is left out.
     pub fn named_for(&self, opts: &EvalOptions) -> Vec<(String, f64)> {
         self.named().into_iter().filter(|(n, _)| opts.with_map || n != "map@r").collect()
     }
+}
+
+/// The one order of metric names (tables, CSV, JSON): recall@k for each k, then nmi, f1,
+/// map@r, intra, inter, whatever the value type (f64, or Option<f64> for undefined).
+fn named_in_order<T: Copy>(recall: &[(usize, T)], rest: [T; 5]) -> Vec<(String, T)> {
+    let mut out: Vec<(String, T)> = recall.iter().map(|(k, v)| (format!("recall@{k}"), *v)).collect();
+    out.extend(["nmi", "f1", "map@r", "intra", "inter"].into_iter().map(String::from).zip(rest));
+    out
 }
 
 /// The one k-means seed rule: every evaluation (training-time test and validation
@@ -138,13 +140,7 @@ impl MetricValues {
 
     /// (name, value) pairs in the order of `Metrics::named`; None = undefined.
     pub fn named(&self) -> Vec<(String, Option<f64>)> {
-        let mut out: Vec<(String, Option<f64>)> = self.recall.iter().map(|(k, v)| (format!("recall@{k}"), *v)).collect();
-        out.push(("nmi".into(), self.nmi));
-        out.push(("f1".into(), self.f1));
-        out.push(("map@r".into(), self.map_at_r));
-        out.push(("intra".into(), self.intra));
-        out.push(("inter".into(), self.inter));
-        out
+        named_in_order(&self.recall, [self.nmi, self.f1, self.map_at_r, self.intra, self.inter])
     }
 
     /// The plain-number form used by training logs: an undefined metric becomes NaN (written

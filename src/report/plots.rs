@@ -137,13 +137,7 @@ fn draw_lines(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, tit
         }
     }
     if legend || series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart)?;
     }
     Ok(())
 }
