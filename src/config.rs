@@ -319,6 +319,11 @@ pub struct RunConfig {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     #[serde(default)]
     pub kmeans_plusplus: bool,
+    /// Leave queries whose class has no other item out of Recall@k (pytorch-metric-learning's
+    /// rule); the original counts them as misses.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[serde(default)]
+    pub skip_lone_queries: bool,
 }
 
 impl Default for RunConfig {
@@ -443,6 +448,16 @@ impl RunConfig {
         } else {
             (self.policy_include_pos, self.policy_include_same, self.policy_merge_oobs)
         }
+    }
+
+    /// The evaluation options of this run's test evaluation (training, `pads eval`):
+    /// Recall@`recall_ks`, every metric, and the opt-in departures `kmeans_plusplus` and
+    /// `skip_lone_queries`.
+    pub fn eval_options(&self) -> crate::eval::EvalOptions {
+        let mut opts = crate::eval::EvalOptions::new(self.recall_ks());
+        opts.kmeans_plusplus = self.kmeans_plusplus;
+        opts.skip_lone_queries = self.skip_lone_queries;
+        opts
     }
 
     pub fn recall_ks(&self) -> Vec<usize> {

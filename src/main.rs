@@ -320,6 +320,12 @@ struct MetricsArgs {
     /// on unit rows (with or without this option).
     #[arg(long)]
     no_normalize: bool,
+    /// Count queries that have no other item of their class (in query/gallery mode: no
+    /// same-label gallery item) as Recall@k misses, as the original PADS code does. By default
+    /// they are left out of Recall@k, as pytorch-metric-learning does; mAP@R leaves them out
+    /// either way. A line on stderr gives their number.
+    #[arg(long)]
+    count_lone_queries: bool,
     /// Print the metrics as one JSON object (an undefined metric is null; the reason is on stderr).
     #[arg(long)]
     json: bool,
@@ -453,6 +459,7 @@ struct MetricsSingle {
     device: String,
     json: bool,
     no_normalize: bool,
+    count_lone_queries: bool,
 }
 
 /// `pads metrics --query-* --gallery-*` (eval::query_gallery).
@@ -460,7 +467,7 @@ fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
     let (Some(q), Some(ql), Some(g), Some(gl)) = (&a.query_embeddings, &a.query_labels, &a.gallery_embeddings, &a.gallery_labels) else {
         bail!("query/gallery metrics need --query-embeddings, --query-labels, --gallery-embeddings and --gallery-labels");
     };
-    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k, !a.no_normalize)?;
+    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k, !a.no_normalize, !a.count_lone_queries)?;
     for w in &m.warnings {
         eprintln!("warning: {w}");
     }
@@ -624,13 +631,14 @@ fn run() -> Result<()> {
         Command::Metrics(a) if a.query_embeddings.is_some() => metrics_query_gallery(&a)?,
         Command::Metrics(a) => {
             let (Some(embeddings), Some(labels)) = (a.embeddings.clone(), a.labels.clone()) else { bail!("pads metrics needs --embeddings and --labels") };
-            let a = MetricsSingle { embeddings, labels, k: a.k, seed: a.seed, device: a.device, json: a.json, no_normalize: a.no_normalize };
+            let a = MetricsSingle { embeddings, labels, k: a.k, seed: a.seed, device: a.device, json: a.json, no_normalize: a.no_normalize, count_lone_queries: a.count_lone_queries };
             let emb = pads::eval::input::read_embeddings(&a.embeddings)?;
             let labels = pads::eval::input::read_labels(&a.labels, Some(emb.size()[0] as usize))?;
             let device = pads::device::parse_device(&a.device)?;
             let mut opts = pads::eval::EvalOptions::new(a.k);
             opts.seed = a.seed;
             opts.normalize = !a.no_normalize;
+            opts.skip_lone_queries = !a.count_lone_queries;
             let m = pads::eval::evaluate(&emb.to_device(device), &labels, &opts)
                 .with_context(|| format!("{} with {}", a.embeddings.display(), a.labels.display()))?;
             for w in &m.warnings {

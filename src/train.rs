@@ -8,7 +8,7 @@ use crate::data::sampler::ClassBalancedSampler;
 use crate::data::transform::{Mode, Transform};
 use crate::data::scan::{prepare_eval_split, write_records, SkipRecord};
 use crate::data::{load_splits, synth, Split};
-use crate::eval::{compute_metrics_and_neighbours, EvalOptions, Metrics};
+use crate::eval::{compute_metrics_and_neighbours, Metrics};
 use crate::mining::Mining;
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
@@ -345,8 +345,7 @@ impl<'a> Trainer<'a> {
 
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
-        let mut opts = EvalOptions::new(self.cfg.recall_ks());
-        opts.kmeans_plusplus = self.cfg.kmeans_plusplus;
+        let opts = self.cfg.eval_options();
         let (m, nn) = match &self.test_is_query {
             Some(is_query) => crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?,
             None => compute_metrics_and_neighbours(&emb, &labels, &opts)?,
@@ -375,8 +374,8 @@ impl<'a> Trainer<'a> {
     fn validate(&self) -> Result<(Metrics, Vec<(String, f64)>)> {
         let store = self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?;
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
-        let m = crate::pads::agent::validation_metrics(&emb, &labels, &self.cfg.recall_ks(), false, self.cfg.kmeans_plusplus)?;
-        let mut opts = EvalOptions::new(self.cfg.recall_ks());
+        let m = crate::pads::agent::validation_metrics(&emb, &labels, self.cfg.eval_options())?;
+        let mut opts = self.cfg.eval_options();
         opts.with_map = false;
         let named = m.named_for(&opts);
         Ok((m, named))
@@ -696,8 +695,7 @@ pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: Chec
     let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
     let test = eval_store(test, &cfg);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
-    let mut opts = EvalOptions::new(cfg.recall_ks());
-    opts.kmeans_plusplus = cfg.kmeans_plusplus;
+    let opts = cfg.eval_options();
     let info = CheckpointInfo { which, path, epoch, rule: cfg.select_on.rule() };
     if let Some(is_query) = &test_is_query {
         return Ok((crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?.0, info));

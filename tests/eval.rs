@@ -17,11 +17,19 @@ fn recall_and_map_hand_worked() {
     let nn = nearest_neighbours(&e, 4);
     assert_eq!(nn.row(4), &[3, 2, 1, 0]);
     assert_eq!(nn.row(0), &[1, 2, 3, 4]);
-    assert!((recall_at_k(&nn, &labels, 1).unwrap() - 0.8).abs() < 1e-12);
-    assert!((recall_at_k(&nn, &labels, 2).unwrap() - 0.8).abs() < 1e-12);
-    assert!((recall_at_k(&nn, &labels, 4).unwrap() - 1.0).abs() < 1e-12);
+    assert!((recall_at_k(&nn, &labels, 1, false).unwrap() - 0.8).abs() < 1e-12);
+    assert!((recall_at_k(&nn, &labels, 2, false).unwrap() - 0.8).abs() < 1e-12);
+    assert!((recall_at_k(&nn, &labels, 4, false).unwrap() - 1.0).abs() < 1e-12);
     // AP@R per query: 0.5, 0.5, 1, 1, 0.
     assert!((map_at_r(&nn, &labels).unwrap() - 0.6).abs() < 1e-12);
+    // Item 4 alone in class 2 (labels 0 0 1 1 2): it can never hit. The original divides by
+    // every item (hits 1, 1, 1, 1 at k = 1 -> 4/5); pytorch-metric-learning leaves it out (4/4).
+    let lone = [0i64, 0, 1, 1, 2];
+    assert!((recall_at_k(&nn, &lone, 1, false).unwrap() - 0.8).abs() < 1e-12);
+    assert!((recall_at_k(&nn, &lone, 1, true).unwrap() - 1.0).abs() < 1e-12);
+    // Every item alone: no query can hit, undefined under either rule.
+    assert_eq!(recall_at_k(&nn, &[0, 1, 2, 3, 4], 1, false), None);
+    assert_eq!(recall_at_k(&nn, &[0, 1, 2, 3, 4], 1, true), None);
 }
 
 #[test]
@@ -250,11 +258,15 @@ fn query_gallery_recall_and_map_hand_worked() {
     // Over the 3 counted queries: R@1 = 2/3, R@2 = 1, mAP@R = (1/2 + 0 + 1) / 3 = 1/2.
     let q = [0.4f32, 1.6, 5.0, 9.0];
     let ql = [1i64, 2, 4, 3];
-    let m = query_gallery_metrics(&q, &ql, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], false).unwrap();
+    let m = query_gallery_metrics(&q, &ql, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], false, true).unwrap();
     assert_eq!(m.lone_queries, 1);
     assert!((m.recall[0].1 - 2.0 / 3.0).abs() < 1e-12, "{m:?}");
     assert!((m.recall[1].1 - 1.0).abs() < 1e-12);
     assert!((m.map_at_r - 0.5).abs() < 1e-12, "{}", m.map_at_r);
+    // The original's rule: the lone q2 is a miss over all 4 queries (R@1 2/4, R@2 3/4); mAP@R
+    // leaves it out either way.
+    let miss = query_gallery_metrics(&q, &ql, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], false, false).unwrap();
+    assert_eq!((miss.recall.clone(), miss.map_at_r, miss.lone_queries), (vec![(1, 0.5), (2, 0.75)], m.map_at_r, 1));
     assert_eq!(m.named().last().unwrap().0, "map@r");
 }
 
@@ -263,12 +275,12 @@ fn query_gallery_self_matches_are_left_out_only_for_the_same_set() {
     use pads::eval::query_gallery::query_gallery_metrics;
     // Same set: i0 (0, A) -> g1 B, g2 A: R = 1, miss@1, hit@2, AP 0. i1 (B) and i3 (C) have
     // no other item of their label: lone. i2 (2, A) -> g1 B (1), g0 A (2): R = 1, AP 0.
-    let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true).unwrap();
+    let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true, true).unwrap();
     assert_eq!((m.lone_queries, m.recall[0].1, m.recall[1].1, m.map_at_r), (2, 0.0, 1.0, 0.0), "{m:?}");
     // The same vectors as a separate gallery: each query finds itself at distance 0 and
     // counts it (R includes it): R@1 = 1 for all four; mAP@R: i0 R 2 -> [A, B] AP 1/2,
     // i2 R 2 -> [A, B] (g2, then g1 at 1 before g0 at 2) AP 1/2, i1 and i3 R 1 AP 1 -> 3/4.
-    let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1], false).unwrap();
+    let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1], false, true).unwrap();
     assert_eq!((m.lone_queries, m.recall[0].1), (0, 1.0), "{m:?}");
     assert!((m.map_at_r - 0.75).abs() < 1e-12, "{}", m.map_at_r);
     // The single-set evaluation agrees with the same-set query/gallery one on mAP@R.
@@ -284,13 +296,13 @@ fn query_gallery_from_tensors_checks_normalises_and_warns() {
     let g = Tensor::from_slice(&GALLERY_X).view([4, 1]);
     let set = EvalSet { embeddings: &g, labels: &GALLERY_Y, name: "G" };
     // gallery None = the same set, self-matches left out; raw distances without normalize.
-    let m = query_gallery_from_tensors(&set, None, &[1, 2], false).unwrap();
-    let want = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true).unwrap();
+    let m = query_gallery_from_tensors(&set, None, &[1, 2], false, true).unwrap();
+    let want = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true, true).unwrap();
     assert_eq!((m.recall.clone(), m.map_at_r, m.same_set), (want.recall, want.map_at_r, true));
-    assert_eq!(m.warnings, vec!["2 of 4 queries have no same-label item in the gallery other than themselves and are left out of every metric".to_string()]);
+    assert_eq!(m.warnings, vec!["2 of 4 queries have no same-label item in the gallery other than themselves: mAP@R leaves them out, Recall@k too (--count-lone-queries counts them as misses, as the original does)".to_string()]);
     // Normalised: the all-zero row 0 is an error naming the set; without it, the count of
     // rows that were not unit-norm is a warning.
-    let err = format!("{:#}", query_gallery_from_tensors(&set, None, &[1], true).err().unwrap());
+    let err = format!("{:#}", query_gallery_from_tensors(&set, None, &[1], true, true).err().unwrap());
     assert!(err.starts_with("G: row 0 (0-based) is all zeros"), "{err}");
     let q = Tensor::from_slice(&[3.0f32, 1.0]).view([2, 1]);
     let g2 = Tensor::from_slice(&[1.0f32, -2.0]).view([2, 1]);
@@ -299,13 +311,14 @@ fn query_gallery_from_tensors_checks_normalises_and_warns() {
         Some(&EvalSet { embeddings: &g2, labels: &[1, 2], name: "G2" }),
         &[1],
         true,
+        true,
     )
     .unwrap();
     assert_eq!((m.recall[0].1, m.same_set), (0.5, false), "{m:?}"); // both queries are +1 after normalising
     assert_eq!(m.warnings, vec!["Q: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)".to_string(), "G2: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)".to_string()]);
     // Label count, width and finiteness are checked per set.
     let bad = |qe: &Tensor, ql: &[i64], ge: &Tensor, gl: &[i64]| {
-        let r = query_gallery_from_tensors(&EvalSet { embeddings: qe, labels: ql, name: "Q" }, Some(&EvalSet { embeddings: ge, labels: gl, name: "G" }), &[1], false);
+        let r = query_gallery_from_tensors(&EvalSet { embeddings: qe, labels: ql, name: "Q" }, Some(&EvalSet { embeddings: ge, labels: gl, name: "G" }), &[1], false, true);
         format!("{:#}", r.err().unwrap())
     };
     assert!(bad(&q, &[1, 2], &g2, &[1]).contains("G: 1 labels, but the embeddings have 2 rows"));
@@ -317,11 +330,11 @@ fn query_gallery_from_tensors_checks_normalises_and_warns() {
 fn query_gallery_refuses_undefined_inputs() {
     use pads::eval::query_gallery::query_gallery_metrics;
     let err = |r: anyhow::Result<_>| format!("{:#}", r.err().unwrap());
-    assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[5], false)).contains("--k 5"));
-    assert!(err(query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[4], true)).contains("1 <= k <= 3"));
-    assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[0], false)).contains("--k 0"));
-    assert!(err(query_gallery_metrics(&[0.0], &[9], &GALLERY_X, &GALLERY_Y, 1, &[1], false)).contains("undefined"));
-    assert!(err(query_gallery_metrics(&[0.0, 1.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[1], false)).contains("2 rows but there are 1 query labels"));
+    assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[5], false, true)).contains("--k 5"));
+    assert!(err(query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[4], true, true)).contains("1 <= k <= 3"));
+    assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[0], false, true)).contains("--k 0"));
+    assert!(err(query_gallery_metrics(&[0.0], &[9], &GALLERY_X, &GALLERY_Y, 1, &[1], false, true)).contains("undefined"));
+    assert!(err(query_gallery_metrics(&[0.0, 1.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[1], false, true)).contains("2 rows but there are 1 query labels"));
 }
 
 #[test]

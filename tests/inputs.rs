@@ -175,14 +175,20 @@ fn undefined_metrics_are_undefined_not_numbers() {
 }
 
 #[test]
-fn lone_queries_are_left_out_of_recall_and_map_with_a_warning() {
+fn lone_queries_are_misses_by_default_or_left_out_with_a_warning() {
     // Labels 0 0 1 1 2: item 4 is alone in class 2. On a line 0, 1, 5, 6, 1.4.
     let e = Tensor::from_slice(&[0.0f32, 0.0, 1.0, 0.0, 5.0, 0.0, 6.0, 0.0, 1.4, 0.0]).view([5, 2]);
     let labels = [0i64, 0, 1, 1, 2];
     let mut opts = EvalOptions::new(vec![1]);
     opts.normalize = false;
+    // Queries 0..3: 0->1 hit, 1->4 miss (1.4 is nearer than 0), 2->3 hit, 3->2 hit; query 4
+    // can never hit. The original's rule (the default): 3/5.
     let m = evaluate(&e, &labels, &opts).unwrap();
-    // Queries 0..3: 0->1 hit, 1->4 miss (1.4 is nearer than 0), 2->3 hit, 3->2 hit: 3/4, not 3/5.
+    assert_eq!(m.recall, vec![(1, Some(0.6))]);
+    assert!(m.warnings.iter().any(|w| w.contains("counts them as misses")), "{:?}", m.warnings);
+    // skip_lone_queries (pytorch-metric-learning's rule): 3/4.
+    opts.skip_lone_queries = true;
+    let m = evaluate(&e, &labels, &opts).unwrap();
     assert_eq!(m.recall, vec![(1, Some(0.75))]);
     assert_eq!(m.lone_queries, 1);
     // mAP@R: R = 1 for each of the 4: 1, 0, 1, 1.

@@ -125,7 +125,12 @@ fn python_reference_fixture() {
     }
     let val_rows = unit_rows(40, d, 6);
     let val_labels: Vec<i64> = (0..40).map(|i| (i % 8) as i64).collect();
-    let vm = validation_metrics(&tensor(&val_rows), &val_labels, &ks, true, false).unwrap();
+    let vm = validation_metrics(&tensor(&val_rows), &val_labels, {
+        let mut o = pads::eval::EvalOptions::new(ks.clone());
+        o.normalize = true;
+        o
+    })
+    .unwrap();
     let r = agent.step(&vm, miner.distribution_mut().unwrap(), 1.0, 0, 0).unwrap();
     assert!(r.reward.is_some(), "a later step is rewarded");
     let val_step = json!({"embeddings": val_rows, "labels": val_labels, "progress": 1.0,

@@ -361,7 +361,7 @@ fn metric_formulas_equal_the_original() {
     let labels = i64s(&f["labels"]);
     let ks = usizes(&f["k_vals"]);
     let nn = knn::nearest_neighbours(&emb, *ks.iter().max().unwrap());
-    let recall: Vec<f64> = ks.iter().map(|&k| knn::recall_at_k(&nn, &labels, k).expect("every fixture class has 2+ items")).collect();
+    let recall: Vec<f64> = ks.iter().map(|&k| knn::recall_at_k(&nn, &labels, k, false).expect("every fixture class has 2+ items")).collect();
     assert_close("Recall@k", &recall, &f64s(&f["recall"]), 1e-12);
     let clusters = i64s(&f["clusters"]);
     let nmi = cluster::nmi(&clusters, &labels);
@@ -530,7 +530,14 @@ fn defaults_are_the_original_main_py() {
     assert_eq!((d.policy_metric_history, d.policy_reward_type, d.policy_parameter_history), (10, 2, 1));
     assert_eq!((d.policy_mode, d.policy_old_update_iter, d.policy_training_delay), (PolicyMode::Ppo, 3, 0));
     assert_eq!(d.policy_init_distr, InitDistr::UniformLow);
-    assert!(!d.val_split_all_samplers && !d.val_split_random && !d.batch_without_replacement && !d.kmeans_plusplus);
+    assert!(!d.val_split_all_samplers && !d.val_split_random && !d.batch_without_replacement && !d.kmeans_plusplus && !d.skip_lone_queries);
+    // The run's evaluation options carry the opt-in departures; by default the original's
+    // rules (k random k-means starts, lone queries counted as Recall@k misses).
+    let o = d.eval_options();
+    assert_eq!((o.ks.clone(), o.kmeans_plusplus, o.skip_lone_queries), (vec![1, 2, 4, 8], false, false));
+    let m = pads::config::run_config_command().get_matches_from(["pads", "--skip-lone-queries", "--kmeans-plusplus"]);
+    let opted = RunConfig::resolve(d.clone(), &m).unwrap().eval_options();
+    assert!(opted.skip_lone_queries && opted.kmeans_plusplus);
     // The sample runs pass their state metrics in another order; the presets keep it.
     let cub = RunConfig::preset(pads::config::Preset::Cub200);
     assert_eq!(cub.policy_state_metrics, vec![StateMetric::Recall, StateMetric::Dists, StateMetric::Nmi]);

@@ -234,7 +234,7 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
         }
     }
     assert_eq!((ql.len(), gl.len()), (8, 12));
-    let want = pads::eval::query_gallery::query_gallery_metrics(&q, &ql, &g, &gl, 8, &[1, 2, 6], false).unwrap();
+    let want = pads::eval::query_gallery::query_gallery_metrics(&q, &ql, &g, &gl, 8, &[1, 2, 6], false, false).unwrap();
     for ((k, got), (_, exp)) in m.recall.iter().zip(&want.recall) {
         assert!((got - exp).abs() < 1e-12, "recall@{k}: {got} vs {exp}");
     }
@@ -244,7 +244,7 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
     let gd = tmp.path().join("g");
     assert_eq!(embed_run(&run, None, "query", &qd, true).unwrap(), 8);
     assert_eq!(embed_run(&run, None, "gallery", &gd, true).unwrap(), 12);
-    let m2 = pads::eval::query_gallery::query_gallery_from_files(&qd.join("embeddings.npy"), &qd.join("labels.npy"), &gd.join("embeddings.npy"), &gd.join("labels.npy"), &[1, 2, 6], true).unwrap();
+    let m2 = pads::eval::query_gallery::query_gallery_from_files(&qd.join("embeddings.npy"), &qd.join("labels.npy"), &gd.join("embeddings.npy"), &gd.join("labels.npy"), &[1, 2, 6], true, false).unwrap();
     for ((_, a), (_, b)) in m2.recall.iter().zip(&want.recall) {
         assert!((a - b).abs() < 1e-12);
     }

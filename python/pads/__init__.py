@@ -78,6 +78,7 @@ def evaluate(
     seed=None,
     gallery_embeddings=None,
     gallery_labels=None,
+    count_lone_queries=False,
 ):
     """Every retrieval and clustering metric of ``pads metrics``, on tensors or arrays.
 
@@ -108,6 +109,10 @@ def evaluate(
         gallery_embeddings: ``[M, D]`` float, torch (on the embeddings' device) or numpy, same D
             as ``embeddings``; default None (one set). Give it with ``gallery_labels``.
         gallery_labels: ``[M]`` integer class ids; default None.
+        count_lone_queries: count queries with no other item of their class (query/gallery:
+            no same-label gallery item) as Recall@k misses, as the original PADS code does.
+            Default False: they are left out of Recall@k, as pytorch-metric-learning does.
+            mAP@R leaves them out either way; a warning gives their number.
 
     Returns:
         One set: dict ``{'recall@k': float, ..., 'nmi', 'f1', 'map@r', 'intra', 'inter'}``, the
@@ -118,7 +123,7 @@ def evaluate(
         Query/gallery: dict ``{'recall@k': float, ..., 'map@r': float, 'queries': N,
         'gallery': M, 'lone_queries': int, 'same_set': bool}`` as ``pads metrics --json`` in
         that mode. Queries whose label has no (other) gallery item ('lone_queries') are left
-        out of every metric, with a warning.
+        out of mAP@R and (unless ``count_lone_queries``) of Recall@k, with a warning.
 
     Raises:
         ValueError / TypeError: wrong shapes or dtypes, label count != rows (either set),
@@ -128,14 +133,14 @@ def evaluate(
             same-label gallery item.
     """
     if gallery_embeddings is not None or gallery_labels is not None:
-        return _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels)
+        return _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels, count_lone_queries)
     emb = _as_tensor(embeddings, "embeddings")
     lab = _as_tensor(labels, "labels", device=emb.device)
     ks = _ks(k)
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     nmi = True if nmi is None else bool(nmi)
-    text, warns = _pads.evaluate(emb, lab, ks, nmi, bool(map_at_r), bool(normalize), seed)
+    text, warns = _pads.evaluate(emb, lab, ks, nmi, bool(map_at_r), bool(normalize), seed, bool(count_lone_queries))
     for w in warns:
         _warnings.warn(w, stacklevel=2)
     return _json.loads(text)
@@ -148,7 +153,7 @@ def _ks(k):
     return [int(kk) for kk in ks]
 
 
-def _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels):
+def _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels, count_lone_queries):
     if gallery_embeddings is None or gallery_labels is None:
         given, missing = ("gallery_embeddings", "gallery_labels") if gallery_labels is None else ("gallery_labels", "gallery_embeddings")
         raise ValueError(f"evaluate: {given} given without {missing}; give both (query/gallery evaluation) or neither (one set)")
@@ -172,7 +177,7 @@ def _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, see
     else:
         g = _as_tensor(gallery_embeddings, "gallery_embeddings", device=emb.device)
         gl = _as_tensor(gallery_labels, "gallery_labels", device=emb.device)
-    text, warns = _pads.evaluate_query_gallery(emb, lab, g, gl, ks, bool(map_at_r), bool(normalize))
+    text, warns = _pads.evaluate_query_gallery(emb, lab, g, gl, ks, bool(map_at_r), bool(normalize), bool(count_lone_queries))
     for w in warns:
         _warnings.warn(w, stacklevel=3)
     return _json.loads(text)

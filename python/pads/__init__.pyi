@@ -36,6 +36,7 @@ def evaluate(
     seed: Optional[int] = None,  # None: KMEANS_SEED (1234); one set only
     gallery_embeddings: Optional[ArrayLike] = None,  # [M, D] float; with gallery_labels
     gallery_labels: Optional[ArrayLike] = None,  # [M] int class ids
+    count_lone_queries: bool = False,  # True: queries with no same-label item are Recall@k misses (the original's rule)
 ) -> Dict[str, Any]:
     """One set: {'recall@k', 'nmi', 'f1', 'map@r', 'intra', 'inter'} as `pads metrics --json`; None = undefined.
     With gallery_*: {'recall@k', 'map@r', 'queries', 'gallery', 'lone_queries', 'same_set'} as

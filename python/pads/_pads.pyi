@@ -8,11 +8,13 @@ KMEANS_SEED: int
 
 def defaults_json() -> str: ...
 def evaluate(
-    embeddings: torch.Tensor, labels: torch.Tensor, ks: List[int], nmi: bool, map_at_r: bool, normalize: bool, seed: Optional[int]
+    embeddings: torch.Tensor, labels: torch.Tensor, ks: List[int], nmi: bool, map_at_r: bool, normalize: bool, seed: Optional[int],
+    count_lone_queries: bool,
 ) -> Tuple[str, List[str]]: ...
 def evaluate_query_gallery(
     embeddings: torch.Tensor, labels: torch.Tensor, gallery_embeddings: Optional[torch.Tensor],
     gallery_labels: Optional[torch.Tensor], ks: List[int], map_at_r: bool, normalize: bool,
+    count_lone_queries: bool,
 ) -> Tuple[str, List[str]]: ...
 def margin_loss(
     embeddings: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,

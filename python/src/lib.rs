@@ -319,9 +319,10 @@ impl Agent {
         check_embeddings(&embeddings, "PADSAgent.step")?;
         let labels = host_labels(&labels, &embeddings, "PADSAgent.step")?;
         let emb = embeddings.detach();
-        let ks = self.cfg.recall_ks();
+        let mut opts = self.cfg.eval_options();
+        opts.normalize = normalize;
         let m = py
-            .allow_threads(move || pads::pads::agent::validation_metrics(&emb, &labels, &ks, normalize, false))
+            .allow_threads(move || pads::pads::agent::validation_metrics(&emb, &labels, opts))
             .map_err(|e| value_err(format!("PADSAgent.step: {e:#}")))?;
         self.apply(py, &m, progress, epoch, iteration)
     }
@@ -454,8 +455,9 @@ fn margin_loss(embeddings: PyTensor, anchors: PyTensor, positives: PyTensor, neg
 
 /// `pads metrics` on tensors: (metrics JSON as `pads metrics --json`, warnings).
 #[pyfunction]
-#[pyo3(signature = (embeddings, labels, ks, nmi, map_at_r, normalize, seed))]
-fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usize>, nmi: bool, map_at_r: bool, normalize: bool, seed: Option<u64>) -> PyResult<(String, Vec<String>)> {
+#[pyo3(signature = (embeddings, labels, ks, nmi, map_at_r, normalize, seed, count_lone_queries))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usize>, nmi: bool, map_at_r: bool, normalize: bool, seed: Option<u64>, count_lone_queries: bool) -> PyResult<(String, Vec<String>)> {
     check_embeddings(&embeddings, "evaluate")?;
     let labels = host_labels(&labels, &embeddings, "evaluate")?;
     let mut opts = pads::eval::EvalOptions::new(ks);
@@ -465,6 +467,7 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
     opts.normalize = normalize;
     opts.with_map = map_at_r;
     opts.with_nmi = nmi;
+    opts.skip_lone_queries = !count_lone_queries;
     let emb = embeddings.detach();
     let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}").replace("--no-normalize", "normalize=False")))?;
     let mut json = m.to_json();
@@ -485,7 +488,8 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
 /// left out). Checks, normalisation and metrics are the library's
 /// (`eval::query_gallery::query_gallery_from_tensors`, shared with the CLI's files path).
 #[pyfunction]
-#[pyo3(signature = (embeddings, labels, gallery_embeddings, gallery_labels, ks, map_at_r, normalize))]
+#[pyo3(signature = (embeddings, labels, gallery_embeddings, gallery_labels, ks, map_at_r, normalize, count_lone_queries))]
+#[allow(clippy::too_many_arguments)]
 fn evaluate_query_gallery(
     py: Python<'_>,
     embeddings: PyTensor,
@@ -495,9 +499,10 @@ fn evaluate_query_gallery(
     ks: Vec<usize>,
     map_at_r: bool,
     normalize: bool,
+    count_lone_queries: bool,
 ) -> PyResult<(String, Vec<String>)> {
     use pads::eval::query_gallery::{query_gallery_from_tensors, EvalSet};
-    let python_words = |s: &str| s.replace("--no-normalize", "normalize=False").replace("--k:", "k:").replace("--k ", "k=");
+    let python_words = |s: &str| s.replace("--no-normalize", "normalize=False").replace("--count-lone-queries", "count_lone_queries=True").replace("--k:", "k:").replace("--k ", "k=");
     check_embeddings(&embeddings, "evaluate (queries)")?;
     let qlab = host_labels(&labels, &embeddings, "evaluate (queries)")?;
     let gallery = match (gallery_embeddings, gallery_labels) {
@@ -514,8 +519,8 @@ fn evaluate_query_gallery(
         .allow_threads(move || {
             let query = EvalSet { embeddings: &q, labels: &qlab, name: "embeddings (queries)" };
             match &gallery {
-                None => query_gallery_from_tensors(&query, None, &ks, normalize),
-                Some((g, glab)) => query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: g, labels: glab, name: "gallery_embeddings" }), &ks, normalize),
+                None => query_gallery_from_tensors(&query, None, &ks, normalize, !count_lone_queries),
+                Some((g, glab)) => query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: g, labels: glab, name: "gallery_embeddings" }), &ks, normalize, !count_lone_queries),
             }
         })
         .map_err(|e| value_err(python_words(&format!("evaluate: {e:#}"))))?;

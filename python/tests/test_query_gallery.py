@@ -45,7 +45,10 @@ def test_query_gallery_equals_pads_metrics(tmp_path, normalize):
         py = pads.evaluate(qe, ql, k=(1, 2, 4, 8, 45), normalize=normalize, gallery_embeddings=ge, gallery_labels=gl)
     assert py == cli  # bit for bit, both print shortest round-trip floats
     warned = [str(w.message) for w in rec]
-    assert "2 of 22 queries have no same-label item in the gallery and are left out of every metric" in warned
+    assert (
+        "2 of 22 queries have no same-label item in the gallery: mAP@R leaves them out, Recall@k too "
+        "(count_lone_queries=True counts them as misses, as the original does)" in warned
+    ), warned
     unit_norm = [w for w in warned if "unit-norm" in w]
     if normalize:
         assert unit_norm and all("normalize=False keeps raw Euclidean distances" in w for w in unit_norm), warned
@@ -120,3 +123,29 @@ def test_query_gallery_bad_input_raises_clear_value_errors():
         pads.evaluate(q, ql, gallery_embeddings=bad, gallery_labels=gl)
     with pytest.raises(ValueError, match="undefined"):
         pads.evaluate(q, ql + 10, gallery_embeddings=g, gallery_labels=gl)
+
+
+def test_count_lone_queries_counts_them_as_misses_in_recall_only(tmp_path):
+    """The original's rule: the 2 lone queries of 22 are Recall@k misses (hits / 22 instead of
+    hits / 20); mAP@R leaves them out either way. CLI and Python agree."""
+    qe, ql, ge, gl = _sets(tmp_path)
+    skip, _ = _cli(tmp_path, "q.npy", "ql.npy", "g.npy", "gl.npy", "--k", "1,8")
+    count, err = _cli(tmp_path, "q.npy", "ql.npy", "g.npy", "gl.npy", "--k", "1,8", "--count-lone-queries")
+    for k in ("recall@1", "recall@8"):
+        assert count[k] == pytest.approx(skip[k] * 20 / 22, abs=1e-12), (k, skip, count)
+    assert count["map@r"] == skip["map@r"] and count["lone_queries"] == 2
+    assert "counts them as misses (the original's rule)" in err
+    with pytest.warns(UserWarning, match="counts them as misses"):
+        py = pads.evaluate(qe, ql, k=(1, 8), gallery_embeddings=ge, gallery_labels=gl, count_lone_queries=True)
+    assert py == count
+    # One set: labels with one lone item (class 9) among 30.
+    e = np.random.default_rng(5).normal(size=(30, 6)).astype(np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    lab = np.concatenate([np.repeat(np.arange(7), 4), [0, 11]]).astype(np.int64)
+    with pytest.warns(UserWarning, match="1 of 30 items are the only item of their class"):
+        a = pads.evaluate(e, lab, k=(1, 4), nmi=False)
+    with pytest.warns(UserWarning, match="counts them as misses"):
+        b = pads.evaluate(e, lab, k=(1, 4), nmi=False, count_lone_queries=True)
+    for k in ("recall@1", "recall@4"):
+        assert b[k] == pytest.approx(a[k] * 29 / 30, abs=1e-12)
+    assert a["map@r"] == b["map@r"]

@@ -155,9 +155,11 @@ fn select_rows_on_device(d: &Tensor, n: usize, start: usize, k: usize, dst: &mut
 
 /// Recall@k: share of queries with a same-label item among their k nearest (k capped at
 /// the neighbours computed, i.e. at N - 1: with k >= N - 1 every other item is retrieved).
-/// Queries whose class has no other item can never hit; they are left out (as
-/// pytorch-metric-learning does). None when no query has a same-label item.
-pub fn recall_at_k(nn: &Neighbours, labels: &[i64], k: usize) -> Option<f64> {
+/// A query whose class has no other item can never hit: with `skip_lone` it is left out
+/// (pytorch-metric-learning's rule), else it counts as a miss (the original's
+/// `auxiliaries.eval_metrics_one_dataset`, which divides by N). None when no query has a
+/// same-label item.
+pub fn recall_at_k(nn: &Neighbours, labels: &[i64], k: usize, skip_lone: bool) -> Option<f64> {
     let k = k.min(nn.k);
     let sizes = super::class_sizes(labels);
     let queries: Vec<usize> = (0..labels.len()).filter(|&i| sizes[&labels[i]] >= 2).collect();
@@ -165,7 +167,8 @@ pub fn recall_at_k(nn: &Neighbours, labels: &[i64], k: usize) -> Option<f64> {
         return None;
     }
     let hits = queries.iter().filter(|&&i| nn.row(i)[..k].iter().any(|&j| labels[j as usize] == labels[i])).count();
-    Some(hits as f64 / queries.len() as f64)
+    let counted = if skip_lone { queries.len() } else { labels.len() };
+    Some(hits as f64 / counted as f64)
 }
 
 /// mAP@R (Musgrave et al. 2020): R = number of other items of the query's class;

@@ -74,12 +74,17 @@ pub struct EvalOptions {
     pub with_nmi: bool,
     /// Seed k-means with k-means++ (`--kmeans-plusplus`) instead of k random points.
     pub kmeans_plusplus: bool,
+    /// Leave queries whose class has no other item out of Recall@k (pytorch-metric-learning's
+    /// rule; `pads metrics` default, `train --skip-lone-queries`). When false they count as
+    /// misses, as in the original (`auxiliaries.eval_metrics_one_dataset` divides by every
+    /// item). mAP@R leaves them out either way (R = 0 has no precision@R).
+    pub skip_lone_queries: bool,
 }
 
 impl EvalOptions {
     /// Recall@`ks`, every metric, k-means seeded by the one rule (`KMEANS_SEED`), rows as given.
     pub fn new(ks: Vec<usize>) -> Self {
-        EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: KMEANS_ITERS_TEST, with_map: true, normalize: false, with_nmi: true, kmeans_plusplus: false }
+        EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: KMEANS_ITERS_TEST, with_map: true, normalize: false, with_nmi: true, kmeans_plusplus: false, skip_lone_queries: false }
     }
 }
 
@@ -109,7 +114,8 @@ pub struct MetricValues {
     /// Items evaluated (N) and their classes.
     pub items: usize,
     pub classes: usize,
-    /// Queries without another item of their class (left out of Recall@k and mAP@R).
+    /// Queries without another item of their class (left out of mAP@R; of Recall@k with
+    /// `skip_lone_queries`, else counted there as misses).
     pub lone_queries: usize,
     /// Rows that were not unit-norm (|norm - 1| > 1e-3) and were L2-normalised.
     pub rows_normalized: usize,
@@ -215,8 +221,9 @@ pub fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalO
 ///
 /// Rules (README, "Metrics"):
 /// - k must be >= 1; a k above N - 1 retrieves every other item (documented cap, warned).
-/// - A query whose class has no other item is left out of Recall@k and mAP@R (it cannot
-///   hit); it still counts as an item in NMI, F1 and the class distances.
+/// - A query whose class has no other item cannot hit: Recall@k counts it as a miss (the
+///   original's rule) or, with `opts.skip_lone_queries`, leaves it out (pytorch-metric-
+///   learning's); mAP@R always leaves it out; it still counts in NMI, F1 and the distances.
 /// - Recall@k and mAP@R are undefined when no query has another item of its class; NMI and
 ///   F1 when there are fewer than 2 classes or every class has one item (k-means with k = N
 ///   would score a meaningless 1); intra when no class has 2 items; inter with one class.
@@ -263,7 +270,7 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
     let t0 = std::time::Instant::now();
     let nn = knn::nearest_neighbours(&emb, kmax);
     tracing::debug!("kNN (k = {kmax}) {:.2} s", t0.elapsed().as_secs_f64());
-    let recall = opts.ks.iter().map(|&k| (k, knn::recall_at_k(&nn, labels, k))).collect();
+    let recall = opts.ks.iter().map(|&k| (k, knn::recall_at_k(&nn, labels, k, opts.skip_lone_queries))).collect();
     let map_at_r = if opts.with_map { knn::map_at_r(&nn, labels) } else { None };
     let no_query = lone_queries == n;
     if no_query {
@@ -272,7 +279,8 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
         ));
     } else if lone_queries > 0 {
         warnings.push(format!(
-            "{lone_queries} of {n} items are the only item of their class: left out of Recall@k and mAP@R as queries (they can never hit), counted in NMI, F1 and the class distances"
+            "{lone_queries} of {n} items are the only item of their class: as queries they can never hit, so Recall@k {} and mAP@R leaves them out; they count in NMI, F1 and the class distances",
+            if opts.skip_lone_queries { "leaves them out" } else { "counts them as misses (the original's rule)" }
         ));
     }
     if n_classes < 2 {
@@ -329,9 +337,14 @@ pub fn compute_metrics_query_gallery_split(emb: &Tensor, labels: &[i64], is_quer
             gl.push(l);
         }
     }
-    let qg = query_gallery::query_gallery_metrics(&q, &ql, &g, &gl, dim, &opts.ks, false)?;
+    let qg = query_gallery::query_gallery_metrics(&q, &ql, &g, &gl, dim, &opts.ks, false, opts.skip_lone_queries)?;
     if qg.lone_queries > 0 {
-        tracing::warn!("{} of {} test queries have no gallery image of their item and are left out of Recall@k and mAP@R", qg.lone_queries, qg.queries);
+        tracing::warn!(
+            "{} of {} test queries have no gallery image of their item: Recall@k {}, mAP@R leaves them out",
+            qg.lone_queries,
+            qg.queries,
+            if opts.skip_lone_queries { "leaves them out" } else { "counts them as misses (the original's rule)" }
+        );
     }
     m.recall = qg.recall;
     m.map_at_r = qg.map_at_r;

@@ -8,8 +8,10 @@
 //!   of its neighbours and out of its relevant count;
 //! - R(q) = the number of gallery items with the query's label (less the query itself when
 //!   same_set). Queries with R = 0 ("lone" queries: their label is absent from the gallery)
-//!   are left out of every metric and counted.
-//! - Recall@k: share of (non-lone) queries with a same-label item among their k nearest.
+//!   are counted; mAP@R leaves them out, Recall@k too with `skip_lone` (PML's rule, the
+//!   default of `pads metrics`), else Recall@k counts them as misses (the original's rule).
+//! - Recall@k: share of queries (non-lone ones with `skip_lone`) with a same-label item
+//!   among their k nearest.
 //! - mAP@R (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020): mean over
 //!   queries of (1/R) sum_{j <= R} precision@j * relevant(j).
 //!
@@ -20,12 +22,13 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QueryGalleryMetrics {
-    /// (k, Recall@k) over the non-lone queries.
+    /// (k, Recall@k) over every query, or over the non-lone ones with `skip_lone`.
     pub recall: Vec<(usize, f64)>,
     pub map_at_r: f64,
     pub queries: usize,
     pub gallery: usize,
-    /// Queries whose label has no (other) item in the gallery, left out of the metrics.
+    /// Queries whose label has no (other) item in the gallery: left out of mAP@R, and of
+    /// Recall@k with `skip_lone` (else misses there).
     pub lone_queries: usize,
     pub same_set: bool,
     /// What the caller must tell the user (rows L2-normalised), one line each.
@@ -57,7 +60,8 @@ impl QueryGalleryMetrics {
 /// doc. Errors: shapes or label counts that do not match, k = 0 or k larger than the
 /// candidates per query (n, or n - 1 when same_set), same_set with different sets, or no
 /// query with a relevant gallery item (every metric undefined).
-pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32], gallery_labels: &[i64], dim: usize, ks: &[usize], same_set: bool) -> Result<QueryGalleryMetrics> {
+#[allow(clippy::too_many_arguments)]
+pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32], gallery_labels: &[i64], dim: usize, ks: &[usize], same_set: bool, skip_lone: bool) -> Result<QueryGalleryMetrics> {
     ensure!(dim >= 1, "embeddings need at least one column");
     let (m, n) = (query.len() / dim, gallery.len() / dim);
     ensure!(query.len() == m * dim && gallery.len() == n * dim, "embeddings are not rows of {dim} values");
@@ -121,7 +125,7 @@ pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32
         bail!("no query has a same-label item in the gallery{}: Recall@k and mAP@R are undefined", if same_set { " (other than itself)" } else { "" });
     }
     Ok(QueryGalleryMetrics {
-        recall: ks.iter().zip(&hits).map(|(&k, &h)| (k, h as f64 / counted as f64)).collect(),
+        recall: ks.iter().zip(&hits).map(|(&k, &h)| (k, h as f64 / if skip_lone { counted } else { m } as f64)).collect(),
         map_at_r: ap_sum / counted as f64,
         queries: m,
         gallery: n,
@@ -156,7 +160,7 @@ pub struct EvalSet<'a> {
 /// Euclidean distances are kept. `gallery = None`: the query set is its own gallery
 /// (`same_set`, self-matches left out). Then `query_gallery_metrics`; `warnings` gets the
 /// normalisation lines and, when some queries have no same-label gallery item, that count.
-pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks: &[usize], normalize: bool) -> Result<QueryGalleryMetrics> {
+pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks: &[usize], normalize: bool, skip_lone: bool) -> Result<QueryGalleryMetrics> {
     use anyhow::Context;
     use tch::Kind;
     let mut warnings = Vec::new();
@@ -201,13 +205,14 @@ pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks
         bail!("{} is {qd}-d but {} is {gd}-d", query.name, gallery.map_or(query.name, |g| g.name));
     }
     let same_set = gallery.is_none();
-    let mut m = query_gallery_metrics(&qe, query.labels, &ge, glab, qd, ks, same_set)?;
+    let mut m = query_gallery_metrics(&qe, query.labels, &ge, glab, qd, ks, same_set, skip_lone)?;
     if m.lone_queries > 0 {
         warnings.push(format!(
-            "{} of {} queries have no same-label item in the gallery{} and are left out of every metric",
+            "{} of {} queries have no same-label item in the gallery{}: mAP@R leaves them out, Recall@k {}",
             m.lone_queries,
             m.queries,
-            if same_set { " other than themselves" } else { "" }
+            if same_set { " other than themselves" } else { "" },
+            if skip_lone { "too (--count-lone-queries counts them as misses, as the original does)" } else { "counts them as misses (the original's rule)" }
         ));
     }
     m.warnings = warnings;
@@ -221,7 +226,7 @@ pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks
 /// refused. Files are read and checked as in single-set `pads metrics` (`eval::input`:
 /// NaN/Inf rows, label dtype and count), then checked and normalised (with `normalize`) by
 /// `query_gallery_from_tensors`, the files' paths naming the sets in its messages.
-pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize], normalize: bool) -> Result<QueryGalleryMetrics> {
+pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize], normalize: bool, skip_lone: bool) -> Result<QueryGalleryMetrics> {
     let same_emb = same_file(q, g);
     let same_labels = same_file(ql, gl);
     if same_emb != same_labels {
@@ -239,8 +244,8 @@ pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &s
     let (qt, qlab, qname) = load(q, ql)?;
     let query = EvalSet { embeddings: &qt, labels: &qlab, name: &qname };
     if same_emb {
-        return query_gallery_from_tensors(&query, None, ks, normalize);
+        return query_gallery_from_tensors(&query, None, ks, normalize, skip_lone);
     }
     let (gt, glab, gname) = load(g, gl)?;
-    query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: &gt, labels: &glab, name: &gname }), ks, normalize)
+    query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: &gt, labels: &glab, name: &gname }), ks, normalize, skip_lone)
 }

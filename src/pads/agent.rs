@@ -37,18 +37,15 @@ pub fn metric_dim(order: &[StateMetric], n_ks: usize) -> usize {
         .sum()
 }
 
-/// The validation metrics the agent sees, as the trainer computes them: Recall@`ks`, NMI, F1
-/// and the class distances (no mAP@R), k-means seeded by `eval::KMEANS_SEED` with the
-/// original's validation iteration count (`eval::KMEANS_ITERS_VALIDATION`) and k random
-/// starting points (k-means++ when `kmeans_plusplus`), rows L2-normalised first when
-/// `normalize` (the trainer's model already outputs unit rows, so it passes false), then
+/// The validation metrics the agent sees, as the trainer computes them: Recall@k (`opts.ks`),
+/// NMI, F1 and the class distances (no mAP@R), k-means seeded by `opts.seed` with the
+/// original's validation iteration count (`eval::KMEANS_ITERS_VALIDATION`, overriding
+/// `opts.kmeans_iters`), k-means++, lone queries and row normalisation as `opts` says (the
+/// trainer passes `RunConfig::eval_options`, whose model outputs unit rows already), then
 /// `policy_view`. Errors as `eval::evaluate`.
-pub fn validation_metrics(emb: &Tensor, labels: &[i64], ks: &[usize], normalize: bool, kmeans_plusplus: bool) -> anyhow::Result<Metrics> {
-    let mut opts = crate::eval::EvalOptions::new(ks.to_vec());
+pub fn validation_metrics(emb: &Tensor, labels: &[i64], mut opts: crate::eval::EvalOptions) -> anyhow::Result<Metrics> {
     opts.with_map = false;
     opts.kmeans_iters = crate::eval::KMEANS_ITERS_VALIDATION;
-    opts.kmeans_plusplus = kmeans_plusplus;
-    opts.normalize = normalize;
     Ok(policy_view(crate::eval::compute_metrics(emb, labels, &opts)?))
 }
 
