@@ -7,12 +7,13 @@
 # epoch (training + evaluation, from each program's own logs), and writes it to OUT/table.md.
 #
 # Settings (environment variables, defaults in brackets):
-#   EPOCHS [30]  SEEDS ["1 2 3"]  SAMPLERS ["pads distance"]  IMAGE_SIZE [64]
-#   CLASSES [100 (50 train, 50 test)]  PER_CLASS [30]  BS [32]  SPC [4]  LR [1e-4]
+#   EPOCHS [30]  SEEDS ["1 2 3"]  SAMPLERS ["pads distance"]  IMAGE_SIZE [32]
+#   CLASSES [40 (20 train, 20 test)]  PER_CLASS [30]  BS [32]  SPC [4]  LR [1e-4]
 #   FREQ [15, policy_sample_freq]  THREADS [2]  OUT [bench/out/vs_original]
 #   ORIGINAL [../shared/reference/CVPR2020_PADS, else shared/reference/CVPR2020_PADS]
 # Needs: `make build` (target/release/pads), the venv with bench/reference/requirements.txt.
-# A full run is long on 2 CPU cores (ResNet50); smoke test: EPOCHS=1 SEEDS=1 IMAGE_SIZE=32 ...
+# The defaults are the run of docs/results.md: 56 min on 2 CPU cores (12 runs of 3-6 min).
+# Smoke test: EPOCHS=1 SEEDS=1 SAMPLERS=distance OUT=/tmp/smoke bash bench/vs_original.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,8 +22,8 @@ PADS=${PADS_BIN:-$ROOT/target/release/pads}
 EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-"1 2 3"}
 SAMPLERS=${SAMPLERS:-"pads distance"}
-IMAGE_SIZE=${IMAGE_SIZE:-64}
-CLASSES=${CLASSES:-100}
+IMAGE_SIZE=${IMAGE_SIZE:-32}
+CLASSES=${CLASSES:-40}
 PER_CLASS=${PER_CLASS:-30}
 BS=${BS:-32}
 SPC=${SPC:-4}

@@ -324,7 +324,7 @@ struct MetricsArgs {
     /// same-label gallery item) as Recall@k misses, as the original PADS code does. By default
     /// they are left out of Recall@k, as pytorch-metric-learning does; mAP@R leaves them out
     /// either way. A line on stderr gives their number.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     count_lone_queries: bool,
     /// Print the metrics as one JSON object (an undefined metric is null; the reason is on stderr).
     #[arg(long)]

@@ -207,9 +207,9 @@ impl<'a> Trainer<'a> {
         };
         let original_test = splits.test.clone();
         let (test, r) = prepare_eval_split(splits.test, "test", cfg.skip_bad_images, cfg.num_workers, &early)?;
-        let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
+        let test_is_query = splits.test_is_query.as_deref().map(|q| crate::data::check::query_flags_after_drop(&original_test, q, &test));
         skips.extend(r);
-        let (errors, warnings) = crate::data::check::training_problems(cfg, &splits.train, val.as_ref(), &test);
+        let (errors, warnings) = crate::data::check::training_problems(cfg, &splits.train, val.as_ref(), &test, test_is_query.as_deref());
         if !errors.is_empty() {
             bail!("{}", errors.join("\n"));
         }
@@ -641,13 +641,6 @@ fn model_from_checkpoint(ck: &Checkpoint, cfg: &RunConfig, device: Device) -> Re
     Ok((vs, model))
 }
 
-/// The query flags (in_shop) of the items of `original` that are still in `kept` (after bad
-/// images were dropped), in `kept`'s order. `flags` is per item of `original`.
-fn query_flags_after_drop(original: &crate::data::Split, flags: &[bool], kept: &crate::data::Split) -> Vec<bool> {
-    let by_path: std::collections::HashMap<&Path, bool> = original.items.iter().zip(flags).map(|(i, &q)| (i.path.as_path(), q)).collect();
-    kept.items.iter().map(|i| by_path.get(i.path.as_path()).copied().unwrap_or(false)).collect()
-}
-
 /// Reads a run folder's config, with an optional new data root.
 /// The data root is found as `run::folder::stored_config` says (an error names --data-root).
 pub fn run_config(run: &RunDir, data_root: Option<&Path>) -> Result<RunConfig> {
@@ -692,7 +685,7 @@ pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: Chec
     let progress = Progress::new(quiet);
     let original_test = splits.test.clone();
     let (test, _) = prepare_eval_split(splits.test, "test", cfg.skip_bad_images, cfg.num_workers, &progress)?;
-    let test_is_query = splits.test_is_query.as_deref().map(|q| query_flags_after_drop(&original_test, q, &test));
+    let test_is_query = splits.test_is_query.as_deref().map(|q| crate::data::check::query_flags_after_drop(&original_test, q, &test));
     let test = eval_store(test, &cfg);
     let (emb, labels) = embed_store(&model, &test, &cfg, device, &progress, "test")?;
     let opts = cfg.eval_options();

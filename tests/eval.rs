@@ -27,6 +27,8 @@ fn recall_and_map_hand_worked() {
     let lone = [0i64, 0, 1, 1, 2];
     assert!((recall_at_k(&nn, &lone, 1, false).unwrap() - 0.8).abs() < 1e-12);
     assert!((recall_at_k(&nn, &lone, 1, true).unwrap() - 1.0).abs() < 1e-12);
+    // A repeated k is computed and reported once.
+    assert_eq!(EvalOptions::new(vec![2, 1, 2, 1]).ks, vec![2, 1]);
     // Every item alone: no query can hit, undefined under either rule.
     assert_eq!(recall_at_k(&nn, &[0, 1, 2, 3, 4], 1, false), None);
     assert_eq!(recall_at_k(&nn, &[0, 1, 2, 3, 4], 1, true), None);

@@ -645,23 +645,39 @@ fn runs_that_cannot_work_are_refused_before_training() {
     use pads::data::check::training_problems;
     let cfg = RunConfig { sampling: Sampling::Pads, bs: 8, samples_per_class: 2, n_epochs: 2, policy_sample_freq: 30, policy_training_delay: 0, tau: vec![5], k_vals: vec![1, 2, 4, 8], ..RunConfig::default() };
     let (train, val, test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
-    let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test);
+    let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test, None);
     // 32 images / bs 8 = 4 batches x 2 epochs = 8 iterations < 30: PADS would never act.
     assert!(errors.iter().any(|e| e.contains("--policy-sample-freq 30 leaves no policy step in the 8 training iterations")), "{errors:?}");
     // The first step comes after iteration M + 1 (the original's counter): M = 8 of 8 never acts, M = 7 acts once.
-    let edge = |m: usize| training_problems(&RunConfig { policy_sample_freq: m, ..cfg.clone() }, &train, Some(&val), &test).0.iter().any(|e| e.contains("leaves no policy step"));
+    let edge = |m: usize| training_problems(&RunConfig { policy_sample_freq: m, ..cfg.clone() }, &train, Some(&val), &test, None).0.iter().any(|e| e.contains("leaves no policy step"));
     assert!(edge(8) && !edge(7));
     // One validation image per class: reward always 0 (warned); --tau beyond the run (warned).
     assert!(warnings.iter().any(|w| w.contains("validation split has one image per class")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("--tau [5]") && w.contains("--n-epochs 2")), "{warnings:?}");
     // With a delay the policy's window shrinks too.
     let delayed = RunConfig { policy_sample_freq: 5, policy_training_delay: 2, ..cfg.clone() };
-    assert!(training_problems(&delayed, &train, Some(&val), &test).0.iter().any(|e| e.contains("--policy-training-delay 2")));
+    assert!(training_problems(&delayed, &train, Some(&val), &test, None).0.iter().any(|e| e.contains("--policy-training-delay 2")));
     let fine = RunConfig { policy_sample_freq: 4, tau: vec![1], ..cfg.clone() };
     let val2 = split_of(&[2, 2, 2, 2]);
-    assert_eq!(training_problems(&fine, &train, Some(&val2), &test), (vec![], vec![]));
+    assert_eq!(training_problems(&fine, &train, Some(&val2), &test, None), (vec![], vec![]));
     // A test split without pairs has no defined metric.
-    assert!(training_problems(&fine, &train, Some(&val2), &split_of(&[1, 1, 1])).0.iter().any(|e| e.contains("test split has no class with two images")));
+    assert!(training_problems(&fine, &train, Some(&val2), &split_of(&[1, 1, 1]), None).0.iter().any(|e| e.contains("test split has no class with two images")));
+    // Lone items: the warning names the rule in force, for the test and the validation split.
+    let (_, w) = training_problems(&fine, &train, Some(&split_of(&[2, 2, 1])), &split_of(&[5, 1]), None);
+    assert!(w.iter().any(|w| w.starts_with("1 test image(s)") && w.contains("counted as Recall@k misses (the original's rule")), "{w:?}");
+    assert!(w.iter().any(|w| w.starts_with("1 validation image(s)") && w.contains("counted as Recall@k misses")), "{w:?}");
+    let skip = RunConfig { skip_lone_queries: true, ..fine.clone() };
+    let (_, w) = training_problems(&skip, &train, Some(&split_of(&[2, 2, 1])), &split_of(&[5, 1]), None);
+    assert!(w.iter().filter(|w| w.contains("left out of Recall@k (--skip-lone-queries)")).count() == 2, "{w:?}");
+    // Query/gallery (in_shop): class 0 = 1 query + 2 gallery, class 1 = 1 query only (lone),
+    // class 2 = 2 gallery. k above the gallery size (4) is refused before training, naming --k-vals.
+    let qg = split_of(&[3, 1, 2]);
+    let is_query = [true, false, false, true, false, false];
+    let (e, w) = training_problems(&fine, &train, Some(&val2), &qg, Some(&is_query));
+    assert!(e.iter().any(|e| e.starts_with("--k-vals 8: the gallery has 4 images")), "{e:?}");
+    assert!(w.iter().any(|w| w.starts_with("1 query images belong to items without a gallery image") && w.contains("misses")), "{w:?}");
+    let small_k = RunConfig { k_vals: vec![1, 4], ..fine.clone() };
+    assert_eq!(training_problems(&small_k, &train, Some(&val2), &qg, Some(&is_query)).0, Vec::<String>::new());
     // The CLI: `pads train` stops before the first epoch, `pads data check` exits non-zero.
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("data");

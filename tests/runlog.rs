@@ -310,7 +310,12 @@ fn compare_writes_one_page_with_every_section_and_refuses_other_data() {
     let r = runs();
     let out = tempfile::tempdir().unwrap();
     let c = pads::report::compare::compare_runs(&[r.distance.clone(), r.pads.clone()], out.path()).unwrap();
-    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // As in the original, only PADS holds out a validation split: the fixed sampler trained on
+    // more images, and the comparison says so.
+    assert_eq!(
+        c.warnings,
+        ["distance and pads trained on different images (every training image vs 0.8 of the training images of each class, the original's share held out for validation)"]
+    );
     let html = std::fs::read_to_string(&c.html).unwrap();
     let order = ["pads compare: 2 runs", "Best and final checkpoints", "Test metrics over epochs", "PADS runs", "Options that differ"];
     let pos: Vec<usize> = order.iter().map(|s| html.find(s).unwrap_or_else(|| panic!("no {s:?} in the page"))).collect();
@@ -341,6 +346,15 @@ fn compare_writes_one_page_with_every_section_and_refuses_other_data() {
     std::fs::copy(r.distance.join("metrics.csv"), other.join("metrics.csv")).unwrap();
     let err = format!("{:#}", pads::report::compare::compare_runs(&[r.distance.clone(), other], &out.path().join("x")).err().unwrap());
     assert!(err.contains("different data") && err.contains("dataset: synthetic vs cub200"), "{err}");
+    // Runs scored by another Recall@k rule are compared with a warning naming it.
+    let skip = out.path().join("skip");
+    std::fs::create_dir_all(&skip).unwrap();
+    let cfg = std::fs::read_to_string(r.distance.join("config.toml")).unwrap();
+    assert!(cfg.contains("skip_lone_queries = false"), "{cfg}");
+    std::fs::write(skip.join("config.toml"), cfg.replace("skip_lone_queries = false", "skip_lone_queries = true")).unwrap();
+    std::fs::copy(r.distance.join("metrics.csv"), skip.join("metrics.csv")).unwrap();
+    let c = pads::report::compare::compare_runs(&[r.distance.clone(), skip], &out.path().join("y")).unwrap();
+    assert_eq!(c.warnings, ["distance and skip score by different rules: lone queries in Recall@k (skip_lone_queries) false vs true"]);
 }
 
 fn pixel(img: &image::RgbImage, x: u32, y: u32) -> [u8; 3] {

@@ -52,10 +52,27 @@ fn lone_items(split: &Split) -> usize {
     split.by_class().iter().filter(|c| c.len() == 1).count()
 }
 
+/// How this run's Recall@k treats queries that can never hit (`--skip-lone-queries`).
+fn lone_rule(cfg: &RunConfig) -> &'static str {
+    if cfg.skip_lone_queries {
+        "left out of Recall@k (--skip-lone-queries) and of mAP@R"
+    } else {
+        "counted as Recall@k misses (the original's rule; --skip-lone-queries leaves them out) and left out of mAP@R"
+    }
+}
+
+/// The query flags (in_shop) of the items of `original` that are still in `kept` (after bad
+/// images were dropped), in `kept`'s order. `flags` is per item of `original`.
+pub fn query_flags_after_drop(original: &Split, flags: &[bool], kept: &Split) -> Vec<bool> {
+    let by_path: std::collections::HashMap<&std::path::Path, bool> = original.items.iter().zip(flags).map(|(i, &q)| (i.path.as_path(), q)).collect();
+    kept.items.iter().map(|i| by_path.get(i.path.as_path()).copied().unwrap_or(false)).collect()
+}
+
 /// What a run with `cfg` on these splits would refuse (first list) or warn about (second),
-/// from the options and split sizes alone (images are not read). Each message names the
-/// option to change.
-pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, test: &Split) -> (Vec<String>, Vec<String>) {
+/// from the options and split sizes alone (images are not read). `test_is_query` (in_shop):
+/// per test item, whether it is a query (else gallery). Each message names the option to
+/// change.
+pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, test: &Split, test_is_query: Option<&[bool]>) -> (Vec<String>, Vec<String>) {
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
     let sampler = super::sampler::ClassBalancedSampler::with_options(train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement);
     if let Err(e) = &sampler {
@@ -69,6 +86,11 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
                 v.len()
             )),
             Some(v) if v.is_empty() => errors.push("the validation split is empty: raise --train-val-split's validation share (lower the value)".into()),
+            Some(v) if lone_items(v) > 0 => warnings.push(format!(
+                "{} validation image(s) are the only one of their class: in the PADS state and reward they are {}",
+                lone_items(v),
+                lone_rule(cfg)
+            )),
             _ => {}
         }
         if let Ok(s) = &sampler {
@@ -91,11 +113,27 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
             test.len(),
             test.classes.len()
         ));
-    } else if lone_items(test) > 0 {
+    } else if test_is_query.is_none() && lone_items(test) > 0 {
         warnings.push(format!(
-            "{} test image(s) are the only one of their class: left out of Recall@k and mAP@R as queries",
-            lone_items(test)
+            "{} test image(s) are the only one of their class: as queries they are {}",
+            lone_items(test),
+            lone_rule(cfg)
         ));
+    }
+    if let Some(is_query) = test_is_query {
+        let (query, gallery, lone) = query_gallery_parts(test, is_query);
+        if query.is_empty() || gallery.is_empty() {
+            errors.push(format!("the test split has {} query and {} gallery images: query -> gallery evaluation needs both", query.len(), gallery.len()));
+        } else if let Some(k) = cfg.recall_ks().into_iter().filter(|&k| k > gallery.len()).max() {
+            errors.push(format!(
+                "--k-vals {k}: the gallery has {} images, and query -> gallery Recall@k needs k <= the gallery size; pass a smaller --k-vals (e.g. --k-vals 1,2,4)",
+                gallery.len()
+            ));
+        }
+        if lone > 0 {
+            warnings.push(format!("{lone} query images belong to items without a gallery image: they are {}", lone_rule(cfg)));
+        }
+        return (errors, warnings);
     }
     if let Some(k) = cfg.recall_ks().into_iter().filter(|&k| k + 1 > test.len()).max() {
         warnings.push(format!(
@@ -175,18 +213,14 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
             }
         }
     }
-    let mut query_lone = 0;
     if let Some(is_query) = &s.test_is_query {
-        let (query, gallery, lone) = query_gallery_parts(&s.test, is_query);
+        let (query, gallery, _) = query_gallery_parts(&s.test, is_query);
         splits.push(summary("query", &query));
         splits.push(summary("gallery", &gallery));
-        query_lone = lone;
     }
-    let (errors, mut warnings) = training_problems(cfg, &s.train, val.as_ref(), &test);
+    let test_is_query = s.test_is_query.as_deref().map(|q| query_flags_after_drop(&s.test, q, &test));
+    let (errors, warnings) = training_problems(cfg, &s.train, val.as_ref(), &test, test_is_query.as_deref());
     problems.extend(errors);
-    if query_lone > 0 {
-        warnings.push(format!("{query_lone} query images belong to items without a gallery image: they are left out of Recall@k and mAP@R"));
-    }
     Ok(CheckReport {
         dataset: format!("{:?}", cfg.dataset).to_lowercase(),
         root: cfg.data_root.display().to_string(),

@@ -82,8 +82,11 @@ pub struct EvalOptions {
 }
 
 impl EvalOptions {
-    /// Recall@`ks`, every metric, k-means seeded by the one rule (`KMEANS_SEED`), rows as given.
-    pub fn new(ks: Vec<usize>) -> Self {
+    /// Recall@`ks` (a repeated k once, first place kept), every metric, k-means seeded by the
+    /// one rule (`KMEANS_SEED`), rows as given.
+    pub fn new(mut ks: Vec<usize>) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        ks.retain(|k| seen.insert(*k));
         EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: KMEANS_ITERS_TEST, with_map: true, normalize: false, with_nmi: true, kmeans_plusplus: false, skip_lone_queries: false }
     }
 }
@@ -280,7 +283,7 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
     } else if lone_queries > 0 {
         warnings.push(format!(
             "{lone_queries} of {n} items are the only item of their class: as queries they can never hit, so Recall@k {} and mAP@R leaves them out; they count in NMI, F1 and the class distances",
-            if opts.skip_lone_queries { "leaves them out" } else { "counts them as misses (the original's rule)" }
+            if opts.skip_lone_queries { "leaves them out (pytorch-metric-learning's rule)" } else { "counts them as misses (the original's rule)" }
         ));
     }
     if n_classes < 2 {

@@ -60,6 +60,20 @@ fn test_data_key(cfg: &RunConfig) -> Vec<(&'static str, String)> {
     k
 }
 
+/// What part of the training classes a run trained on: every image, or the share left by its
+/// validation split (only runs that take one, `data::takes_val_split`).
+fn training_share(cfg: &RunConfig) -> String {
+    if !crate::data::takes_val_split(cfg) {
+        return "every training image".to_string();
+    }
+    format!(
+        "{} of the training {}, {} held out for validation",
+        cfg.train_val_split,
+        if cfg.train_val_split_by_class { "classes" } else { "images of each class" },
+        if cfg.val_split_random { "a random share" } else { "the original's share" }
+    )
+}
+
 /// Reads the runs and checks they can be compared: the same test data (else an error naming
 /// both runs and the differing setting); other differences in what was trained on or how
 /// it was scored become warnings.
@@ -89,11 +103,17 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<(Vec<ComparedRun>, Vec<String>)> {
                 );
             }
         }
-        if (first.cfg.train_val_split, first.cfg.train_val_split_by_class) != (r.cfg.train_val_split, r.cfg.train_val_split_by_class) {
-            warnings.push(format!(
-                "{} and {} trained on different shares of the training classes (train_val_split {} vs {}, by class {} vs {})",
-                first.name, r.name, first.cfg.train_val_split, r.cfg.train_val_split, first.cfg.train_val_split_by_class, r.cfg.train_val_split_by_class
-            ));
+        let (a, b) = (training_share(&first.cfg), training_share(&r.cfg));
+        if a != b {
+            warnings.push(format!("{} and {} trained on different images ({a} vs {b})", first.name, r.name));
+        }
+        for (what, x, y) in [
+            ("lone queries in Recall@k (skip_lone_queries)", first.cfg.skip_lone_queries, r.cfg.skip_lone_queries),
+            ("k-means seeding for NMI and F1 (kmeans_plusplus)", first.cfg.kmeans_plusplus, r.cfg.kmeans_plusplus),
+        ] {
+            if x != y {
+                warnings.push(format!("{} and {} score by different rules: {what} {x} vs {y}", first.name, r.name));
+            }
         }
         if first.cfg.recall_ks() != r.cfg.recall_ks() {
             warnings.push(format!("{} and {} report different Recall@k (k = {:?} vs {:?})", first.name, r.name, first.cfg.recall_ks(), r.cfg.recall_ks()));
