@@ -39,15 +39,17 @@ pub fn demo_config(data_root: &Path, epochs: usize) -> RunConfig {
 }
 
 /// Best and final test rows of finished runs as an aligned text table: run, checkpoint
-/// (untrained / best / final), epoch, the rule that chose it, then the first seven metrics.
+/// (untrained / best / final), epoch, the rule that chose it, then every Recall@k, NMI, F1 and
+/// mAP@R (the class distances are in metrics.csv).
 /// `runs` = (name, summary, config); the untrained row is shown once, from the first run
 /// that has one (the runs of one table share seed and architecture).
 pub fn best_final_table(runs: &[(&str, &TrainSummary, &RunConfig)]) -> String {
     let Some((_, first, _)) = runs.first() else { return String::new() };
-    let names: Vec<String> = first.last.named().into_iter().take(7).map(|(n, _)| n).collect();
+    let shown = |n: &str| n != "intra" && n != "inter";
+    let names: Vec<String> = first.last.named().into_iter().map(|(n, _)| n).filter(|n| shown(n)).collect();
     let mut header: Vec<String> = ["run", "checkpoint", "epoch", "chosen by"].map(String::from).to_vec();
     header.extend(names.iter().cloned());
-    let cells = |m: &Metrics| m.named().into_iter().take(7).map(|(_, v)| format!("{v:.4}")).collect::<Vec<_>>();
+    let cells = |m: &Metrics| m.named().into_iter().filter(|(n, _)| shown(n)).map(|(_, v)| format!("{v:.4}")).collect::<Vec<_>>();
     let mut rows = Vec::new();
     if let Some((name, s, _)) = runs.iter().find(|r| r.1.before.is_some()) {
         if let Some(b) = &s.before {

@@ -56,7 +56,7 @@ pub const RUN_OPTIONS: &[(&str, &str, &str)] = &[
     ("select_on", EVALUATION, "Which epoch checkpoint_best keeps: highest test Recall@1 (test, the original's rule) or validation Recall@1 (val) [test|val]"),
     ("skip_lone_queries", EVALUATION, "Leave queries whose class has no other item out of Recall@k (pytorch-metric-learning's rule) instead of counting them as misses (the original's) [true/false]"),
     ("kmeans_plusplus", EVALUATION, "Seed the k-means behind NMI and F1 with k-means++ instead of the original's k random points [true/false]"),
-    ("k_vals", EVALUATION, "Recall@k values [k, comma-separated; unset: 1,2,4,8, or 1,10,100,1000 for online_products]"),
+    ("k_vals", EVALUATION, "Recall@k values [k, comma-separated; unset: 1,2,4,8; 1,10,100,1000 for online_products; 1,10,20,30,40,50 for in_shop]"),
     ("eval_every", EVALUATION, "Evaluate the test split every this many epochs, and after the last [epochs]"),
     // ---- run ----
     ("device", RUN, "Where to train: cpu, cuda, cuda:N or auto (cuda when available)"),

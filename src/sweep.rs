@@ -331,13 +331,16 @@ pub fn summarize(out: &Path) -> Result<String> {
         }
         csv.rows.push(row);
         md.push_str(&format!("| {s} | {} |", group.len()));
+        // One run has no standard deviation: its value alone, not "+- 0.00".
+        let cell = |m: f64, sd: f64| if group.len() > 1 { format!(" {:.2} +- {:.2} |", m * 100.0, sd * 100.0) } else { format!(" {:.2} |", m * 100.0) };
         for n in &shown {
             let Some((_, m, sd)) = finals.iter().find(|f| &&f.0 == n) else { continue };
-            md.push_str(&format!(" {:.2} +- {:.2} |", m * 100.0, sd * 100.0));
+            md.push_str(&cell(*m, *sd));
         }
         let best_r1: Vec<f64> = group.iter().map(|r| r.best[0]).collect();
         let (m, sd) = mean_std(&best_r1);
-        md.push_str(&format!(" {:.2} +- {:.2} |\n", m * 100.0, sd * 100.0));
+        md.push_str(&cell(m, sd));
+        md.push('\n');
         // Recall@1 per epoch: mean and band (mean +- std) over seeds, on common epochs.
         let epochs = group[0].epochs.clone();
         let mut mean = Vec::new();

@@ -270,6 +270,9 @@ fn query_gallery_recall_and_map_hand_worked() {
     let miss = query_gallery_metrics(&q, &ql, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], false, false).unwrap();
     assert_eq!((miss.recall.clone(), miss.map_at_r, miss.lone_queries), (vec![(1, 0.5), (2, 0.75)], m.map_at_r, 1));
     assert_eq!(m.named().last().unwrap().0, "map@r");
+    // A repeated k is reported once.
+    let twice = query_gallery_metrics(&q, &ql, &GALLERY_X, &GALLERY_Y, 1, &[1, 2, 2, 1], false, true).unwrap();
+    assert_eq!(twice.recall, m.recall);
 }
 
 #[test]

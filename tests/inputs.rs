@@ -666,6 +666,10 @@ fn runs_that_cannot_work_are_refused_before_training() {
     let (_, w) = training_problems(&fine, &train, Some(&split_of(&[2, 2, 1])), &split_of(&[5, 1]), None);
     assert!(w.iter().any(|w| w.starts_with("1 test image(s)") && w.contains("counted as Recall@k misses (the original's rule")), "{w:?}");
     assert!(w.iter().any(|w| w.starts_with("1 validation image(s)") && w.contains("counted as Recall@k misses")), "{w:?}");
+    // A fixed sampler's validation split (--val-split-all-samplers, used by --select-on val).
+    let fixed = RunConfig { sampling: Sampling::Distance, ..fine.clone() };
+    let (_, w) = training_problems(&fixed, &train, Some(&split_of(&[2, 2, 1])), &split_of(&[5, 5]), None);
+    assert!(w.iter().any(|w| w.starts_with("1 validation image(s)") && w.contains("validation metrics (--select-on val)")), "{w:?}");
     let skip = RunConfig { skip_lone_queries: true, ..fine.clone() };
     let (_, w) = training_problems(&skip, &train, Some(&split_of(&[2, 2, 1])), &split_of(&[5, 1]), None);
     assert!(w.iter().filter(|w| w.contains("left out of Recall@k (--skip-lone-queries)")).count() == 2, "{w:?}");
@@ -674,7 +678,7 @@ fn runs_that_cannot_work_are_refused_before_training() {
     let qg = split_of(&[3, 1, 2]);
     let is_query = [true, false, false, true, false, false];
     let (e, w) = training_problems(&fine, &train, Some(&val2), &qg, Some(&is_query));
-    assert!(e.iter().any(|e| e.starts_with("--k-vals 8: the gallery has 4 images")), "{e:?}");
+    assert!(e.iter().any(|e| e.starts_with("--k-vals 8: the gallery has 4 images") && e.ends_with("(e.g. --k-vals 1,2,4)")), "{e:?}");
     assert!(w.iter().any(|w| w.starts_with("1 query images belong to items without a gallery image") && w.contains("misses")), "{w:?}");
     let small_k = RunConfig { k_vals: vec![1, 4], ..fine.clone() };
     assert_eq!(training_problems(&small_k, &train, Some(&val2), &qg, Some(&is_query)).0, Vec::<String>::new());

@@ -408,6 +408,15 @@ fn best_and_final_table_is_aligned() {
     let end = lines[0].find("recall@1").unwrap() + "recall@1".len();
     assert!(lines[1..].iter().all(|l| l.as_bytes()[end - 1].is_ascii_digit() && l.as_bytes()[end] == b' '), "{text}");
     assert!(text.contains(&format!("{:.4}", m.recall1())));
+    // Columns: every Recall@k, then nmi, f1, map@r (not a fixed count: six k values keep map@r;
+    // the class distances stay in metrics.csv).
+    let mut six = r.pads_summary.clone();
+    six.last.recall = (1..=6).map(|k| (k, 0.5)).collect();
+    six.best.recall = six.last.recall.clone();
+    six.before = None;
+    let text = pads::demo::best_final_table(&[("six", &six, &cfg)]);
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[header.len() - 9..], ["recall@1", "recall@2", "recall@3", "recall@4", "recall@5", "recall@6", "nmi", "f1", "map@r"], "{text}");
 }
 
 #[test]

@@ -60,8 +60,20 @@ fn a_2x2_sweep_runs_summarises_and_resumes() {
         assert!((got_mean - mean).abs() < 1e-6, "{sampler}: {got_mean} vs {mean}");
         assert!((got_std - std).abs() < 1e-6, "{sampler}: {got_std} vs {std}");
     }
-    assert!(std::fs::read_to_string(out.path().join("summary.md")).unwrap().contains("| distance | 2 |"));
+    let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(md.contains("| distance | 2 |") && md.contains(" +- "), "{md}");
     assert!(image::open(out.path().join("recall1.png")).is_ok());
+    // One run per sampler has no standard deviation: the table shows its value alone.
+    let one = tempfile::tempdir().unwrap();
+    let single = one.path().join("runs/distance_seed0");
+    std::fs::create_dir_all(&single).unwrap();
+    for f in ["metrics.csv", "config.toml"] {
+        std::fs::copy(out.path().join("runs/distance_seed0").join(f), single.join(f)).unwrap();
+    }
+    summarize(one.path()).unwrap();
+    let md = std::fs::read_to_string(one.path().join("summary.md")).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| distance | 1 |")).unwrap_or_else(|| panic!("{md}"));
+    assert!(!row.contains("+-") && row.contains(&format!("{:.2}", last_recall1(&single) * 100.0)), "{row}");
     // Running again trains nothing and leaves the runs untouched.
     let stamp = std::fs::metadata(runs[0].dir.join("checkpoint_last.safetensors")).unwrap().modified().unwrap();
     assert_eq!(run_local(&common::pads_bin(), &runs, 2, true).unwrap(), (0, 4));

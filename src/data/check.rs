@@ -86,11 +86,6 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
                 v.len()
             )),
             Some(v) if v.is_empty() => errors.push("the validation split is empty: raise --train-val-split's validation share (lower the value)".into()),
-            Some(v) if lone_items(v) > 0 => warnings.push(format!(
-                "{} validation image(s) are the only one of their class: in the PADS state and reward they are {}",
-                lone_items(v),
-                lone_rule(cfg)
-            )),
             _ => {}
         }
         if let Ok(s) = &sampler {
@@ -106,6 +101,10 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
                 ));
             }
         }
+    }
+    if let Some(v) = val.filter(|v| lone_items(v) > 0 && lone_items(v) < v.len()) {
+        let used = if cfg.sampling == Sampling::Pads { "in the PADS state and reward" } else { "in the validation metrics (--select-on val)" };
+        warnings.push(format!("{} validation image(s) are the only one of their class: {used} they are {}", lone_items(v), lone_rule(cfg)));
     }
     if test.is_empty() || lone_items(test) == test.len() {
         errors.push(format!(
@@ -125,9 +124,15 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
         if query.is_empty() || gallery.is_empty() {
             errors.push(format!("the test split has {} query and {} gallery images: query -> gallery evaluation needs both", query.len(), gallery.len()));
         } else if let Some(k) = cfg.recall_ks().into_iter().filter(|&k| k > gallery.len()).max() {
+            let mut fitting: Vec<String> = cfg.recall_ks().into_iter().filter(|&k| k <= gallery.len()).map(|k| k.to_string()).collect();
+            if fitting.is_empty() {
+                fitting.push("1".into());
+            }
             errors.push(format!(
-                "--k-vals {k}: the gallery has {} images, and query -> gallery Recall@k needs k <= the gallery size; pass a smaller --k-vals (e.g. --k-vals 1,2,4)",
-                gallery.len()
+                "--k-vals {k}: the gallery has {} images, and query -> gallery Recall@k needs k <= the gallery size; pass --k-vals with k up to {} (e.g. --k-vals {})",
+                gallery.len(),
+                gallery.len(),
+                fitting.join(",")
             ));
         }
         if lone > 0 {
@@ -222,7 +227,7 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
     let (errors, warnings) = training_problems(cfg, &s.train, val.as_ref(), &test, test_is_query.as_deref());
     problems.extend(errors);
     Ok(CheckReport {
-        dataset: format!("{:?}", cfg.dataset).to_lowercase(),
+        dataset: clap::ValueEnum::to_possible_value(&cfg.dataset).map(|v| v.get_name().to_string()).unwrap_or_default(),
         root: cfg.data_root.display().to_string(),
         splits,
         skipped: s.skipped,
