@@ -130,7 +130,8 @@ def evaluate(
             NaN/Inf rows, labels on another device, k < 1, N < 2, an all-zero row with
             normalize; only one of ``gallery_embeddings``/``gallery_labels``; one of them the
             query object and the other not; query and gallery of different D; no query with a
-            same-label gallery item.
+            same-label gallery item; a yes/no option (nmi, map_at_r, normalize,
+            count_lone_queries) that is not True or False (TypeError).
     """
     if gallery_embeddings is not None or gallery_labels is not None:
         return _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, seed, gallery_embeddings, gallery_labels, count_lone_queries)
@@ -139,11 +140,20 @@ def evaluate(
     ks = _ks(k)
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    nmi = True if nmi is None else bool(nmi)
-    text, warns = _pads.evaluate(emb, lab, ks, nmi, bool(map_at_r), bool(normalize), seed, bool(count_lone_queries))
+    nmi = True if nmi is None else _flag(nmi, "nmi")
+    text, warns = _pads.evaluate(
+        emb, lab, ks, nmi, _flag(map_at_r, "map_at_r"), _flag(normalize, "normalize"), seed, _flag(count_lone_queries, "count_lone_queries")
+    )
     for w in warns:
         _warnings.warn(w, stacklevel=2)
     return _json.loads(text)
+
+
+def _flag(value, name):
+    """A yes/no option: True/False (or a numpy bool), never another truthy value read as yes."""
+    if isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def _ks(k):
@@ -177,7 +187,9 @@ def _evaluate_query_gallery(embeddings, labels, k, nmi, map_at_r, normalize, see
     else:
         g = _as_tensor(gallery_embeddings, "gallery_embeddings", device=emb.device)
         gl = _as_tensor(gallery_labels, "gallery_labels", device=emb.device)
-    text, warns = _pads.evaluate_query_gallery(emb, lab, g, gl, ks, bool(map_at_r), bool(normalize), bool(count_lone_queries))
+    text, warns = _pads.evaluate_query_gallery(
+        emb, lab, g, gl, ks, _flag(map_at_r, "map_at_r"), _flag(normalize, "normalize"), _flag(count_lone_queries, "count_lone_queries")
+    )
     for w in warns:
         _warnings.warn(w, stacklevel=3)
     return _json.loads(text)
@@ -189,7 +201,7 @@ class _Miner:
     _sampling = ""
 
     def __init__(self, normalize, options):
-        self._m = _pads.Miner(self._sampling, _options(options), bool(normalize))
+        self._m = _pads.Miner(self._sampling, _options(options), _flag(normalize, "normalize"))
 
     def __call__(self, embeddings, labels, ref_emb=None, ref_labels=None):
         """One triplet per anchor that has a positive and a negative.
@@ -397,7 +409,7 @@ class PADSAgent:
         """
         emb = _as_tensor(val_embeddings, "val_embeddings")
         lab = _as_tensor(val_labels, "val_labels", device=emb.device)
-        return _record(self._a.step(emb, lab, float(progress), bool(normalize), int(epoch), int(iteration)))
+        return _record(self._a.step(emb, lab, float(progress), _flag(normalize, "normalize"), int(epoch), int(iteration)))
 
     def step_metrics(self, metrics, progress, *, epoch=0, iteration=0):
         """One policy step from metrics computed elsewhere.

@@ -149,3 +149,13 @@ def test_count_lone_queries_counts_them_as_misses_in_recall_only(tmp_path):
     for k in ("recall@1", "recall@4"):
         assert b[k] == pytest.approx(a[k] * 29 / 30, abs=1e-12)
     assert a["map@r"] == b["map@r"]
+
+
+@pytest.mark.parametrize("option", ["count_lone_queries", "normalize", "map_at_r", "nmi"])
+def test_yes_no_options_take_only_true_or_false(option):
+    """A string such as "no" is truthy; read as yes it would silently apply the other rule."""
+    e = np.eye(4, dtype=np.float32)
+    lab = np.array([0, 0, 1, 1])
+    with pytest.raises(TypeError, match=f"{option} must be True or False, got 'no'"):
+        pads.evaluate(e, lab, k=1, **{option: "no"})
+    assert pads.evaluate(e, lab, k=1, **{option: np.bool_(False)})["recall@1"] == 0.5  # ties to the lower index: 0<->1 hit, 2, 3 -> 0 miss
