@@ -354,15 +354,15 @@ impl<'a> Trainer<'a> {
         Ok(m)
     }
 
-    /// retrieval.png: six test queries spread over the split with their five nearest.
+    /// retrieval.png: six test queries spread over the split with their five nearest
+    /// (`retrieval_picks`).
     fn retrieval_grid(&self, nn: &crate::eval::knn::Neighbours, labels: &[i64]) -> Result<()> {
-        let n = labels.len();
         let mut rows = Vec::new();
-        for q in (0..6).map(|i| i * n / 6) {
+        for (q, near) in retrieval_picks(nn, self.test_is_query.as_deref(), 6, 5) {
             let query = (*self.test_store.get(q)?).clone();
             let mut neighbours = Vec::new();
-            for &j in nn.row(q).iter().take(5) {
-                neighbours.push(((*self.test_store.get(j as usize)?).clone(), labels[j as usize] == labels[q]));
+            for j in near {
+                neighbours.push(((*self.test_store.get(j)?).clone(), labels[j] == labels[q]));
             }
             rows.push((query, neighbours));
         }
@@ -639,6 +639,29 @@ fn model_from_checkpoint(ck: &Checkpoint, cfg: &RunConfig, device: Device) -> Re
     model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
     load_into_varstore(&vs, &ck.group("model"), "model")?;
     Ok((vs, model))
+}
+
+/// The rows of retrieval.png: `queries` items spread evenly over the test split, each with its
+/// `per_row` nearest neighbours (`nn`: every test item's neighbours among all, nearest first).
+/// With `is_query` (in_shop: per item, query or gallery) the rows are queries and their
+/// neighbours gallery items only, as the query -> gallery metrics rank them; a row may then
+/// hold fewer than `per_row` when `nn` holds fewer gallery items.
+pub fn retrieval_picks(nn: &crate::eval::knn::Neighbours, is_query: Option<&[bool]>, queries: usize, per_row: usize) -> Vec<(usize, Vec<usize>)> {
+    let n = if nn.k == 0 { 0 } else { nn.idx.len() / nn.k };
+    let candidates: Vec<usize> = match is_query {
+        Some(flags) => (0..n).filter(|&i| flags[i]).collect(),
+        None => (0..n).collect(),
+    };
+    let m = candidates.len();
+    let mut picks: Vec<usize> = (0..queries.min(m)).map(|i| candidates[i * m / queries.min(m)]).collect();
+    picks.dedup();
+    picks
+        .into_iter()
+        .map(|q| {
+            let near = nn.row(q).iter().map(|&j| j as usize).filter(|&j| is_query.is_none_or(|f| !f[j])).take(per_row).collect();
+            (q, near)
+        })
+        .collect()
 }
 
 /// Reads a run folder's config, with an optional new data root.
