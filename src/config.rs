@@ -463,8 +463,7 @@ impl RunConfig {
     /// The Recall@k values of this run: `--k-vals` (a repeated k once), else the dataset's.
     pub fn recall_ks(&self) -> Vec<usize> {
         if !self.k_vals.is_empty() {
-            let mut seen = std::collections::HashSet::new();
-            self.k_vals.iter().copied().filter(|k| seen.insert(*k)).collect()
+            crate::eval::unique_ks(&self.k_vals)
         } else if self.dataset == DatasetKind::OnlineProducts {
             vec![1, 10, 100, 1000]
         } else if self.dataset == DatasetKind::InShop {

@@ -374,9 +374,9 @@ impl<'a> Trainer<'a> {
     fn validate(&self) -> Result<(Metrics, Vec<(String, f64)>)> {
         let store = self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?;
         let (emb, labels) = embed_store(&self.model, store, self.cfg, self.device, &self.progress, "validation")?;
-        let m = crate::pads::agent::validation_metrics(&emb, &labels, self.cfg.eval_options())?;
         let mut opts = self.cfg.eval_options();
-        opts.with_map = false;
+        let m = crate::pads::agent::validation_metrics(&emb, &labels, opts.clone())?;
+        opts.with_map = false; // as validation_metrics computes them: no mAP@R
         let named = m.named_for(&opts);
         Ok((m, named))
     }

@@ -102,29 +102,30 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
             }
         }
     }
-    if let Some(v) = val.filter(|v| lone_items(v) > 0 && lone_items(v) < v.len()) {
-        let used = if cfg.sampling == Sampling::Pads { "in the PADS state and reward" } else { "in the validation metrics (--select-on val)" };
-        warnings.push(format!("{} validation image(s) are the only one of their class: {used} they are {}", lone_items(v), lone_rule(cfg)));
+    if let Some(v) = val {
+        let lone = lone_items(v);
+        if lone > 0 && lone < v.len() {
+            let used = if cfg.sampling == Sampling::Pads { "in the PADS state and reward" } else { "in the validation metrics (--select-on val)" };
+            warnings.push(format!("{lone} validation image(s) are the only one of their class: {used} they are {}", lone_rule(cfg)));
+        }
     }
-    if test.is_empty() || lone_items(test) == test.len() {
+    let lone_test = lone_items(test);
+    let ks = cfg.recall_ks();
+    if test.is_empty() || lone_test == test.len() {
         errors.push(format!(
             "the test split has no class with two images ({} images, {} classes): Recall@k, mAP@R, NMI and F1 would be undefined",
             test.len(),
             test.classes.len()
         ));
-    } else if test_is_query.is_none() && lone_items(test) > 0 {
-        warnings.push(format!(
-            "{} test image(s) are the only one of their class: as queries they are {}",
-            lone_items(test),
-            lone_rule(cfg)
-        ));
+    } else if test_is_query.is_none() && lone_test > 0 {
+        warnings.push(format!("{lone_test} test image(s) are the only one of their class: as queries they are {}", lone_rule(cfg)));
     }
     if let Some(is_query) = test_is_query {
         let (query, gallery, lone) = query_gallery_parts(test, is_query);
         if query.is_empty() || gallery.is_empty() {
             errors.push(format!("the test split has {} query and {} gallery images: query -> gallery evaluation needs both", query.len(), gallery.len()));
-        } else if let Some(k) = cfg.recall_ks().into_iter().filter(|&k| k > gallery.len()).max() {
-            let mut fitting: Vec<String> = cfg.recall_ks().into_iter().filter(|&k| k <= gallery.len()).map(|k| k.to_string()).collect();
+        } else if let Some(k) = ks.iter().copied().filter(|&k| k > gallery.len()).max() {
+            let mut fitting: Vec<String> = ks.iter().filter(|&&k| k <= gallery.len()).map(|k| k.to_string()).collect();
             if fitting.is_empty() {
                 fitting.push("1".into());
             }
@@ -140,7 +141,7 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
         }
         return (errors, warnings);
     }
-    if let Some(k) = cfg.recall_ks().into_iter().filter(|&k| k + 1 > test.len()).max() {
+    if let Some(k) = ks.into_iter().filter(|&k| k + 1 > test.len()).max() {
         warnings.push(format!(
             "--k-vals {k}: the test split has {} images, so Recall@{k} retrieves every other image",
             test.len()

@@ -82,13 +82,18 @@ pub struct EvalOptions {
 }
 
 impl EvalOptions {
-    /// Recall@`ks` (a repeated k once, first place kept), every metric, k-means seeded by the
-    /// one rule (`KMEANS_SEED`), rows as given.
-    pub fn new(mut ks: Vec<usize>) -> Self {
-        let mut seen = std::collections::HashSet::new();
-        ks.retain(|k| seen.insert(*k));
-        EvalOptions { ks, seed: KMEANS_SEED, kmeans_iters: KMEANS_ITERS_TEST, with_map: true, normalize: false, with_nmi: true, kmeans_plusplus: false, skip_lone_queries: false }
+    /// Recall@`ks` (a repeated k once, `unique_ks`), every metric, k-means seeded by the one
+    /// rule (`KMEANS_SEED`), rows as given.
+    pub fn new(ks: Vec<usize>) -> Self {
+        EvalOptions { ks: unique_ks(&ks), seed: KMEANS_SEED, kmeans_iters: KMEANS_ITERS_TEST, with_map: true, normalize: false, with_nmi: true, kmeans_plusplus: false, skip_lone_queries: false }
     }
+}
+
+/// `ks` with each k once, in the order first given: a repeated k is computed and reported
+/// once (every evaluation entry point and `RunConfig::recall_ks` use this).
+pub fn unique_ks(ks: &[usize]) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    ks.iter().copied().filter(|k| seen.insert(*k)).collect()
 }
 
 /// k-means iterations on the test split: the original sets `niter = 20`.

@@ -72,9 +72,7 @@ pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32
         ensure!(query == gallery && query_labels == gallery_labels, "same_set needs identical query and gallery sets");
     }
     let candidates = if same_set { n - 1 } else { n };
-    // A repeated k is computed and reported once (first place kept).
-    let mut seen = std::collections::HashSet::new();
-    let ks: Vec<usize> = ks.iter().copied().filter(|k| seen.insert(*k)).collect();
+    let ks = super::unique_ks(ks);
     let ks = ks.as_slice();
     ensure!(!ks.is_empty(), "--k: give at least one k");
     for &k in ks {
