@@ -8,7 +8,7 @@ use crate::data::sampler::ClassBalancedSampler;
 use crate::data::transform::{Mode, Transform};
 use crate::data::scan::{prepare_eval_split, write_records, SkipRecord};
 use crate::data::{load_splits, synth, Split};
-use crate::eval::{compute_metrics_and_neighbours, Metrics};
+use crate::eval::{compute_metrics, Metrics};
 use crate::mining::Mining;
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
@@ -346,19 +346,21 @@ impl<'a> Trainer<'a> {
     fn evaluate_test(&self, what: &str) -> Result<Metrics> {
         let (emb, labels) = embed_store(&self.model, &self.test_store, self.cfg, self.device, &self.progress, what)?;
         let opts = self.cfg.eval_options();
-        let (m, nn) = match &self.test_is_query {
-            Some(is_query) => crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?,
-            None => compute_metrics_and_neighbours(&emb, &labels, &opts)?,
+        let m = match &self.test_is_query {
+            Some(is_query) => crate::eval::compute_metrics_query_gallery_split(&emb, &labels, is_query, &opts)?.0,
+            None => compute_metrics(&emb, &labels, &opts)?,
         };
-        self.retrieval_grid(&nn, &labels)?;
+        self.retrieval_grid(&emb, &labels)?;
         Ok(m)
     }
 
     /// retrieval.png: six test queries spread over the split with their five nearest
-    /// (`retrieval_picks`).
-    fn retrieval_grid(&self, nn: &crate::eval::knn::Neighbours, labels: &[i64]) -> Result<()> {
+    /// (`retrieval_picks`). `emb`: the test embeddings [N, D].
+    fn retrieval_grid(&self, emb: &Tensor, labels: &[i64]) -> Result<()> {
+        let dim = emb.size()[1] as usize;
+        let host = Vec::<f32>::try_from(emb.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1))?;
         let mut rows = Vec::new();
-        for (q, near) in retrieval_picks(nn, self.test_is_query.as_deref(), 6, 5) {
+        for (q, near) in retrieval_picks(&host, dim, self.test_is_query.as_deref(), 6, 5) {
             let query = (*self.test_store.get(q)?).clone();
             let mut neighbours = Vec::new();
             for j in near {
@@ -642,24 +644,27 @@ fn model_from_checkpoint(ck: &Checkpoint, cfg: &RunConfig, device: Device) -> Re
 }
 
 /// The rows of retrieval.png: `queries` items spread evenly over the test split, each with its
-/// `per_row` nearest neighbours (`nn`: every test item's neighbours among all, nearest first).
-/// With `is_query` (in_shop: per item, query or gallery) the rows are queries and their
-/// neighbours gallery items only, as the query -> gallery metrics rank them; a row may then
-/// hold fewer than `per_row` when `nn` holds fewer gallery items.
-pub fn retrieval_picks(nn: &crate::eval::knn::Neighbours, is_query: Option<&[bool]>, queries: usize, per_row: usize) -> Vec<(usize, Vec<usize>)> {
-    let n = if nn.k == 0 { 0 } else { nn.idx.len() / nn.k };
-    let candidates: Vec<usize> = match is_query {
-        Some(flags) => (0..n).filter(|&i| flags[i]).collect(),
-        None => (0..n).collect(),
-    };
+/// `per_row` nearest other items by exact squared Euclidean distance over `emb` (row-major
+/// [N, dim] floats), ties to the lower index. With `is_query` (in_shop: per item, query or
+/// gallery) the rows are queries and their neighbours gallery items only, as the query ->
+/// gallery metrics rank them. Computed here, not taken from the metrics' neighbour lists,
+/// which hold only as many neighbours as the largest k needs.
+pub fn retrieval_picks(emb: &[f32], dim: usize, is_query: Option<&[bool]>, queries: usize, per_row: usize) -> Vec<(usize, Vec<usize>)> {
+    let n = if dim == 0 { 0 } else { emb.len() / dim };
+    let row = |i: usize| &emb[i * dim..(i + 1) * dim];
+    let candidates: Vec<usize> = (0..n).filter(|&i| is_query.is_none_or(|f| f[i])).collect();
     let m = candidates.len();
     let mut picks: Vec<usize> = (0..queries.min(m)).map(|i| candidates[i * m / queries.min(m)]).collect();
     picks.dedup();
     picks
         .into_iter()
         .map(|q| {
-            let near = nn.row(q).iter().map(|&j| j as usize).filter(|&j| is_query.is_none_or(|f| !f[j])).take(per_row).collect();
-            (q, near)
+            let mut near: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != q && is_query.is_none_or(|f| !f[j]))
+                .map(|j| (row(q).iter().zip(row(j)).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>(), j))
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            (q, near.into_iter().take(per_row).map(|(_, j)| j).collect())
         })
         .collect()
 }

@@ -495,12 +495,15 @@ fn big_endian_npy_is_named_as_such() {
 fn retrieval_picture_rows_are_queries_against_the_gallery_for_in_shop() {
     use pads::train::retrieval_picks;
     // On a line: items 0..8 at 0, 1, ..., 7. All-against-all: 3 rows spread over the 8 items.
-    let e = Tensor::from_slice(&[0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]).view([8, 1]);
-    let nn = nearest_neighbours(&e, 7);
-    let picks = retrieval_picks(&nn, None, 3, 2);
+    let e = [0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+    let picks = retrieval_picks(&e, 1, None, 3, 2);
     assert_eq!(picks, vec![(0, vec![1, 2]), (2, vec![1, 3]), (5, vec![4, 6])]);
     // Query/gallery: queries are items 1, 4, 6; neighbours only gallery items (not 1, 4, 6).
     let is_query = [false, true, false, false, true, false, true, false];
-    let picks = retrieval_picks(&nn, Some(&is_query), 6, 3);
+    let picks = retrieval_picks(&e, 1, Some(&is_query), 6, 3);
     assert_eq!(picks, vec![(1, vec![0, 2, 3]), (4, vec![3, 5, 2]), (6, vec![5, 7, 3])]);
+    // Five neighbours whenever five exist, whatever k the metrics used (a row holds every
+    // gallery item here: 5 of them).
+    let picks = retrieval_picks(&e, 1, Some(&is_query), 1, 9);
+    assert_eq!(picks, vec![(1, vec![0, 2, 3, 5, 7])]);
 }

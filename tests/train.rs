@@ -217,11 +217,12 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
     let s = train(&cfg, &run, &TrainOptions { quiet: true, ..Default::default() }).unwrap();
     let m = evaluate_run(&run, None, true).unwrap();
     assert_eq!(m.recall, s.last.recall, "eval repeats the run's last test metrics");
-    // retrieval.png: six rows of queries (8 exist), each with its nearest gallery images among
-    // the computed neighbours (cells of 72 + 8 px, plots::retrieval_grid; library rule tested in
-    // tests/eval.rs, retrieval_picture_rows_are_queries_against_the_gallery_for_in_shop).
+    // retrieval.png: six rows of queries (8 exist), each with its five nearest gallery images
+    // (12 exist), whatever k the metrics needed (cells of 72 + 8 px plus a 12 px gap,
+    // plots::retrieval_grid; the rule is tested in tests/eval.rs,
+    // retrieval_picture_rows_are_queries_against_the_gallery_for_in_shop).
     let grid = image::open(run.join("retrieval.png")).unwrap();
-    assert!(grid.height() == 6 * 80 && grid.width() >= 2 * 80 + 12, "{}x{}", grid.width(), grid.height());
+    assert_eq!((grid.width(), grid.height()), (6 * 80 + 12, 6 * 80));
     let emb_dir = tmp.path().join("emb");
     embed_run(&run, None, "test", &emb_dir, true).unwrap();
     let emb: Vec<f32> = Vec::try_from(tch::Tensor::read_npy(emb_dir.join("embeddings.npy")).unwrap().flatten(0, -1)).unwrap();
