@@ -1,10 +1,11 @@
 //! `pads bench`: the pads side of the benchmarks in bench/ (docs/benchmarks.md). Timings
 //! are printed as raw numbers for the driver scripts, which compare them with the PyTorch /
 //! faiss peers measured in the same run.
-use crate::config::{Arch, LossKind, RunConfig, Sampling};
+use crate::config::RunConfig;
+use crate::options::{Arch, LossKind, Sampling};
 use crate::data::loader::{spawn_loader, ImageStore};
 use crate::data::transform::{Mode, Transform};
-use crate::mining::build_miner;
+use crate::miners::build_miner;
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
 use anyhow::Result;
@@ -47,7 +48,7 @@ pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sam
     let labels = batch_labels(bs, 4);
     let x = Tensor::randn([bs as i64, 3, image_size as i64, image_size as i64], (Kind::Float, device));
     let profile = std::env::var_os("PADS_BENCH_PROFILE").is_some();
-    let step = |miner: &mut Box<dyn crate::miner::Miner>, rng: &mut ChaCha8Rng, opt: &mut Adam, opt_beta: &mut Adam| {
+    let step = |miner: &mut Box<dyn crate::miners::Miner>, rng: &mut ChaCha8Rng, opt: &mut Adam, opt_beta: &mut Adam| {
         let t0 = Instant::now();
         let emb = model.forward(&x);
         let t_fwd = t0.elapsed().as_secs_f64();
@@ -109,7 +110,7 @@ pub fn miners(bs: usize, dim: usize, reps: usize) -> Result<serde_json::Value> {
         for i in 0..reps + 5 {
             let leaf = raw.detach().set_requires_grad(true);
             let t0 = Instant::now();
-            let emb = crate::model::l2_normalize(&leaf);
+            let emb = crate::ops::l2_normalize(&leaf);
             let t = miner.mine(&emb, &labels, &mut rng);
             let ac: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
             let loss = crate::loss::margin_loss(&emb, &t, &Tensor::from_slice(&ac), &beta, 0.2);

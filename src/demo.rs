@@ -2,7 +2,8 @@
 //! distance-weighted baseline and with PADS (identical settings apart from the sampler),
 //! and print test metrics before and after training side by side (best and final rows of
 //! each run), then write the comparison page of the two runs (`pads compare`).
-use crate::config::{Arch, DatasetKind, LossKind, RunConfig, Sampling, StateMetric};
+use crate::config::RunConfig;
+use crate::options::{Arch, DatasetKind, LossKind, PolicyMode, Sampling, StateMetric};
 use crate::data::synth::{self, SynthOptions};
 use crate::eval::Metrics;
 use crate::train::{train, TrainOptions, TrainSummary};
@@ -29,7 +30,7 @@ pub fn demo_config(data_root: &Path, epochs: usize) -> RunConfig {
         train_val_split: 0.85,
         policy_sample_freq: 5,
         policy_metric_history: 5,
-        policy_mode: crate::config::PolicyMode::Ppo,
+        policy_mode: PolicyMode::Ppo,
         policy_action_values: vec![0.8, 1.0, 1.25],
         policy_state_metrics: vec![StateMetric::Recall, StateMetric::Dists, StateMetric::Nmi],
         loss: LossKind::Margin,
@@ -66,7 +67,7 @@ pub fn best_final_table(runs: &[(&str, &TrainSummary, &RunConfig)]) -> String {
 
 /// The demo's run folders under `out`, in training order.
 pub fn demo_runs(out: &Path) -> Vec<(Sampling, std::path::PathBuf)> {
-    [Sampling::Distance, Sampling::Pads].into_iter().map(|s| (s, out.join(format!("{s:?}").to_lowercase()))).collect()
+    [Sampling::Distance, Sampling::Pads].into_iter().map(|s| (s, out.join(s.as_str()).to_path_buf())).collect()
 }
 
 /// `pads demo`: makes the synthetic set (saying so), trains both runs, prints the table.
@@ -112,7 +113,7 @@ pub fn run_demo(data_root: &Path, out: &Path, epochs: usize, quiet: bool, overwr
     for (sampling, run_dir) in demo_runs(out) {
         let mut cfg = demo_config(data_root, epochs);
         cfg.sampling = sampling;
-        let name = format!("{sampling:?}").to_lowercase();
+        let name = sampling.as_str().to_string();
         let t = std::time::Instant::now();
         let s = train(&cfg, &run_dir, &TrainOptions { quiet, eval_before: true, overwrite, ..Default::default() })?;
         eprintln!("{name}: {:.0} s, {} policy updates", t.elapsed().as_secs_f64(), s.policy_updates);

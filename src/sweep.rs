@@ -1,7 +1,8 @@
 //! Sweeps: one run folder per (sampler, seed), run locally N at a time or written out as a
 //! Slurm job array, and a summary (mean +- std per sampler of every final and best test
 //! metric, and test Recall@1 over epochs per sampler with a band).
-use crate::config::{RunConfig, Sampling};
+use crate::config::RunConfig;
+use crate::options::Sampling;
 use crate::report::plots;
 use crate::run::CsvTable;
 use anyhow::{bail, Context, Result};
@@ -17,7 +18,7 @@ pub struct SweepRun {
 }
 
 pub fn sampler_name(s: Sampling) -> String {
-    format!("{s:?}").to_lowercase()
+    s.as_str().to_string()
 }
 
 /// The runs of a sweep, in a fixed order (sampler-major).

@@ -1,6 +1,7 @@
 //! The command line: subcommands, config precedence and presets, clear config errors.
 mod common;
-use pads::config::{run_config_command, DatasetKind, PolicyMode, Preset, RunConfig};
+use pads::config::{run_config_command, RunConfig};
+use pads::options::{DatasetKind, PolicyMode, Preset};
 use std::process::Command;
 
 fn pads(args: &[&str]) -> (bool, String, String) {
@@ -147,7 +148,7 @@ fn a_partial_toml_takes_the_defaults_for_missing_keys() {
     let file = tmp.path().join("partial.toml");
     std::fs::write(&file, "n_epochs = 3\nsampling = \"random\"\n").unwrap();
     let cfg = RunConfig::from_toml_file(&file).unwrap();
-    assert_eq!(cfg, RunConfig { n_epochs: 3, sampling: pads::config::Sampling::Random, ..RunConfig::default() });
+    assert_eq!(cfg, RunConfig { n_epochs: 3, sampling: pads::options::Sampling::Random, ..RunConfig::default() });
     std::fs::write(&file, "").unwrap();
     assert_eq!(RunConfig::from_toml_file(&file).unwrap(), RunConfig::default());
     // A wrong type is still named.
@@ -223,12 +224,12 @@ fn undescribed(help: &str) -> Vec<String> {
 #[test]
 fn train_help_groups_and_describes_every_option() {
     // Every run option has a description and a heading (a new option without one fails here).
-    let cmd = pads::help::describe_run_options(run_config_command());
+    let cmd = pads::config::help::describe_run_options(run_config_command());
     for a in cmd.get_arguments() {
         let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
         assert!(!help.trim().is_empty() && !help.contains('\n'), "--{} has no one-line description", a.get_id());
         let heading = a.get_help_heading().unwrap_or_else(|| panic!("--{} has no heading", a.get_id()));
-        assert!(pads::help::HEADING_ORDER.contains(&heading), "--{}: unknown heading {heading}", a.get_id());
+        assert!(pads::config::help::HEADING_ORDER.contains(&heading), "--{}: unknown heading {heading}", a.get_id());
     }
     let (ok, out, err) = pads(&["train", "--help"]);
     assert!(ok, "{err}");

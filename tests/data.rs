@@ -1,6 +1,7 @@
 //! The data layer on fixture trees written into temp folders.
 use image::{ImageBuffer, Luma, LumaA, Rgb, RgbImage, Rgba};
-use pads::config::{DatasetKind, RunConfig};
+use pads::config::RunConfig;
+use pads::options::DatasetKind;
 use pads::data::layout::load_layout;
 use pads::data::loader::{sequential_batches, spawn_loader, ImageStore};
 use pads::data::sampler::ClassBalancedSampler;
@@ -88,7 +89,7 @@ fn sop_info_files_with_header_are_parsed() {
 
 #[test]
 fn load_splits_take_validation_as_the_original_loaders() {
-    use pads::config::Sampling;
+    use pads::options::Sampling;
     use pads::data::load_splits;
     let names = |s: &Split| -> Vec<String> { s.items.iter().map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned()).collect() };
     // CUB layout, per class: the evenly spaced positions round(linspace(0, 9, 8)) =
@@ -565,7 +566,7 @@ fn in_shop_layout_trains_on_train_items_and_tests_query_against_gallery() {
     c.bs = 4;
     c.samples_per_class = 2;
     c.train_val_split = 1.0;
-    let report = pads::data::check::check(&c, true, &pads::report::Progress::new(true)).unwrap();
+    let report = pads::train::check::check(&c, true, &pads::progress::Progress::new(true)).unwrap();
     let row = |n: &str| report.splits.iter().find(|s| s.name == n).unwrap();
     assert_eq!((row("train").classes, row("train").images), (3, 12));
     assert_eq!((row("query").classes, row("query").images), (4, 4));

@@ -493,7 +493,7 @@ fn big_endian_npy_is_named_as_such() {
 
 #[test]
 fn retrieval_picture_rows_are_queries_against_the_gallery_for_in_shop() {
-    use pads::train::retrieval_picks;
+    use pads::eval::picks::retrieval_picks;
     // On a line: items 0..8 at 0, 1, ..., 7. All-against-all: 3 rows spread over the 8 items.
     let e = [0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
     let picks = retrieval_picks(&e, 1, None, 3, 2);

@@ -1,7 +1,8 @@
 //! Using a trained model outside training: `pads export` (TorchScript, torchvision weights,
 //! preprocess.json) checked in the venv's PyTorch, `pads embed --images/--list`, `pads search`.
 mod common;
-use pads::config::{Arch, DatasetKind, RunConfig};
+use pads::config::RunConfig;
+use pads::options::{Arch, DatasetKind};
 use pads::data::synth::{self, SynthOptions};
 use pads::model::EmbeddingNet;
 use pads::run::checkpoint::{varstore_tensors, Checkpoint};

@@ -274,7 +274,7 @@ fn one_kmeans_seed_rule_for_metrics_and_eval() {
 }
 
 fn crate_normalize(t: &Tensor) -> Tensor {
-    pads::model::l2_normalize(t)
+    pads::ops::l2_normalize(t)
 }
 
 // ---------------------------------------------------------------- images
@@ -543,7 +543,7 @@ torch.save({"state_dict": {"module." + k: v for k, v in m.state_dict().items()},
     // The full network: the checkpoint gives exactly the plain file's weights.
     let load = |f: &str| {
         let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let _m = pads::model::EmbeddingNet::new(&vs.root(), pads::config::Arch::Resnet50, 16);
+        let _m = pads::model::EmbeddingNet::new(&vs.root(), pads::options::Arch::Resnet50, 16);
         load_pretrained(&mut vs, &tmp.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
         vs
     };
@@ -571,7 +571,7 @@ fn sop_tree(root: &Path, train_lines: &[&str], test_lines: &[&str], bom: bool) {
 }
 
 fn sop_cfg(root: &Path) -> pads::config::RunConfig {
-    pads::config::RunConfig { dataset: pads::config::DatasetKind::OnlineProducts, data_root: root.to_path_buf(), ..Default::default() }
+    pads::config::RunConfig { dataset: pads::options::DatasetKind::OnlineProducts, data_root: root.to_path_buf(), ..Default::default() }
 }
 
 #[test]
@@ -607,7 +607,7 @@ fn sop_info_files_with_bom_and_duplicates() {
 #[test]
 fn options_out_of_range_are_refused_with_name_and_range() {
     use pads::config::RunConfig;
-    let base = || RunConfig { dataset: pads::config::DatasetKind::Synthetic, bs: 8, samples_per_class: 2, ..RunConfig::default() };
+    let base = || RunConfig { dataset: pads::options::DatasetKind::Synthetic, bs: 8, samples_per_class: 2, ..RunConfig::default() };
     let err = |c: RunConfig| format!("{:#}", c.validate().unwrap_err());
     assert!(err(RunConfig { margin: -0.1, ..base() }).contains("--margin must be a number >= 0, got -0.1"));
     assert!(err(RunConfig { samples_per_class: 1, ..base() }).contains("--samples-per-class must be at least 2"));
@@ -641,8 +641,9 @@ fn split_of(sizes: &[usize]) -> pads::data::Split {
 
 #[test]
 fn runs_that_cannot_work_are_refused_before_training() {
-    use pads::config::{RunConfig, Sampling};
-    use pads::data::check::training_problems;
+    use pads::config::RunConfig;
+    use pads::options::Sampling;
+    use pads::train::check::training_problems;
     let cfg = RunConfig { sampling: Sampling::Pads, bs: 8, samples_per_class: 2, n_epochs: 2, policy_sample_freq: 30, policy_training_delay: 0, tau: vec![5], k_vals: vec![1, 2, 4, 8], ..RunConfig::default() };
     let (train, val, test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
     let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test, None);

@@ -1,6 +1,6 @@
 //! The ResNet50 against torchvision's, and weight import.
 mod common;
-use pads::config::Arch;
+use pads::options::Arch;
 use pads::model::{import::load_pretrained, EmbeddingNet};
 use tch::{nn, Device, Kind, Tensor};
 

@@ -1,7 +1,7 @@
 //! Losses on hand-worked inputs; miner invariants; distance-weighted frequencies vs formula.
 use pads::loss::{margin_loss, triplet_loss};
-use pads::miner::fixed::{DistanceMiner, RandomMiner, SemihardMiner, SofthardMiner};
-use pads::miner::{Miner, Triplets};
+use pads::miners::fixed::{DistanceMiner, RandomMiner, SemihardMiner, SofthardMiner};
+use pads::miners::{Miner, Triplets};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -61,7 +61,7 @@ fn triplet_loss_hand_computed() {
 fn batch(seed: i64, classes: i64, per: i64, dim: i64) -> (Tensor, Vec<i64>) {
     tch::manual_seed(seed);
     let e = Tensor::randn([classes * per, dim], (Kind::Float, Device::Cpu));
-    let e = pads::model::l2_normalize(&e);
+    let e = pads::ops::l2_normalize(&e);
     let labels = (0..classes * per).map(|i| i / per).collect();
     (e, labels)
 }

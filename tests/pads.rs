@@ -1,12 +1,13 @@
 //! PADS: distribution, sampler, state, policy updates, rewards.
-use pads::config::{InitDistr, PolicyMode, RunConfig, StateMetric};
+use pads::config::RunConfig;
+use pads::options::{InitDistr, PolicyMode, StateMetric};
 use pads::eval::Metrics;
-use pads::miner::{BatchDistances, Miner};
-use pads::pads::agent::{reward_metric, reward_sign, state_metric_vector, Agent};
-use pads::pads::distribution::{initial_weights, linspace, Distribution};
-use pads::pads::miner::PadsMiner;
-use pads::pads::policy::{ema, ppo_loss, reinforce_loss, Policy};
-use pads::pads::state::StateMaker;
+use pads::miners::{BatchDistances, Miner};
+use pads::policy::agent::{reward_metric, reward_sign, state_metric_vector, Agent};
+use pads::miners::distribution::{initial_weights, linspace, Distribution};
+use pads::miners::pads::PadsMiner;
+use pads::policy::network::{ema, ppo_loss, reinforce_loss, Policy};
+use pads::policy::state::StateMaker;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};

@@ -3,11 +3,12 @@
 //! distributions and actions as the library gives them, written to
 //! `target/tmp/python_reference.json`. `make test` runs this before pytest, which builds the
 //! same miners and agent through `import pads` and must get the same numbers.
-use pads::config::{RunConfig, Sampling};
+use pads::config::RunConfig;
+use pads::options::Sampling;
 use pads::eval::Metrics;
-use pads::miner::BatchDistances;
-use pads::mining::Mining;
-use pads::pads::agent::{policy_view, validation_metrics, Agent};
+use pads::miners::BatchDistances;
+use pads::miners::Mining;
+use pads::policy::agent::{policy_view, validation_metrics, Agent};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, StandardNormal};

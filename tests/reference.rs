@@ -2,17 +2,19 @@
 //! bench/reference/make_fixtures.py fed to the original's own functions, compared with the
 //! outputs that script committed under tests/fixtures/reference/. Only the committed
 //! fixtures are read (compiled in), so these tests run without the original code.
-use pads::config::{InitDistr, PolicyMode, RunConfig, Sampling, StateMetric};
+use pads::config::RunConfig;
+use pads::options::{InitDistr, PolicyMode, Sampling, StateMetric};
 use pads::data::sampler::ClassBalancedSampler;
-use pads::data::{split_train_val_spaced, takes_val_split, Item, Split};
+use pads::config::takes_val_split;
+use pads::data::{split_train_val_spaced, Item, Split};
 use pads::eval::{class_distances, cluster, knn, Metrics};
-use pads::miner::fixed::{all_triplets, candidates, semihard_negatives, softhard_candidates, DistanceMiner, RandomMiner};
-use pads::miner::{BatchDistances, Miner, Triplets};
-use pads::pads::agent::Agent;
-use pads::pads::distribution::Distribution;
-use pads::pads::miner::PadsMiner;
-use pads::pads::policy::Policy;
-use pads::pads::state::StateMaker;
+use pads::miners::fixed::{all_triplets, candidates, semihard_negatives, softhard_candidates, DistanceMiner, RandomMiner};
+use pads::miners::{BatchDistances, Miner, Triplets};
+use pads::policy::agent::Agent;
+use pads::miners::distribution::Distribution;
+use pads::miners::pads::PadsMiner;
+use pads::policy::network::Policy;
+use pads::policy::state::StateMaker;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -266,7 +268,7 @@ fn weight_init_is_torch_nn_linear() {
     assert!((s / want - 1.0).abs() < 0.35, "logit std {s} vs original {want}");
     // The embedding head `last_linear` too (small CNN: 256 features).
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _net = pads::model::EmbeddingNet::new(&vs.root(), pads::config::Arch::Small, 64);
+    let _net = pads::model::EmbeddingNet::new(&vs.root(), pads::options::Arch::Small, 64);
     let v = vs.variables();
     for name in ["last_linear.weight", "last_linear.bias"] {
         let max_abs = v[name].abs().max().double_value(&[]);
@@ -325,7 +327,7 @@ fn fixed_miner_candidates_and_weights_equal_the_original() {
             let p = s["positive"].as_u64().unwrap() as usize;
             assert_eq!(candidates(&labels, a).0, usizes(&s["positives"]), "{name} semihard anchor {a}: positives");
             // The original's fixed 0.2 margin.
-            assert_eq!(semihard_negatives(&d, &labels, a, p, pads::miner::fixed::SEMIHARD_MARGIN), usizes(&s["negatives"]), "{name} semihard anchor {a} (positive {p}): negatives");
+            assert_eq!(semihard_negatives(&d, &labels, a, p, pads::miners::fixed::SEMIHARD_MARGIN), usizes(&s["negatives"]), "{name} semihard anchor {a} (positive {p}): negatives");
         }
         for (a, s) in c["softhard"].as_array().unwrap().iter().enumerate() {
             let (pos, neg) = softhard_candidates(&d, &labels, a);
@@ -504,7 +506,7 @@ fn policy_step_timing_equals_the_original_counter() {
                 it += 1;
                 if epoch >= delay {
                     counter += 1;
-                    if pads::pads::is_policy_step(counter, freq) {
+                    if pads::policy::is_policy_step(counter, freq) {
                         steps.push(it);
                     }
                 }
@@ -517,12 +519,12 @@ fn policy_step_timing_equals_the_original_counter() {
 #[test]
 fn defaults_are_the_original_main_py() {
     let d = RunConfig::default();
-    assert_eq!(d.dataset, pads::config::DatasetKind::Cub200);
+    assert_eq!(d.dataset, pads::options::DatasetKind::Cub200);
     assert_eq!((d.lr, d.n_epochs, d.bs, d.samples_per_class, d.seed), (1e-5, 150, 112, 4, 1));
     assert_eq!((d.gamma, d.decay, d.tau.clone()), (0.3, 4e-4, vec![150]));
-    assert_eq!((d.loss, d.sampling), (pads::config::LossKind::Triplet, Sampling::Pads));
+    assert_eq!((d.loss, d.sampling), (pads::options::LossKind::Triplet, Sampling::Pads));
     assert_eq!((d.margin, d.beta_lr, d.beta, d.beta_constant), (0.2, 0.0005, 1.2, false));
-    assert_eq!((d.embed_dim, d.arch, d.not_pretrained), (128, pads::config::Arch::Resnet50, false));
+    assert_eq!((d.embed_dim, d.arch, d.not_pretrained), (128, pads::options::Arch::Resnet50, false));
     assert_eq!((d.train_val_split, d.train_val_split_by_class), (0.85, false));
     assert_eq!((d.policy_n_support, d.policy_support_limit.clone(), d.policy_lr, d.policy_sample_freq), (30, vec![0.1, 1.4], 0.01, 30));
     assert_eq!((d.policy_action_values.clone(), d.policy_size.clone()), (vec![0.5, 1.0, 1.5], vec![128, 128]));
@@ -539,10 +541,10 @@ fn defaults_are_the_original_main_py() {
     let opted = RunConfig::resolve(d.clone(), &m).unwrap().eval_options();
     assert!(opted.skip_lone_queries && opted.kmeans_plusplus);
     // The sample runs pass their state metrics in another order; the presets keep it.
-    let cub = RunConfig::preset(pads::config::Preset::Cub200);
+    let cub = RunConfig::preset(pads::options::Preset::Cub200);
     assert_eq!(cub.policy_state_metrics, vec![StateMetric::Recall, StateMetric::Dists, StateMetric::Nmi]);
-    assert_eq!((cub.seed, cub.loss), (3, pads::config::LossKind::Margin));
-    assert_eq!(RunConfig::preset(pads::config::Preset::Cars196).seed, 0);
-    assert_eq!(RunConfig::preset(pads::config::Preset::OnlineProducts).seed, 0);
+    assert_eq!((cub.seed, cub.loss), (3, pads::options::LossKind::Margin));
+    assert_eq!(RunConfig::preset(pads::options::Preset::Cars196).seed, 0);
+    assert_eq!(RunConfig::preset(pads::options::Preset::OnlineProducts).seed, 0);
 }
 

@@ -1,6 +1,6 @@
 //! TensorBoard event files decode (framing, CRCs, values); checkpoints survive an interrupted write.
 mod common;
-use pads::report::tensorboard::EventWriter;
+use pads::run::tensorboard::EventWriter;
 use pads::run::checkpoint::Checkpoint;
 use tch::Tensor;
 

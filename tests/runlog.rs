@@ -3,11 +3,13 @@
 //! (--select-on, `eval --checkpoint`, best and final rows), plain output when not on a
 //! terminal (no escape codes, progress lines, start-up summary), `pads compare`, the plots.
 mod common;
-use pads::config::{Arch, DatasetKind, RunConfig, Sampling, SelectOn};
+use pads::config::RunConfig;
+use pads::options::{Arch, DatasetKind, Sampling, SelectOn};
 use pads::data::synth::{self, SynthOptions};
 use pads::run::log::{best_row, final_row};
 use pads::run::{CheckpointChoice, CsvTable};
-use pads::train::{evaluate_checkpoint, train, TrainOptions, TrainSummary};
+use pads::inference::eval::evaluate_checkpoint;
+use pads::train::{train, TrainOptions, TrainSummary};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -36,7 +38,7 @@ fn tiny(sampling: Sampling, epochs: usize) -> RunConfig {
         tau: vec![100],
         seed: 3,
         sampling,
-        loss: pads::config::LossKind::Margin,
+        loss: pads::options::LossKind::Margin,
         train_val_split: 0.8,
         num_workers: 1,
         policy_sample_freq: 2,

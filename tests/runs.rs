@@ -87,7 +87,7 @@ fn training_into_a_run_folder_is_refused_and_overwrite_replaces_the_whole_run() 
     let events = std::fs::read_dir(run.join("tensorboard")).unwrap().count();
     assert_eq!(events, 1, "TensorBoard holds events of both runs");
     let cfg = RunConfig::from_toml_file(&run.join("config.toml")).unwrap();
-    assert_eq!(cfg.sampling, pads::config::Sampling::Random);
+    assert_eq!(cfg.sampling, pads::options::Sampling::Random);
     assert_eq!(std::fs::read_to_string(run.join("notes.txt")).unwrap(), "mine");
 }
 
@@ -139,8 +139,8 @@ fn a_second_demo_is_refused_before_any_work_unless_overwrite() {
 #[test]
 fn sweeps_restart_their_own_unfinished_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = RunConfig { dataset: pads::config::DatasetKind::Synthetic, ..RunConfig::default() };
-    let runs = pads::sweep::plan(&base, &[pads::config::Sampling::Random], &[0], tmp.path());
+    let base = RunConfig { dataset: pads::options::DatasetKind::Synthetic, ..RunConfig::default() };
+    let runs = pads::sweep::plan(&base, &[pads::options::Sampling::Random], &[0], tmp.path());
     // No checkpoint yet: a fresh start that clears what an earlier attempt left.
     let cmd = pads::sweep::run_command(Path::new("pads"), &runs[0]);
     assert!(cmd.contains(&"--overwrite".to_string()) && cmd.contains(&"--out".to_string()), "{cmd:?}");
@@ -215,7 +215,7 @@ fn explicit_synthetic_generates_the_set_and_says_so_in_one_line() {
     let cfg = RunConfig::from_toml_file(&tmp.path().join("run").join("config.toml")).unwrap();
     assert!(!synth::ensure_for_run(&cfg).unwrap());
     // Only the synthetic layout is ever generated.
-    let cub = RunConfig { dataset: pads::config::DatasetKind::Cub200, ..cfg };
+    let cub = RunConfig { dataset: pads::options::DatasetKind::Cub200, ..cfg };
     assert!(!synth::ensure_for_run(&cub).unwrap());
     assert!(!root.join("cub200").exists());
 }

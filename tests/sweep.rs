@@ -1,7 +1,8 @@
 //! Sweeps: run folders, summary equal to statistics of the runs' own metrics.csv, skipping
 //! finished runs, and the Slurm array script.
 mod common;
-use pads::config::{Arch, DatasetKind, RunConfig, Sampling};
+use pads::config::RunConfig;
+use pads::options::{Arch, DatasetKind, Sampling};
 use pads::data::synth::{self, SynthOptions};
 use pads::run::CsvTable;
 use pads::sweep::{plan, run_local, summarize, write_slurm, SlurmOptions};
@@ -21,10 +22,10 @@ fn tiny_config() -> RunConfig {
         n_epochs: 2,
         lr: 1e-3,
         // Explicit, not the (original's) defaults these tests were written under.
-        loss: pads::config::LossKind::Margin,
+        loss: pads::options::LossKind::Margin,
         seed: 0,
         tau: vec![80],
-        policy_mode: pads::config::PolicyMode::Reinforce,
+        policy_mode: pads::options::PolicyMode::Reinforce,
         ..RunConfig::default()
     }
 }

@@ -1,10 +1,13 @@
 //! End-to-end training on a small synthetic set: learning, PADS schedule, checkpoints,
 //! resume, determinism, eval and embed.
-use pads::config::{Arch, DatasetKind, RunConfig, Sampling};
+use pads::config::RunConfig;
+use pads::options::{Arch, DatasetKind, Sampling};
 use pads::data::synth::{self, SynthOptions};
 use pads::run::checkpoint::Checkpoint;
 use pads::run::CsvTable;
-use pads::train::{embed_run, evaluate_run, train, TrainOptions};
+use pads::inference::embed::embed_run;
+use pads::inference::eval::evaluate_run;
+use pads::train::{train, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -35,10 +38,10 @@ fn small_config(sampling: Sampling, epochs: usize) -> RunConfig {
         policy_sample_freq: 7,
         policy_metric_history: 3,
         // Explicit, not the (original's) defaults these tests were written under.
-        loss: pads::config::LossKind::Margin,
+        loss: pads::options::LossKind::Margin,
         seed: 0,
         tau: vec![80],
-        policy_mode: pads::config::PolicyMode::Reinforce,
+        policy_mode: pads::options::PolicyMode::Reinforce,
         ..RunConfig::default()
     }
 }
@@ -119,7 +122,7 @@ fn pads_updates_on_schedule_and_checkpoints_its_state() {
 #[test]
 fn stop_and_resume_equals_an_uninterrupted_run() {
     let mut cfg = small_config(Sampling::Pads, 3);
-    cfg.policy_mode = pads::config::PolicyMode::Ppo;
+    cfg.policy_mode = pads::options::PolicyMode::Ppo;
     cfg.policy_old_update_iter = 2;
     cfg.tau = vec![2];
     let full = tempfile::tempdir().unwrap();
@@ -207,7 +210,7 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
         n_epochs: 1,
         train_val_split: 1.0,
         sampling: Sampling::Distance,
-        loss: pads::config::LossKind::Margin,
+        loss: pads::options::LossKind::Margin,
         k_vals: vec![1, 2, 6],
         seed: 0,
         num_workers: 1,

@@ -1,18 +1,21 @@
 //! `pads._pads`: the Python extension behind `import pads`. A thin layer over the pads
-//! library: options become a `RunConfig` (the CLI's names, defaults and validation), tensors
-//! cross without a copy through pyo3-tch (same libtorch, same autograd graph), and every
-//! computation is the library's own (`mining::Mining`, `pads::agent::Agent`,
-//! `loss::margin_loss`, `eval::evaluate`). What lives here is only input checking, so that
-//! bad input is a Python exception naming the argument, never a panic or a crash.
-use pads::config::{RunConfig, Sampling};
+//! library: keyword arguments become the library's own options structs (`MinerOptions`,
+//! `AgentOptions`, `EvalOptions`: the original's names, defaults and checks), tensors cross
+//! without a copy through pyo3-tch (same libtorch, same autograd graph), and every
+//! computation is the library's own (`miners::Mining`, `policy::agent::Agent`,
+//! `loss::margin_loss`, `eval::evaluate`). Library messages name options in Python's
+//! spelling (`python_spelling`). What lives here is only input checking, so that bad input
+//! is a Python exception naming the argument, never a panic or a crash.
+use pads::config::RunConfig;
 use pads::eval::Metrics;
-use pads::miner::Triplets;
-use pads::pads::agent::{Agent as RustAgent, PolicyRecord};
+use pads::miners::{miner_rng, MinerOptions, Triplets};
+use pads::options::Sampling;
+use pads::policy::agent::{Agent as RustAgent, PolicyRecord};
+use pads::policy::AgentOptions;
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_tch::PyTensor;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
@@ -25,58 +28,35 @@ fn anyhow_err(e: anyhow::Error) -> PyErr {
     PyValueError::new_err(format!("{e:#}"))
 }
 
-/// Options a miner accepts (RunConfig field names = the original's argparse names).
-const MINER_OPTIONS: &[&str] = &[
-    "seed",
-    "margin",
-    "policy_n_support",
-    "policy_support_limit",
-    "policy_init_distr",
-    "policy_merge_oobs",
-    "policy_include_pos",
-    "policy_include_same",
-    "policy_no_self_reg",
-];
-
-/// Options the agent adds on top of its miner's.
-const AGENT_OPTIONS: &[&str] = &[
-    "seed",
-    "k_vals",
-    "policy_lr",
-    "policy_action_values",
-    "policy_size",
-    "policy_dont_use_a2c",
-    "policy_baseline_ema_gamma",
-    "policy_reward_update_w",
-    "policy_ppo_ratio",
-    "policy_mode",
-    "policy_old_update_iter",
-    "policy_reward_type",
-    "policy_state_metrics",
-    "policy_metric_history",
-    "policy_run_avgs",
-    "policy_parameter_history",
-];
-
-/// `base` with the JSON object `options` laid over it; only `allowed` keys; then the CLI's
-/// validation (`RunConfig::validate`).
-fn overlay(base: &RunConfig, options_json: &str, allowed: &[&str], what: &str) -> PyResult<RunConfig> {
-    let opts: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(options_json).map_err(|e| value_err(format!("{what}: options are not a JSON object: {e}")))?;
-    let mut v = serde_json::to_value(base).map_err(value_err)?;
-    let obj = v.as_object_mut().ok_or_else(|| value_err("RunConfig is not an object"))?;
-    for (k, val) in opts {
-        if !allowed.contains(&k.as_str()) {
-            return Err(PyTypeError::new_err(format!("{what}: unknown option `{k}`; accepted: {}", allowed.join(", "))));
-        }
-        if val.is_null() {
-            continue;
-        }
-        obj.insert(k, val);
+/// How Python messages write an option: its keyword (`policy_lr`), with a value as Python
+/// spells it (`normalize=False`, `k=10`). Registered at import (`options::set_spelling`).
+fn python_spelling(field: &str, value: Option<&str>) -> String {
+    match value {
+        None => field.to_string(),
+        Some("true") => format!("{field}=True"),
+        Some("false") => format!("{field}=False"),
+        Some(v) => format!("{field}={v}"),
     }
-    let cfg: RunConfig = serde_json::from_value(v).map_err(|e| value_err(format!("{what}: {e}")))?;
-    cfg.validate().map_err(|e| value_err(format!("{what}: {e:#} (option names here without the leading -- and with _)")))?;
-    Ok(cfg)
+}
+
+/// Options of type `T` (a library options struct) from the JSON object of keyword arguments
+/// (None values already dropped by the Python side). `fill` adds keys the caller derives
+/// (the agent's seed and bins from its miner) when absent. An unknown key is a TypeError
+/// naming it; a wrong value a ValueError.
+fn options_from_json<T: serde::de::DeserializeOwned>(options_json: &str, what: &str, fill: &[(&str, serde_json::Value)]) -> PyResult<T> {
+    let mut obj: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(options_json).map_err(|e| value_err(format!("{what}: options are not a JSON object: {e}")))?;
+    for (k, v) in fill {
+        obj.entry(k.to_string()).or_insert_with(|| v.clone());
+    }
+    serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with("unknown field") {
+            PyTypeError::new_err(format!("{what}: {text}"))
+        } else {
+            value_err(format!("{what}: {text}"))
+        }
+    })
 }
 
 fn device_name(d: Device) -> String {
@@ -145,26 +125,18 @@ fn host_labels(labels: &Tensor, emb: &Tensor, what: &str) -> PyResult<Vec<i64>> 
 /// generator (the trainer's miner stream of the seed).
 #[pyclass(unsendable, module = "pads._pads")]
 struct Miner {
-    inner: pads::mining::Mining,
+    inner: pads::miners::Mining,
     rng: ChaCha8Rng,
-    cfg: RunConfig,
+    opts: MinerOptions,
     normalize: bool,
 }
 
 fn parse_sampling(name: &str) -> PyResult<Sampling> {
-    Ok(match name {
-        "random" => Sampling::Random,
-        "semihard" => Sampling::Semihard,
-        "softhard" => Sampling::Softhard,
-        "distance" => Sampling::Distance,
-        "pads" => Sampling::Pads,
-        other => return Err(value_err(format!("unknown sampler `{other}`; expected random, semihard, softhard, distance or pads"))),
-    })
-}
-
-/// The seed of a miner's generator: the stream the trainer mines with.
-fn miner_rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(pads::util::mix(seed, 0x313E4, 0))
+    Sampling::ALL
+        .iter()
+        .copied()
+        .find(|s| s.as_str() == name)
+        .ok_or_else(|| value_err(format!("unknown sampler `{name}`; expected random, semihard, softhard, distance or pads")))
 }
 
 #[pymethods]
@@ -172,9 +144,10 @@ impl Miner {
     #[new]
     #[pyo3(signature = (sampling, options_json, normalize))]
     fn new(sampling: &str, options_json: &str, normalize: bool) -> PyResult<Self> {
-        let mut cfg = overlay(&RunConfig::default(), options_json, MINER_OPTIONS, sampling)?;
-        cfg.sampling = parse_sampling(sampling)?;
-        Ok(Miner { inner: pads::mining::Mining::new(&cfg), rng: miner_rng(cfg.seed), cfg, normalize })
+        let mut opts: MinerOptions = options_from_json(options_json, sampling, &[])?;
+        opts.sampling = parse_sampling(sampling)?;
+        opts.validate().map_err(|e| value_err(format!("{sampling}: {e:#}")))?;
+        Ok(Miner { inner: pads::miners::Mining::new(&opts), rng: miner_rng(opts.seed), opts, normalize })
     }
 
     /// (anchors, positives, negatives), int64 `[T]` each, on the embeddings' device.
@@ -183,7 +156,7 @@ impl Miner {
         check_embeddings(&embeddings, what)?;
         let labels = host_labels(&labels, &embeddings, what)?;
         let emb = embeddings.detach();
-        let emb = if self.normalize { pads::model::l2_normalize(&emb.to_kind(Kind::Float)) } else { emb };
+        let emb = if self.normalize { pads::ops::l2_normalize(&emb.to_kind(Kind::Float)) } else { emb };
         let t: Triplets = self.inner.mine(&emb, &labels, &mut self.rng);
         let (a, p, n) = t.to_tensors(embeddings.device());
         Ok((PyTensor(a), PyTensor(p), PyTensor(n)))
@@ -211,9 +184,9 @@ impl Miner {
         self.normalize
     }
 
-    /// Every option of the miner as JSON (RunConfig names).
+    /// Every option of the miner as JSON (`MinerOptions`, the original's names).
     fn options_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.cfg).map_err(value_err)
+        serde_json::to_string(&self.opts).map_err(value_err)
     }
 
     /// JSON of the generator and (PADS) distribution.
@@ -233,7 +206,7 @@ impl Miner {
         }
         let rng: ChaCha8Rng = serde_json::from_value(v["rng"].clone()).map_err(|e| value_err(format!("miner state rng: {e}")))?;
         if let Some(dst) = self.inner.distribution_mut() {
-            let d: pads::pads::distribution::Distribution =
+            let d: pads::miners::distribution::Distribution =
                 serde_json::from_value(v["distribution"].clone()).map_err(|e| value_err(format!("miner state distribution: {e}")))?;
             if d.probs.len() != dst.probs.len() {
                 return Err(value_err(format!("miner state has {} bins, this miner {}", d.probs.len(), dst.probs.len())));
@@ -250,7 +223,7 @@ impl Miner {
 struct Agent {
     inner: RustAgent,
     miner: Py<Miner>,
-    cfg: RunConfig,
+    opts: AgentOptions,
     history: Vec<PolicyRecord>,
 }
 
@@ -300,16 +273,22 @@ impl Agent {
 impl Agent {
     #[new]
     fn new(py: Python<'_>, miner: Py<Miner>, options_json: &str) -> PyResult<Self> {
-        let base = {
+        let (seed, n_support) = {
             let m = miner.borrow(py);
             if m.inner.distribution().is_none() {
                 return Err(PyTypeError::new_err(format!("PADSAgent needs a PADSMiner, got a {} miner", m.inner.name())));
             }
-            m.cfg.clone()
+            (m.opts.seed, m.opts.policy_n_support)
         };
-        let cfg = overlay(&base, options_json, AGENT_OPTIONS, "PADSAgent")?;
-        let inner = RustAgent::new(&cfg, cfg.recall_ks().len());
-        Ok(Agent { inner, miner, cfg, history: Vec::new() })
+        // The seed defaults to the miner's; the bins are always the miner's.
+        let fill = [("seed", serde_json::json!(seed)), ("policy_n_support", serde_json::json!(n_support))];
+        let opts: AgentOptions = options_from_json(options_json, "PADSAgent", &fill)?;
+        if opts.policy_n_support != n_support {
+            return Err(value_err(format!("PADSAgent: policy_n_support is the miner's ({n_support}), got {}", opts.policy_n_support)));
+        }
+        opts.validate().map_err(|e| value_err(format!("PADSAgent: {e:#}")))?;
+        let inner = RustAgent::new(&opts, opts.recall_ks().len());
+        Ok(Agent { inner, miner, opts, history: Vec::new() })
     }
 
     /// Validation metrics as the trainer computes them, then one policy step. Returns the
@@ -319,10 +298,10 @@ impl Agent {
         check_embeddings(&embeddings, "PADSAgent.step")?;
         let labels = host_labels(&labels, &embeddings, "PADSAgent.step")?;
         let emb = embeddings.detach();
-        let mut opts = self.cfg.eval_options();
+        let mut opts = self.opts.eval_options();
         opts.normalize = normalize;
         let m = py
-            .allow_threads(move || pads::pads::agent::validation_metrics(&emb, &labels, opts))
+            .allow_threads(move || pads::policy::agent::validation_metrics(&emb, &labels, opts))
             .map_err(|e| value_err(format!("PADSAgent.step: {e:#}")))?;
         self.apply(py, &m, progress, epoch, iteration)
     }
@@ -338,18 +317,18 @@ impl Agent {
             match obj.get(k) {
                 None => Err(PyKeyError::new_err(format!(
                     "metrics lack `{k}`; expected recall@k for k in {:?}, nmi, intra and inter",
-                    self.cfg.recall_ks()
+                    self.opts.recall_ks()
                 ))),
                 Some(serde_json::Value::Null) => Ok(f64::NAN),
                 Some(v) => v.as_f64().ok_or_else(|| value_err(format!("metrics `{k}` must be a number or None, got {v}"))),
             }
         };
         let mut recall = Vec::new();
-        for k in self.cfg.recall_ks() {
+        for k in self.opts.recall_ks() {
             recall.push((k, get(&format!("recall@{k}"))?));
         }
         let m = Metrics { recall, nmi: get("nmi")?, f1: f64::NAN, map_at_r: f64::NAN, intra: get("intra")?, inter: get("inter")? };
-        let m = pads::pads::agent::policy_view(m);
+        let m = pads::policy::agent::policy_view(m);
         self.apply(py, &m, progress, epoch, iteration)
     }
 
@@ -358,9 +337,13 @@ impl Agent {
         serde_json::to_string(&self.history).map_err(value_err)
     }
 
-    /// The agent's options (JSON, RunConfig names).
-    fn options_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.cfg).map_err(value_err)
+    /// The agent's options with its miner's (JSON, the original's names).
+    fn options_json(&self, py: Python<'_>) -> PyResult<String> {
+        let mut all = serde_json::to_value(&self.miner.borrow(py).opts).map_err(value_err)?;
+        if let (Some(obj), serde_json::Value::Object(agent)) = (all.as_object_mut(), serde_json::to_value(&self.opts).map_err(value_err)?) {
+            obj.extend(agent);
+        }
+        serde_json::to_string(&all).map_err(value_err)
     }
 
     /// (plain state JSON, {group: {name: tensor}}) as in a pads checkpoint.
@@ -370,13 +353,11 @@ impl Agent {
             "agent": self.inner.snapshot(),
             "distribution": miner.inner.distribution(),
             "history": self.history,
-            "policy_n_support": self.cfg.policy_n_support,
+            "policy_n_support": self.opts.policy_n_support,
         });
         let groups = PyDict::new(py);
-        groups.set_item("policy", tensor_dict(py, pads::run::checkpoint::varstore_tensors(&self.inner.policy.vs))?)?;
-        groups.set_item("optim_policy", tensor_dict(py, self.inner.optimizer.state())?)?;
-        if let Some(old) = &self.inner.old_policy {
-            groups.set_item("old_policy", tensor_dict(py, pads::run::checkpoint::varstore_tensors(&old.vs))?)?;
+        for (name, tensors) in self.inner.checkpoint_groups() {
+            groups.set_item(name, tensor_dict(py, tensors)?)?;
         }
         Ok((serde_json::to_string(&plain).map_err(value_err)?, groups))
     }
@@ -384,26 +365,31 @@ impl Agent {
     fn load_state(&mut self, py: Python<'_>, plain: &str, groups: &Bound<'_, PyDict>) -> PyResult<()> {
         let v: serde_json::Value = serde_json::from_str(plain).map_err(|e| value_err(format!("agent state: {e}")))?;
         let n_support = v.get("policy_n_support").and_then(|x| x.as_u64()).unwrap_or(0) as usize;
-        if n_support != self.cfg.policy_n_support {
+        if n_support != self.opts.policy_n_support {
             return Err(value_err(format!(
                 "agent state has policy_n_support {n_support}, this agent {}",
-                self.cfg.policy_n_support
+                self.opts.policy_n_support
             )));
         }
         let agent_state = serde_json::from_value(v["agent"].clone()).map_err(|e| value_err(format!("agent state: {e}")))?;
-        let dist: pads::pads::distribution::Distribution =
+        let dist: pads::miners::distribution::Distribution =
             serde_json::from_value(v["distribution"].clone()).map_err(|e| value_err(format!("agent state distribution: {e}")))?;
         let history: Vec<PolicyRecord> = serde_json::from_value(v["history"].clone()).map_err(|e| value_err(format!("agent state history: {e}")))?;
-        let group = |name: &str| -> PyResult<HashMap<String, Tensor>> {
-            let g = groups.get_item(name)?.ok_or_else(|| PyKeyError::new_err(format!("agent state lacks `{name}`")))?;
-            let g = g.downcast::<PyDict>().map_err(|_| PyTypeError::new_err(format!("agent state `{name}` must be a dict")))?;
-            dict_tensors(g, name)
-        };
-        pads::run::checkpoint::load_into_varstore(&self.inner.policy.vs, &group("policy")?, "policy").map_err(anyhow_err)?;
-        self.inner.optimizer.load_state(&group("optim_policy")?).map_err(anyhow_err)?;
-        if let Some(old) = &self.inner.old_policy {
-            pads::run::checkpoint::load_into_varstore(&old.vs, &group("old_policy")?, "old_policy").map_err(anyhow_err)?;
+        // The groups the agent's own `checkpoint_groups` writes; states saved before it named
+        // the PPO old policy `old_policy`.
+        let mut tensors: HashMap<String, HashMap<String, Tensor>> = HashMap::new();
+        for (k, g) in groups.iter() {
+            let k: String = k.extract().map_err(|_| PyTypeError::new_err("agent state: group names must be strings"))?;
+            let g = g.downcast::<PyDict>().map_err(|_| PyTypeError::new_err(format!("agent state `{k}` must be a dict")))?;
+            let name = if k == "old_policy" { pads::policy::agent::GROUP_POLICY_OLD.to_string() } else { k.clone() };
+            tensors.insert(name, dict_tensors(g, &k)?);
         }
+        for (name, _) in self.inner.checkpoint_groups() {
+            if !tensors.contains_key(name) {
+                return Err(PyKeyError::new_err(format!("agent state lacks `{name}`")));
+            }
+        }
+        self.inner.load_groups(|name| Ok(tensors[name].iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect())).map_err(anyhow_err)?;
         self.inner.restore(agent_state);
         let mut miner = self.miner.borrow_mut(py);
         if let Some(dst) = miner.inner.distribution_mut() {
@@ -469,7 +455,7 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
     opts.with_nmi = nmi;
     opts.skip_lone_queries = !count_lone_queries;
     let emb = embeddings.detach();
-    let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}").replace("--no-normalize", "normalize=False")))?;
+    let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}")))?;
     let mut json = m.to_json();
     if let Some(o) = json.as_object_mut() {
         if !nmi {
@@ -480,7 +466,7 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
             o.remove("map@r");
         }
     }
-    Ok((json.to_string(), m.warnings.iter().map(|w| w.replace("--no-normalize", "normalize=False")).collect()))
+    Ok((json.to_string(), m.warnings))
 }
 
 /// `pads metrics --query-* --gallery-*` on tensors: (metrics JSON as its `--json`,
@@ -502,7 +488,6 @@ fn evaluate_query_gallery(
     count_lone_queries: bool,
 ) -> PyResult<(String, Vec<String>)> {
     use pads::eval::query_gallery::{query_gallery_from_tensors, EvalSet};
-    let python_words = |s: &str| s.replace("--no-normalize", "normalize=False").replace("--count-lone-queries", "count_lone_queries=True").replace("--k:", "k:").replace("--k ", "k=");
     check_embeddings(&embeddings, "evaluate (queries)")?;
     let qlab = host_labels(&labels, &embeddings, "evaluate (queries)")?;
     let gallery = match (gallery_embeddings, gallery_labels) {
@@ -523,14 +508,14 @@ fn evaluate_query_gallery(
                 Some((g, glab)) => query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: g, labels: glab, name: "gallery_embeddings" }), &ks, normalize, !count_lone_queries),
             }
         })
-        .map_err(|e| value_err(python_words(&format!("evaluate: {e:#}"))))?;
+        .map_err(|e| value_err(format!("evaluate: {e:#}")))?;
     let mut json = m.to_json();
     if !map_at_r {
         if let Some(o) = json.as_object_mut() {
             o.remove("map@r");
         }
     }
-    Ok((json.to_string(), m.warnings.iter().map(|w| python_words(w)).collect()))
+    Ok((json.to_string(), m.warnings))
 }
 
 /// Every option's default (RunConfig::default, JSON).
@@ -541,6 +526,7 @@ fn defaults_json() -> PyResult<String> {
 
 #[pymodule]
 fn _pads(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    pads::options::set_spelling(python_spelling);
     m.add_class::<Miner>()?;
     m.add_class::<Agent>()?;
     m.add_function(wrap_pyfunction!(margin_loss, m)?)?;

@@ -54,11 +54,11 @@ def test_messages_name_the_problem():
 def test_bad_options():
     with pytest.raises(TypeError, match="unexpected keyword"):
         pads.PADSMiner(policy_n_suport=30)
-    with pytest.raises(ValueError, match="policy-n-support must be at least 3"):
+    with pytest.raises(ValueError, match="policy_n_support must be at least 3"):
         pads.PADSMiner(policy_n_support=2)
     with pytest.raises(ValueError, match="unknown variant"):
         pads.PADSMiner(policy_init_distr="gauss")
-    with pytest.raises(ValueError, match="support-limit"):
+    with pytest.raises(ValueError, match="policy_support_limit takes two increasing"):
         pads.PADSMiner(policy_support_limit=(1.4, 0.1))
     with pytest.raises(TypeError, match="PADSMiner"):
         pads.PADSAgent(pads.DistanceMiner())

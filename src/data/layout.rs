@@ -1,7 +1,8 @@
 //! Dataset layouts (../shared/docs/datasets.md): each reader turns a folder into the
 //! class-disjoint train pool and test split, and records what it skipped and why.
 use super::{is_image_name, Item, Skipped, Split};
-use crate::config::{DatasetKind, RunConfig};
+use super::DataOptions;
+use crate::options::DatasetKind;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,8 @@ pub struct Layout {
     pub test_is_query: Option<Vec<bool>>,
 }
 
-pub fn load_layout(cfg: &RunConfig) -> Result<Layout> {
+pub fn load_layout(opts: impl Into<DataOptions>) -> Result<Layout> {
+    let cfg: &DataOptions = &opts.into();
     let root = &cfg.data_root;
     if !root.is_dir() {
         bail!("data root {} does not exist or is not a folder", root.display());
@@ -264,7 +266,7 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
 }
 
 /// Plain class-per-folder root; test classes from `--test-root` or the last share by name.
-fn folder_layout(root: &Path, cfg: &RunConfig, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
+fn folder_layout(root: &Path, cfg: &DataOptions, skipped: &mut Vec<Skipped>) -> Result<(Split, Split)> {
     let skip = cfg.skip_bad_images;
     let dirs = class_dirs(root)?;
     if let Some(test_root) = &cfg.test_root {

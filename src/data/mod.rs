@@ -1,5 +1,4 @@
 //! The data layer: layouts -> splits -> class-balanced sampler -> transforms -> loader.
-pub mod check;
 pub mod layout;
 pub mod loader;
 pub mod resize;
@@ -8,7 +7,7 @@ pub mod scan;
 pub mod synth;
 pub mod transform;
 
-use crate::config::{DatasetKind, RunConfig, Sampling};
+use crate::options::DatasetKind;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -87,40 +86,88 @@ pub struct DatasetSplits {
     pub test_is_query: Option<Vec<bool>>,
 }
 
+/// What the data layer needs to know of a run: where the dataset is, its layout, and how
+/// the validation split is taken. `Default` is the original's (CUB200 under `data/`, a
+/// validation split of 15 % held out, as for PADS). config/ builds it from a RunConfig
+/// (`From<&RunConfig>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataOptions {
+    /// Dataset layout under `data_root`.
+    pub dataset: DatasetKind,
+    /// Folder holding the dataset folder (cub200/, ...); for `Folder`, the class folders.
+    pub data_root: PathBuf,
+    /// `Folder` only: a separate root of test classes.
+    pub test_root: Option<PathBuf>,
+    /// `Folder` only: share of the classes (the last by name) used for test [0-1].
+    pub folder_test_share: f64,
+    /// Skip missing, empty, truncated and non-image files (counted) instead of an error.
+    pub skip_bad_images: bool,
+    /// Hold a validation split out of the training pool (the original: PADS only).
+    pub hold_out_val: bool,
+    /// Share of the training pool kept for training [0-1].
+    pub train_val_split: f64,
+    /// Take the validation split as whole classes.
+    pub train_val_split_by_class: bool,
+    /// Draw the validation split at random with `seed` (pads' opt-in) instead of the
+    /// original's evenly spaced images / last classes.
+    pub val_split_random: bool,
+    /// Seed of the random validation splits (cars196, `val_split_random`).
+    pub seed: u64,
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        DataOptions {
+            dataset: DatasetKind::Cub200,
+            data_root: PathBuf::from("data"),
+            test_root: None,
+            folder_test_share: 0.5,
+            skip_bad_images: false,
+            hold_out_val: true,
+            train_val_split: 0.85,
+            train_val_split_by_class: false,
+            val_split_random: false,
+            seed: 1,
+        }
+    }
+}
+
+impl From<&DataOptions> for DataOptions {
+    fn from(o: &DataOptions) -> Self {
+        o.clone()
+    }
+}
+
 /// Reads the layout and takes the validation split from the training pool, as the original's
-/// datasets.py does: only the PADS sampler holds one out (fixed samplers train on every
-/// training image, unless `--val-split-all-samplers`); per class, CUB-layout datasets keep
-/// the evenly spaced images (`split_train_val_spaced`) and cars196 random ones (seeded);
-/// by class, and always for online_products, the last classes validate.
-/// `--val-split-random` selects pads' earlier seeded random split (`split_train_val`).
-pub fn load_splits(cfg: &RunConfig) -> Result<DatasetSplits> {
-    let layout = layout::load_layout(cfg)?;
-    let (train, val) = if !takes_val_split(cfg) {
+/// datasets.py does: only when `hold_out_val` (the original: the PADS sampler only; fixed
+/// samplers train on every training image); per class, CUB-layout datasets keep the evenly
+/// spaced images (`split_train_val_spaced`) and cars196 random ones (seeded); by class, and
+/// always for online_products, the last classes validate. `val_split_random` selects pads'
+/// seeded random split (`split_train_val`). Errors: those of `layout::load_layout`, and a
+/// share that leaves one side empty (naming --train-val-split).
+pub fn load_splits(opts: impl Into<DataOptions>) -> Result<DatasetSplits> {
+    let o: DataOptions = opts.into();
+    let layout = layout::load_layout(&o)?;
+    let (train, val) = if !o.hold_out_val || o.train_val_split >= 1.0 {
         (layout.train, None)
-    } else if cfg.val_split_random {
-        split_train_val(&layout.train, cfg.train_val_split, cfg.train_val_split_by_class, cfg.seed)?
+    } else if o.val_split_random {
+        split_train_val(&layout.train, o.train_val_split, o.train_val_split_by_class, o.seed)?
     } else {
-        let by_class = cfg.train_val_split_by_class || cfg.dataset == DatasetKind::OnlineProducts;
-        if by_class && !cfg.train_val_split_by_class {
+        let by_class = o.train_val_split_by_class || o.dataset == DatasetKind::OnlineProducts;
+        if by_class && !o.train_val_split_by_class {
             tracing::warn!(
                 "online_products: the validation split is taken by class (the last {:.0} % of the training classes), as the original does for SOP",
-                (1.0 - cfg.train_val_split) * 100.0
+                (1.0 - o.train_val_split) * 100.0
             );
         }
-        if !by_class && cfg.dataset == DatasetKind::Cars196 {
+        if !by_class && o.dataset == DatasetKind::Cars196 {
             // The original's cars196 loader draws each class's training images at random.
-            split_train_val(&layout.train, cfg.train_val_split, false, cfg.seed)?
+            split_train_val(&layout.train, o.train_val_split, false, o.seed)?
         } else {
-            split_train_val_spaced(&layout.train, cfg.train_val_split, by_class)?
+            split_train_val_spaced(&layout.train, o.train_val_split, by_class)?
         }
     };
     Ok(DatasetSplits { train, val, test: layout.test, skipped: layout.skipped, test_is_query: layout.test_is_query })
-}
-
-/// Whether a run of this config holds out a validation split: PADS (or
-/// `--val-split-all-samplers`) with `--train-val-split` below 1.
-pub fn takes_val_split(cfg: &RunConfig) -> bool {
-    cfg.train_val_split < 1.0 && (cfg.sampling == Sampling::Pads || cfg.val_split_all_samplers)
 }
 
 /// The training positions of a class of `n` images under `share`, as the original's CUB

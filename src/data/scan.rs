@@ -89,7 +89,7 @@ pub fn prepare_eval_split(
     name: &str,
     skip_bad: bool,
     threads: usize,
-    progress: &crate::report::Progress,
+    progress: &crate::progress::Progress,
 ) -> Result<(Split, Vec<SkipRecord>)> {
     let bar = progress.bar(split.len() as u64, &format!("checking {name} images"));
     let bad = find_bad_images(&split, threads, &bar);
@@ -123,4 +123,30 @@ pub fn write_records(path: &std::path::Path, records: &[SkipRecord]) -> Result<(
         text.push_str(&format!("{},{},{},{}\n", r.split, r.action, q(&r.path.display().to_string()), q(&r.reason)));
     }
     crate::util::write_atomic(path, text.as_bytes())
+}
+
+/// The query flags (in_shop) of the items of `original` that are still in `kept` (after bad
+/// images were dropped), in `kept`'s order. `flags` is per item of `original`.
+pub fn query_flags_after_drop(original: &Split, flags: &[bool], kept: &Split) -> Vec<bool> {
+    let by_path: std::collections::HashMap<&std::path::Path, bool> = original.items.iter().zip(flags).map(|(i, &q)| (i.path.as_path(), q)).collect();
+    kept.items.iter().map(|i| by_path.get(i.path.as_path()).copied().unwrap_or(false)).collect()
+}
+
+/// The test split made ready for evaluation: every image decoded (`prepare_eval_split`: a bad
+/// one stops here, or with `skip_bad` is dropped), and the query flags (in_shop) of the
+/// items kept. Returns (split, query flags, records of dropped images).
+pub fn prepare_test_split(
+    test: Split,
+    is_query: Option<&[bool]>,
+    skip_bad: bool,
+    threads: usize,
+    progress: &crate::progress::Progress,
+) -> Result<(Split, Option<Vec<bool>>, Vec<SkipRecord>)> {
+    let original = is_query.map(|_| test.clone());
+    let (kept, records) = prepare_eval_split(test, "test", skip_bad, threads, progress)?;
+    let flags = match (is_query, &original) {
+        (Some(q), Some(o)) => Some(query_flags_after_drop(o, q, &kept)),
+        _ => None,
+    };
+    Ok((kept, flags, records))
 }

@@ -274,8 +274,9 @@ pub fn ensure(root: &Path, opts: &SynthOptions) -> Result<PathBuf> {
 /// Errors: a data root that does not exist (a typo must not become a new dataset); a root
 /// that holds another layout's folder ("did you mean --dataset cub200?"); a `synthetic/`
 /// folder without `images/` (not ours to replace).
-pub fn ensure_for_run(cfg: &crate::config::RunConfig) -> Result<bool> {
-    if cfg.dataset != crate::config::DatasetKind::Synthetic {
+pub fn ensure_for_run(opts: impl Into<super::DataOptions>) -> Result<bool> {
+    let cfg = &opts.into();
+    if cfg.dataset != crate::options::DatasetKind::Synthetic {
         return Ok(false);
     }
     let root = &cfg.data_root;
@@ -302,7 +303,7 @@ pub fn ensure_for_run(cfg: &crate::config::RunConfig) -> Result<bool> {
             parent.display()
         );
     }
-    let others = crate::data::layout::other_layouts(root, crate::config::DatasetKind::Synthetic);
+    let others = crate::data::layout::other_layouts(root, crate::options::DatasetKind::Synthetic);
     if let Some(first) = others.first() {
         bail!(
             "{} holds {first}/ but no synthetic/: did you mean --dataset {first}? (to generate the synthetic set there anyway: pads synth --out {})",

@@ -4,6 +4,7 @@ pub mod blas;
 pub mod cluster;
 pub mod input;
 pub mod knn;
+pub mod picks;
 pub mod query_gallery;
 pub mod search;
 
@@ -202,7 +203,10 @@ pub fn normalize_rows(emb: &Tensor) -> anyhow::Result<(Tensor, usize)> {
     let n_zero = zero.sum(Kind::Int64).int64_value(&[]);
     if n_zero > 0 {
         let first = zero.nonzero().int64_value(&[0, 0]);
-        anyhow::bail!("row {first} (0-based) is all zeros and cannot be L2-normalised ({n_zero} such rows); pass --no-normalize to keep raw distances");
+        anyhow::bail!(
+            "row {first} (0-based) is all zeros and cannot be L2-normalised ({n_zero} such rows); pass {} to keep raw distances",
+            crate::options::spell("normalize", Some("false"))
+        );
     }
     let off = (&norms - 1.0).abs().gt(1e-3).sum(Kind::Int64).int64_value(&[]) as usize;
     Ok((e / norms.unsqueeze(1), off))
@@ -258,7 +262,8 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
     let (emb, rows_normalized) = if opts.normalize { normalize_rows(emb)? } else { (emb.to_kind(Kind::Float), 0) };
     if rows_normalized > 0 {
         warnings.push(format!(
-            "{rows_normalized} of {n} rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)"
+            "{rows_normalized} of {n} rows were not unit-norm and were L2-normalised before every metric ({} keeps raw Euclidean distances)",
+            crate::options::spell("normalize", Some("false"))
         ));
     }
     let class_sizes = class_sizes(labels);
@@ -322,6 +327,22 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
     Ok((values, nn))
 }
 
+/// The test metrics of a split, as training and `pads eval` report them: query -> gallery
+/// Recall@k and mAP@R when `is_query` flags each item (In-Shop; `compute_metrics_query_gallery_split`,
+/// which warns about lone queries itself), else every item against all others
+/// (`evaluate`). Returns the metrics (undefined ones NaN) and, for a single set, the
+/// warnings the caller shows (training logs them at debug level, having warned before the
+/// first epoch). Errors as those two functions.
+pub fn evaluate_split(emb: &Tensor, labels: &[i64], is_query: Option<&[bool]>, opts: &EvalOptions) -> anyhow::Result<(Metrics, Vec<String>)> {
+    match is_query {
+        Some(flags) => Ok((compute_metrics_query_gallery_split(emb, labels, flags, opts)?.0, Vec::new())),
+        None => {
+            let m = evaluate(emb, labels, opts)?;
+            Ok((m.to_metrics(), m.warnings))
+        }
+    }
+}
+
 /// Test metrics of a query/gallery benchmark (In-Shop): Recall@k and mAP@R of the queries
 /// (`is_query[i]`) against the gallery (the other items), as `query_gallery::
 /// query_gallery_metrics` computes them (no self-matches to exclude: the two sets are
@@ -371,7 +392,7 @@ pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {
 /// both means over ordered pairs i != j (classes of one image are left out of the first).
 /// Uses sum_{i != j} cos(e_i, e_j) = |sum_i e_i/|e_i||^2 - n: exact, O(N D), a few batched ops.
 pub fn class_distances(emb: &Tensor, labels: &[i64]) -> (f64, f64) {
-    let e = crate::model::l2_normalize(&emb.to_kind(Kind::Double));
+    let e = crate::ops::l2_normalize(&emb.to_kind(Kind::Double));
     let dev = e.device();
     // Dense class indices 0..C in label order.
     let classes: Vec<i64> = class_sizes(labels).keys().copied().collect();
@@ -391,7 +412,7 @@ pub fn class_distances(emb: &Tensor, labels: &[i64]) -> (f64, f64) {
         0.0
     };
     let inter = if c >= 2 {
-        let centroids = crate::model::l2_normalize(&(&sums / counts.unsqueeze(1)));
+        let centroids = crate::ops::l2_normalize(&(&sums / counts.unsqueeze(1)));
         let total = centroids.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
         let t2 = (&total * &total).sum(Kind::Double).double_value(&[]);
         let k = c as f64;

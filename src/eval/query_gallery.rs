@@ -74,10 +74,14 @@ pub fn query_gallery_metrics(query: &[f32], query_labels: &[i64], gallery: &[f32
     let candidates = if same_set { n - 1 } else { n };
     let ks = super::unique_ks(ks);
     let ks = ks.as_slice();
-    ensure!(!ks.is_empty(), "--k: give at least one k");
+    ensure!(!ks.is_empty(), "{}: give at least one k", crate::options::opt("k"));
     for &k in ks {
         if k == 0 || k > candidates {
-            bail!("--k {k}: Recall@k needs 1 <= k <= {candidates} (gallery items per query{})", if same_set { ", the query itself left out" } else { "" });
+            bail!(
+                "{}: Recall@k needs 1 <= k <= {candidates} (gallery items per query{})",
+                crate::options::spell("k", Some(&k.to_string())),
+                if same_set { ", the query itself left out" } else { "" }
+            );
         }
     }
     let mut counts: HashMap<i64, usize> = HashMap::new();
@@ -185,8 +189,9 @@ pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks
             let (t, off) = super::normalize_rows(&t).with_context(|| s.name.to_string())?;
             if off > 0 {
                 warnings.push(format!(
-                    "{}: {off} of {n} rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)",
-                    s.name
+                    "{}: {off} of {n} rows were not unit-norm and were L2-normalised before every metric ({} keeps raw Euclidean distances)",
+                    s.name,
+                    crate::options::spell("normalize", Some("false"))
                 ));
             }
             t
@@ -214,7 +219,7 @@ pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks
             m.lone_queries,
             m.queries,
             if same_set { " other than themselves" } else { "" },
-            if skip_lone { "too (--count-lone-queries counts them as misses, as the original does)" } else { "counts them as misses (the original's rule)" }
+            if skip_lone { format!("too ({} counts them as misses, as the original does)", crate::options::spell("count_lone_queries", Some("true"))) } else { "counts them as misses (the original's rule)".to_string() }
         ));
     }
     m.warnings = warnings;

@@ -2,10 +2,12 @@
 //! residual CNN for CPU runs), a linear head `last_linear` (the original's name), and L2
 //! normalisation. Every BatchNorm runs in inference mode: running statistics stay frozen
 //! while its weight and bias are trained (`forward_t(.., false)`).
+pub mod embed;
 pub mod import;
 pub mod pth;
 
-use crate::config::Arch;
+use crate::ops::{l2_normalize, torch_linear};
+use crate::options::Arch;
 use tch::nn::{self, Module};
 use tch::Tensor;
 
@@ -210,17 +212,6 @@ impl Backbone {
     }
 }
 
-/// A linear layer initialised as torch.nn.Linear's `reset_parameters` does (the original builds
-/// its `last_linear` head and every PADS policy layer with torch.nn.Linear and keeps that
-/// init): weight and bias both U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = `in_dim`.
-/// (tch's default `nn::linear` draws the weight from U(+-sqrt(6/fan_in)), 2.45 times wider.)
-/// Weight `[out_dim, in_dim]`, bias `[out_dim]`, under the names `weight` and `bias`.
-pub fn torch_linear<'a, T: std::borrow::Borrow<nn::Path<'a>>>(p: T, in_dim: i64, out_dim: i64) -> nn::Linear {
-    let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
-    let init = nn::Init::Uniform { lo: -bound, up: bound };
-    nn::linear(p, in_dim, out_dim, nn::LinearConfig { ws_init: init, bs_init: Some(init), bias: true })
-}
-
 /// Backbone + `last_linear` + L2 normalisation.
 pub struct EmbeddingNet {
     backbone: Backbone,
@@ -257,7 +248,49 @@ impl EmbeddingNet {
     }
 }
 
-pub fn l2_normalize(x: &Tensor) -> Tensor {
-    let norm = x.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
-    x / norm
+/// What building a run's network needs. `Default`: the original's ResNet50 with a 128-d
+/// head, which needs `pretrained` weights or `not_pretrained`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOptions {
+    pub arch: Arch,
+    /// Size of the embedding [dimensions].
+    pub embed_dim: usize,
+    /// ImageNet weights to start from (.pth or .safetensors).
+    pub pretrained: Option<std::path::PathBuf>,
+    /// Start a ResNet50 from random weights (refused without it when `pretrained` is None).
+    pub not_pretrained: bool,
+    /// Run the backbone in bfloat16 (mixed precision).
+    pub amp_bf16: bool,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions { arch: Arch::Resnet50, embed_dim: 128, pretrained: None, not_pretrained: false, amp_bf16: false }
+    }
+}
+
+/// A new network on `device`: random initialisation from libtorch's global generator
+/// (callers seed it), then `opts.pretrained` loaded (`import::load_pretrained`). Errors:
+/// ResNet50 without weights and without `not_pretrained`, and those of the import.
+pub fn build(opts: &ModelOptions, device: tch::Device) -> anyhow::Result<(nn::VarStore, EmbeddingNet)> {
+    let (mut vs, model) = empty(opts, device);
+    if let Some(path) = &opts.pretrained {
+        import::load_pretrained(&mut vs, path)?;
+    } else if opts.arch == Arch::Resnet50 && !opts.not_pretrained {
+        anyhow::bail!(
+            "{} resnet50 needs {} FILE (torchvision ImageNet weights, .safetensors or .pth) or {}",
+            crate::options::opt("arch"),
+            crate::options::opt("pretrained"),
+            crate::options::opt("not_pretrained")
+        );
+    }
+    Ok((vs, model))
+}
+
+/// The network of `opts` with freshly initialised weights, for loading a checkpoint into.
+pub fn empty(opts: &ModelOptions, device: tch::Device) -> (nn::VarStore, EmbeddingNet) {
+    let vs = nn::VarStore::new(device);
+    let mut model = EmbeddingNet::new(&vs.root(), opts.arch, opts.embed_dim);
+    model.amp_bf16 = opts.amp_bf16;
+    (vs, model)
 }

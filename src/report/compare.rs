@@ -6,7 +6,7 @@
 //! its reward, validation metric and policy loss per policy update; the options that differ.
 use super::{html::escape, plots, read_progression};
 use crate::config::RunConfig;
-use crate::pads::agent::PolicyRecord;
+use crate::policy::agent::PolicyRecord;
 use crate::run::log::{best_row, final_row};
 use crate::run::{CsvTable, RunDir};
 use anyhow::{bail, Context, Result};
@@ -52,8 +52,8 @@ fn canonical(p: &Path) -> PathBuf {
 
 /// The settings that decide which test images a run is scored on: these must agree.
 fn test_data_key(cfg: &RunConfig) -> Vec<(&'static str, String)> {
-    let mut k = vec![("dataset", format!("{:?}", cfg.dataset).to_lowercase()), ("data_root", canonical(&cfg.data_root).display().to_string())];
-    if cfg.dataset == crate::config::DatasetKind::Folder {
+    let mut k = vec![("dataset", cfg.dataset.as_str().to_string()), ("data_root", canonical(&cfg.data_root).display().to_string())];
+    if cfg.dataset == crate::options::DatasetKind::Folder {
         k.push(("test_root", cfg.test_root.as_deref().map(|p| canonical(p).display().to_string()).unwrap_or_default()));
         k.push(("folder_test_share", cfg.folder_test_share.to_string()));
     }
@@ -63,7 +63,7 @@ fn test_data_key(cfg: &RunConfig) -> Vec<(&'static str, String)> {
 /// What part of the training classes a run trained on: every image, or the share left by its
 /// validation split (only runs that take one, `data::takes_val_split`).
 fn training_share(cfg: &RunConfig) -> String {
-    if !crate::data::takes_val_split(cfg) {
+    if !crate::config::takes_val_split(cfg) {
         return "every training image".to_string();
     }
     format!(
@@ -137,7 +137,7 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<(Vec<ComparedRun>, Vec<String>)> {
 pub fn table_rows(runs: &[ComparedRun], names: &[String]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for r in runs {
-        let sampling = format!("{:?}", r.cfg.sampling).to_lowercase();
+        let sampling = r.cfg.sampling.as_str().to_string();
         let picks = [
             ("best", best_row(&r.table, r.cfg.select_on), format!("{} (checkpoint_best)", r.cfg.select_on.rule())),
             ("final", final_row(&r.table), "last evaluated epoch (checkpoint_last)".to_string()),
@@ -252,7 +252,7 @@ pub fn compare_runs(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput> {
     for r in runs.iter().filter(|r| !r.progression.is_empty()) {
         let stem = file_stem(&r.name);
         let lim = &r.cfg.policy_support_limit;
-        let support = crate::pads::distribution::linspace(lim[0], lim[1], r.cfg.policy_n_support);
+        let support = crate::miners::distribution::linspace(lim[0], lim[1], r.cfg.policy_n_support);
         let dists: Vec<Vec<f64>> = r.progression.iter().map(|p| p.distribution.clone()).collect();
         let heat = out.join(format!("{stem}_distribution.png"));
         plots::distribution_heatmap(&heat, &support, &dists, false)?;
@@ -273,7 +273,7 @@ pub fn compare_runs(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput> {
     }
     body.push_str(&format!(
         "<p>Test split of dataset <b>{}</b> under {}. Runs:</p><ul>",
-        format!("{:?}", data.dataset).to_lowercase(),
+        data.dataset.as_str().to_string(),
         escape(&data.data_root.display().to_string())
     ));
     for r in &runs {
@@ -282,9 +282,9 @@ pub fn compare_runs(dirs: &[PathBuf], out: &Path) -> Result<CompareOutput> {
             "<li><b>{}</b> ({}): sampling {}, loss {}, arch {}, seed {}, {evaluated} of {} epochs, {} policy updates; best checkpoint chosen by {}</li>",
             escape(&r.name),
             escape(&r.dir.display().to_string()),
-            crate::config::cli_value(&r.cfg.sampling),
-            crate::config::cli_value(&r.cfg.loss),
-            crate::config::cli_value(&r.cfg.arch),
+            r.cfg.sampling.as_str().to_string(),
+            r.cfg.loss.as_str().to_string(),
+            r.cfg.arch.as_str().to_string(),
             r.cfg.seed,
             r.cfg.n_epochs,
             r.progression.len(),

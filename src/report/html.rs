@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page per run (config, final and best metrics, every
 //! plot inlined as base64 PNG).
 use crate::config::RunConfig;
-use crate::pads::agent::PolicyRecord;
+use crate::policy::agent::PolicyRecord;
 use crate::run::log::{best_row, final_row};
 use crate::run::{CsvTable, RunDir};
 use anyhow::Result;
@@ -66,7 +66,7 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
     body.push_str(&format!(
         "<h2>Test metrics</h2><p>The best row is the epoch checkpoint_best.safetensors holds, chosen by the {} (--select-on {}); the final row is the last evaluated epoch.</p>",
         cfg.select_on.rule(),
-        format!("{:?}", cfg.select_on).to_lowercase()
+        cfg.select_on.as_str().to_string()
     ));
     body.push_str(&metrics_table(table, &rows));
     for (file, caption) in [

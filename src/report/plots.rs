@@ -153,11 +153,11 @@ pub fn overlay(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[(
 /// The course of a PADS policy (900x780, three panels over the policy updates): the
 /// validation metric its reward is computed from (`metric_label`), the reward (sign of that
 /// metric's change, -1 / 0 / +1) with its running mean over 10 updates, and the policy loss.
-pub fn policy_curves(path: &Path, records: &[crate::pads::agent::PolicyRecord], metric_label: &str) -> Result<()> {
+pub fn policy_curves(path: &Path, records: &[crate::policy::agent::PolicyRecord], metric_label: &str) -> Result<()> {
     let root = BitMapBackend::new(path, (900, 780)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let panels = root.split_evenly((3, 1));
-    let x = |r: &crate::pads::agent::PolicyRecord| r.call as f64 + 1.0;
+    let x = |r: &crate::policy::agent::PolicyRecord| r.call as f64 + 1.0;
     let metric: Vec<(f64, f64)> = records.iter().map(|r| (x(r), r.reward_metric)).collect();
     draw_lines(&panels[0], &format!("reward metric: {metric_label}"), "policy update", "value", &[(metric_label.to_string(), metric)], false)?;
     let rewards: Vec<(f64, f64)> = records.iter().filter_map(|r| r.reward.map(|v| (x(r), v))).collect();

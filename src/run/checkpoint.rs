@@ -103,22 +103,4 @@ impl Checkpoint {
     }
 }
 
-/// Copies named tensors into the variables of `vs` (same names and shapes required).
-pub fn load_into_varstore(vs: &tch::nn::VarStore, tensors: &HashMap<String, Tensor>, what: &str) -> Result<()> {
-    let vars = vs.variables();
-    tch::no_grad(|| -> Result<()> {
-        for (name, var) in vars {
-            let src = tensors.get(&name).with_context(|| format!("checkpoint lacks {what} variable {name}"))?;
-            if src.size() != var.size() {
-                bail!("checkpoint {what} variable {name} has shape {:?}, expected {:?}", src.size(), var.size());
-            }
-            let mut dst = var;
-            dst.copy_(&src.to_device(dst.device()).to_kind(dst.kind()));
-        }
-        Ok(())
-    })
-}
-
-pub fn varstore_tensors(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
-    vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
-}
+pub use crate::ops::{load_into_varstore, varstore_tensors};

@@ -1,14 +1,14 @@
 //! The run log: everything a training run writes into its folder besides checkpoints, behind
 //! one type, so the trainer only says what happened. metrics.csv (one deterministic row per
 //! epoch), timing.csv (wall times), pads_progression.jsonl (one line per policy step),
-//! TensorBoard events, summary.json, and the plots and report.html refreshed after each
-//! epoch.
+//! TensorBoard events and summary.json. (The plots and report.html are report/'s.)
 use super::{fmt, CsvTable, RunDir};
-use crate::config::{RunConfig, SelectOn};
+use crate::config::RunConfig;
+use crate::options::SelectOn;
 use crate::eval::Metrics;
-use crate::pads::agent::PolicyRecord;
-use crate::pads::distribution::Distribution;
-use crate::report::tensorboard::EventWriter;
+use crate::policy::agent::PolicyRecord;
+use crate::miners::distribution::Distribution;
+use super::tensorboard::EventWriter;
 use anyhow::{Context, Result};
 use std::io::Write;
 
@@ -174,11 +174,6 @@ impl RunLog {
             .with_context(|| format!("cannot write {}", self.run.progression().display()))?;
         writeln!(f, "{}", serde_json::to_string(record)?)?;
         Ok(())
-    }
-
-    /// Refreshes the plots and report.html from the files written so far.
-    pub fn after_epoch(&self) -> Result<()> {
-        crate::report::after_epoch(&self.run, &self.cfg)
     }
 
     /// summary.json: marks a finished run (sweeps skip it) with its headline numbers: the

@@ -1,10 +1,12 @@
 //! The run folder: config.toml, metrics.csv (one deterministic row per epoch), timing.csv
 //! (wall times, kept apart so metrics.csv is byte-identical across identical runs),
-//! pads_progression.jsonl (every policy step), and the last and best checkpoints.
+//! pads_progression.jsonl (every policy step), TensorBoard events, and the last and best
+//! checkpoints. Layer 3: uses config/ (the stored RunConfig), never report/.
 pub mod checkpoint;
 pub mod folder;
 pub mod resume;
 pub mod log;
+pub mod tensorboard;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `pads search`: embed query images with a run's model and find their k nearest items in a
 //! gallery written by `pads embed` (embeddings.npy + paths.txt), exactly, the gallery
 //! streamed from disk in chunks (eval::search), so its size is bounded by the disk only.
-use crate::embed::{embed_paths, images_in_dir};
+use super::embed::{embed_paths, images_in_dir};
 use crate::eval::search::{search_streaming, Hit, GALLERY_CHUNK_ROWS};
 use crate::npy::NpyRows;
 use anyhow::{bail, Context, Result};
@@ -84,12 +84,9 @@ pub fn search_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, g
     if k == 0 {
         bail!("-k must be at least 1");
     }
-    let run = crate::run::RunDir::open(run_dir)?;
-    let cfg = crate::train::run_config(&run, None)?;
-    let device = crate::device::parse_device(&cfg.device)?;
-    let (_vs, model, _) = crate::embed::load_model(&run, &cfg, device, which)?;
+    let loaded = super::load_model(run_dir, which, None, None)?;
     let paths = query_paths(queries)?;
-    let e = embed_paths(&model, &paths, cfg.image_size, cfg.bs, device, skip_bad).map_err(|err| {
+    let e = embed_paths(&loaded.model, &paths, loaded.cfg.image_size, loaded.cfg.bs, loaded.device, skip_bad).map_err(|err| {
         anyhow::anyhow!("{}", format!("{err:#}").replace("counted and listed in skipped.txt", "each named in a warning"))
     })?;
     let mut warnings = Vec::new();

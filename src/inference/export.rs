@@ -16,11 +16,10 @@
 //!   The small CNN has no torchvision counterpart: it exports to TorchScript only.
 //! - `preprocess.json`: the evaluation transform (resize, centre crop, scale, mean, std,
 //!   channel order, layout), to rebuild the input pipeline elsewhere.
-use crate::config::{Arch, RunConfig};
+use crate::config::RunConfig;
 use crate::data::transform::{IMAGENET_MEAN, IMAGENET_STD};
-use crate::model::EmbeddingNet;
-use crate::run::checkpoint::{load_into_varstore, Checkpoint};
-use crate::run::{CheckpointChoice, RunDir};
+use crate::options::{Amp, Arch};
+use crate::run::CheckpointChoice;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Kind, Tensor};
@@ -32,18 +31,6 @@ pub struct ExportReport {
     pub files: Vec<PathBuf>,
     /// One line per file not written (e.g. model.safetensors for the small CNN).
     pub notes: Vec<String>,
-}
-
-/// Rebuilds a run's model from the chosen checkpoint (`best` or `last`), on `device`.
-/// Errors: no such checkpoint, or a checkpoint that does not fit the run's config.
-pub fn load_model_at(run: &RunDir, cfg: &RunConfig, device: Device, which: CheckpointChoice) -> Result<(nn::VarStore, EmbeddingNet, PathBuf)> {
-    let path = run.checkpoint(which)?;
-    let ck = Checkpoint::load(&path)?;
-    let vs = nn::VarStore::new(device);
-    let mut model = EmbeddingNet::new(&vs.root(), cfg.arch, cfg.embed_dim);
-    model.amp_bf16 = cfg.amp == crate::config::Amp::Bf16;
-    load_into_varstore(&vs, &ck.group("model"), "model").with_context(|| format!("{} does not fit the run's config", path.display()))?;
-    Ok((vs, model, path))
 }
 
 /// The evaluation transform of `data::transform` (Mode::Eval) as JSON: shorter side resized
@@ -64,9 +51,9 @@ pub fn preprocess_json(cfg: &RunConfig) -> serde_json::Value {
         "layout": "NCHW",
         "dtype": "float32",
         "output": format!("L2-normalised embeddings [N, {}]", cfg.embed_dim),
-        "arch": format!("{:?}", cfg.arch).to_lowercase(),
+        "arch": cfg.arch.as_str(),
         "embed_dim": cfg.embed_dim,
-        "mixed_precision_bf16": cfg.amp == crate::config::Amp::Bf16,
+        "mixed_precision_bf16": cfg.amp == Amp::Bf16,
     })
 }
 
@@ -98,9 +85,7 @@ pub fn torchvision_state_dict(vs: &nn::VarStore, arch: Arch) -> Result<Vec<(Stri
 /// backbone if the run used --amp bf16, as `pads embed` does) with a [2, 3, S, S] example;
 /// the traced graph has no fixed batch or image size.
 pub fn export_run(run_dir: &Path, which: CheckpointChoice, out: &Path) -> Result<ExportReport> {
-    let run = RunDir::open(run_dir)?;
-    let cfg = crate::train::run_config(&run, None)?;
-    let (mut vs, model, checkpoint) = load_model_at(&run, &cfg, Device::Cpu, which)?;
+    let super::LoadedModel { cfg, mut vs, model, checkpoint, .. } = super::load_model(run_dir, Some(which), None, Some(Device::Cpu))?;
     vs.freeze();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut files = Vec::new();

@@ -1,11 +1,18 @@
-//! Negative sampling. A miner takes the batch embeddings and labels and returns one
+//! Negative sampling (layer 1): the `Miner` trait, the fixed miners (fixed.rs), the PADS
+//! sampler and its distribution (pads.rs, distribution.rs) and the factory (factory.rs).
+//! A miner takes the batch embeddings and labels and returns one
 //! (anchor, positive, negative) triplet per anchor (random: bs triplets drawn uniformly).
 //! Selection works on the batch's distance matrix on the host (bs x bs floats); the loss
 //! then gathers rows in a few batched tensor ops.
+pub mod distribution;
+pub mod factory;
 pub mod fixed;
+pub mod pads;
+
+pub use factory::{build_miner, miner_rng, MinerOptions, Mining};
 
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Triplets {
@@ -32,29 +39,7 @@ impl Triplets {
     }
 }
 
-/// Pairwise Euclidean distances of the (detached) batch, row-major `[B*B]`.
-pub struct BatchDistances {
-    pub n: usize,
-    pub d: Vec<f32>,
-}
-
-impl BatchDistances {
-    pub fn new(emb: &Tensor) -> Self {
-        let e = emb.detach().to_device(Device::Cpu).to_kind(Kind::Float);
-        let n = e.size()[0] as usize;
-        let sq = (&e * &e).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-        let d2 = (&sq + sq.transpose(0, 1) - e.matmul(&e.transpose(0, 1)) * 2.0).clamp_min(0.0);
-        // The diagonal is exactly 0 in exact arithmetic; remove rounding noise.
-        let d = d2.sqrt().fill_diagonal_(0.0, false);
-        BatchDistances { n, d: Vec::<f32>::try_from(d.flatten(0, -1)).expect("f32 distances") }
-    }
-    pub fn get(&self, i: usize, j: usize) -> f32 {
-        self.d[i * self.n + j]
-    }
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.d[i * self.n..(i + 1) * self.n]
-    }
-}
+pub use crate::ops::BatchDistances;
 
 pub trait Miner: Send {
     fn name(&self) -> &'static str;

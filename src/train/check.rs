@@ -1,9 +1,11 @@
 //! `pads data check`: what a layout yields per split, every image decoded (unless asked not
 //! to), and every problem a training run with the same options would stop on or warn about.
-//! `training_problems` is also the check a run makes before its first epoch.
-use super::scan::{decode_split, without_items, SkipRecord};
-use super::{load_splits, Skipped, Split};
-use crate::config::{RunConfig, Sampling};
+//! `training_problems` is also the check a run makes before its first epoch. Layer 4: it
+//! reads the whole run configuration.
+use crate::config::RunConfig;
+use crate::data::scan::{decode_split, query_flags_after_drop, without_items, SkipRecord};
+use crate::data::{load_splits, Skipped, Split};
+use crate::options::Sampling;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -61,20 +63,13 @@ fn lone_rule(cfg: &RunConfig) -> &'static str {
     }
 }
 
-/// The query flags (in_shop) of the items of `original` that are still in `kept` (after bad
-/// images were dropped), in `kept`'s order. `flags` is per item of `original`.
-pub fn query_flags_after_drop(original: &Split, flags: &[bool], kept: &Split) -> Vec<bool> {
-    let by_path: std::collections::HashMap<&std::path::Path, bool> = original.items.iter().zip(flags).map(|(i, &q)| (i.path.as_path(), q)).collect();
-    kept.items.iter().map(|i| by_path.get(i.path.as_path()).copied().unwrap_or(false)).collect()
-}
-
 /// What a run with `cfg` on these splits would refuse (first list) or warn about (second),
 /// from the options and split sizes alone (images are not read). `test_is_query` (in_shop):
 /// per test item, whether it is a query (else gallery). Each message names the option to
 /// change.
 pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, test: &Split, test_is_query: Option<&[bool]>) -> (Vec<String>, Vec<String>) {
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    let sampler = super::sampler::ClassBalancedSampler::with_options(train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement);
+    let sampler = crate::data::sampler::ClassBalancedSampler::with_options(train, cfg.bs, cfg.samples_per_class, cfg.batch_without_replacement);
     if let Err(e) = &sampler {
         errors.push(format!("{e:#}"));
     }
@@ -161,7 +156,7 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
 /// saying how to make it). It reports splits, every image decoded on `cfg.num_workers`
 /// threads with a progress bar (unless `decode` is false), and `training_problems` on the
 /// splits training would use (bad evaluation images dropped under --skip-bad-images).
-pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) -> Result<CheckReport> {
+pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::progress::Progress) -> Result<CheckReport> {
     let s = load_splits(cfg)?;
     let mut splits = vec![summary("train", &s.train)];
     if let Some(v) = &s.val {
@@ -228,7 +223,7 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::report::Progress) 
     let (errors, warnings) = training_problems(cfg, &s.train, val.as_ref(), &test, test_is_query.as_deref());
     problems.extend(errors);
     Ok(CheckReport {
-        dataset: clap::ValueEnum::to_possible_value(&cfg.dataset).map(|v| v.get_name().to_string()).unwrap_or_default(),
+        dataset: cfg.dataset.as_str().to_string(),
         root: cfg.data_root.display().to_string(),
         splits,
         skipped: s.skipped,
@@ -251,7 +246,7 @@ fn query_gallery_parts(test: &Split, is_query: &[bool]) -> (Split, Split, usize)
                 out.classes.push(test.classes[item.label].clone());
                 out.classes.len() - 1
             });
-            out.items.push(super::Item { path: item.path.clone(), label });
+            out.items.push(crate::data::Item { path: item.path.clone(), label });
         }
         out
     };

@@ -1,11 +1,14 @@
-//! PADS, policy-adapted sampling (pads-spec.md sections 4 and 5): a binned distribution over
-//! anchor-negative distances, a sampler drawing from it, and an RL agent whose policy
-//! re-weights the bins from validation-metric rewards.
+//! The PADS agent (pads-spec.md section 5; Roth, Milbich & Ommer, CVPR 2020), layer 2: an RL
+//! policy that re-weights the bins of the PADS miner's distribution (miners::distribution)
+//! from validation-metric rewards. agent.rs: state, reward, updates and its checkpoint
+//! groups; network.rs: the policy network and its losses; state.rs: the state vector;
+//! options.rs: `AgentOptions`.
 pub mod agent;
-pub mod distribution;
-pub mod miner;
-pub mod policy;
+pub mod network;
+pub mod options;
 pub mod state;
+
+pub use options::AgentOptions;
 
 /// Whether the policy acts after the `calls`-th training iteration since PADS became active
 /// (1-based, counted from epoch `--policy-training-delay` on), with M = `sample_freq`.

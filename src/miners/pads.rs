@@ -2,7 +2,7 @@
 //! `include_same`) and a negative drawn with probability proportional to p[bin(d_an)] over
 //! other-class candidates, or over the whole batch with `include_pos`.
 use super::distribution::Distribution;
-use crate::miner::{BatchDistances, Miner, Triplets};
+use super::{BatchDistances, Miner, Triplets};
 use rand::distributions::{Distribution as _, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;

@@ -1,10 +1,13 @@
 //! The PADS agent: at each policy step it turns validation metrics into a state and a reward,
 //! updates the policy on the previous (state, actions) (REINFORCE or PPO, EMA baseline or
 //! A2C), then samples one action per bin and applies the multipliers to the distribution.
-use super::distribution::Distribution;
-use super::policy::{ema, ppo_loss, reinforce_loss, Policy};
+use super::network::{ema, ppo_loss, reinforce_loss, Policy};
+use super::options::AgentOptions;
 use super::state::StateMaker;
-use crate::config::{PolicyMode, RunConfig, StateMetric};
+use crate::miners::distribution::Distribution;
+use crate::ops::{load_into_varstore, varstore_tensors};
+use crate::options::{PolicyMode, StateMetric};
+use std::collections::HashMap;
 use crate::eval::Metrics;
 use crate::optim::Adam;
 use rand::distributions::{Distribution as _, WeightedIndex};
@@ -41,7 +44,7 @@ pub fn metric_dim(order: &[StateMetric], n_ks: usize) -> usize {
 /// NMI, F1 and the class distances (no mAP@R), k-means seeded by `opts.seed` with the
 /// original's validation iteration count (`eval::KMEANS_ITERS_VALIDATION`, overriding
 /// `opts.kmeans_iters`), k-means++, lone queries and row normalisation as `opts` says (the
-/// trainer passes `RunConfig::eval_options`, whose model outputs unit rows already), then
+/// trainer passes the run's evaluation options, whose model outputs unit rows already), then
 /// `policy_view`. Errors as `eval::evaluate`.
 pub fn validation_metrics(emb: &Tensor, labels: &[i64], mut opts: crate::eval::EvalOptions) -> anyhow::Result<Metrics> {
     opts.with_map = false;
@@ -102,6 +105,11 @@ pub struct PolicyRecord {
     pub val_metrics: Vec<(String, f64)>,
 }
 
+/// Checkpoint group names of the agent (`Agent::checkpoint_groups`).
+pub const GROUP_POLICY: &str = "policy";
+pub const GROUP_OPTIM: &str = "optim_policy";
+pub const GROUP_POLICY_OLD: &str = "policy_old";
+
 pub struct Agent {
     pub policy: Policy,
     pub old_policy: Option<Policy>,
@@ -138,7 +146,12 @@ pub struct AgentState {
 }
 
 impl Agent {
-    pub fn new(cfg: &RunConfig, n_ks: usize) -> Self {
+    /// A fresh agent for a distribution of `policy_n_support - 1` bins whose state holds
+    /// `n_ks` Recall@k values (`opts.recall_ks().len()` in training). Its networks are
+    /// initialised from libtorch's global generator (callers seed it), its action draws from
+    /// `opts.seed`.
+    pub fn new(opts: impl Into<AgentOptions>, n_ks: usize) -> Self {
+        let cfg: AgentOptions = opts.into();
         let n_bins = cfg.policy_n_support - 1;
         let state_maker = StateMaker::new(
             cfg.policy_metric_history,
@@ -176,6 +189,28 @@ impl Agent {
             ppo_eps: cfg.policy_ppo_ratio,
             old_update_iter: cfg.policy_old_update_iter,
         }
+    }
+
+    /// The agent's tensors as checkpoint groups: `policy` (the network), `optim_policy` (its
+    /// Adam state) and, under PPO, `policy_old` (the old policy). `load_groups` reads them.
+    pub fn checkpoint_groups(&self) -> Vec<(&'static str, Vec<(String, Tensor)>)> {
+        let mut groups = vec![(GROUP_POLICY, varstore_tensors(&self.policy.vs)), (GROUP_OPTIM, self.optimizer.state())];
+        if let Some(old) = &self.old_policy {
+            groups.push((GROUP_POLICY_OLD, varstore_tensors(&old.vs)));
+        }
+        groups
+    }
+
+    /// Loads the groups `checkpoint_groups` wrote; `group(name)` returns a group's tensors
+    /// (an error names what is missing). Errors: a missing group or variable, a shape that
+    /// does not fit this agent.
+    pub fn load_groups(&mut self, group: impl Fn(&str) -> anyhow::Result<HashMap<String, Tensor>>) -> anyhow::Result<()> {
+        load_into_varstore(&self.policy.vs, &group(GROUP_POLICY)?, "policy")?;
+        self.optimizer.load_state(&group(GROUP_OPTIM)?)?;
+        if let Some(old) = &self.old_policy {
+            load_into_varstore(&old.vs, &group(GROUP_POLICY_OLD)?, "old policy")?;
+        }
+        Ok(())
     }
 
     pub fn snapshot(&self) -> AgentState {

@@ -1,7 +1,7 @@
 //! The sampling distribution over distance bins. `n_support` points evenly spaced over the
 //! support limits give `n_support - 1` bins; a distance's bin is the number of interior
 //! support points it exceeds.
-use crate::config::{InitDistr, RunConfig};
+use crate::options::InitDistr;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,9 +69,12 @@ impl Distribution {
         Distribution { probs: normalise(&w), unnormalised: w, support, merge_oobs, include_pos, include_same }
     }
 
-    pub fn from_config(cfg: &RunConfig) -> Self {
-        let lim = &cfg.policy_support_limit;
-        Distribution::new(cfg.policy_n_support, (lim[0], lim[1]), cfg.policy_init_distr, cfg.effective_self_reg())
+    /// The initial distribution a PADS miner with `opts` starts from (its support, initial
+    /// weights and self-regularisation switches after `policy_no_self_reg`).
+    pub fn from_config(opts: impl Into<super::MinerOptions>) -> Self {
+        let o: super::MinerOptions = opts.into();
+        let lim = &o.policy_support_limit;
+        Distribution::new(o.policy_n_support, (lim[0], lim[1]), o.policy_init_distr, o.effective_self_reg())
     }
 
     pub fn n_bins(&self) -> usize {

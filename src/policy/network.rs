@@ -20,11 +20,11 @@ impl Policy {
         let mut layers = Vec::new();
         let mut d_in = state_dim as i64;
         for (i, &h) in sizes.iter().enumerate() {
-            layers.push(crate::model::torch_linear(&root / format!("network{i}"), d_in, h as i64));
+            layers.push(crate::ops::torch_linear(&root / format!("network{i}"), d_in, h as i64));
             d_in = h as i64;
         }
-        let action_head = crate::model::torch_linear(&root / "action_weights", d_in, 3 * n_bins as i64);
-        let value_head = use_a2c.then(|| crate::model::torch_linear(&root / "value", d_in, 1));
+        let action_head = crate::ops::torch_linear(&root / "action_weights", d_in, 3 * n_bins as i64);
+        let value_head = use_a2c.then(|| crate::ops::torch_linear(&root / "value", d_in, 1));
         Policy { vs, layers, action_head, value_head, n_bins: n_bins as i64 }
     }
 

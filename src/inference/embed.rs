@@ -1,11 +1,19 @@
-//! Embedding images that belong to no dataset split: every image under a folder
+//! `pads embed`: a split of the run's dataset (`embed_run`), or images that belong to no
+//! dataset split: every image under a folder
 //! (recursive) or the paths of a list file, through a run's model with the evaluation
 //! transform. No labels are needed. Files that do not decode are reported by name: an error
 //! by default, or, with `skip_bad`, left out, counted and listed in skipped.txt; an image is
 //! never replaced by another.
+use crate::data::loader::ImageStore;
+use crate::data::scan::prepare_eval_split;
 use crate::data::transform::{load_rgb, Mode, Transform};
-use crate::data::{is_image_name, Skipped};
+use crate::data::{is_image_name, load_splits, Skipped};
+use crate::model::embed::{embed_store, EmbedOptions};
 use crate::model::EmbeddingNet;
+use crate::options::DatasetKind;
+use crate::progress::Progress;
+use crate::run::CheckpointChoice;
+use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -170,13 +178,12 @@ pub struct EmbedReport {
     pub checkpoint: PathBuf,
 }
 
-/// `pads embed --images DIR | --list FILE`: embeds the images with the run's model (the
-/// `which` checkpoint, default best else last) and writes them with `write_embedded`.
-pub fn embed_images_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, source: &Source, out: &Path, skip_bad: bool) -> Result<EmbedReport> {
-    let run = crate::run::RunDir::open(run_dir)?;
-    let cfg = crate::train::run_config(&run, None)?;
-    let device = crate::device::parse_device(&cfg.device)?;
-    let (_vs, model, checkpoint) = load_model(&run, &cfg, device, which)?;
+/// `pads embed --images DIR | --list FILE`: embeds those images with run `run_dir`'s
+/// checkpoint `which` (None: best, else last) and writes embeddings.npy, paths.txt (and
+/// skipped.txt with `skip_bad`) into `out`. Errors: no images, a bad image without
+/// `skip_bad`, and those of `load_model`.
+pub fn embed_images_run(run_dir: &Path, which: Option<CheckpointChoice>, source: &Source, out: &Path, skip_bad: bool) -> Result<EmbedReport> {
+    let loaded = super::load_model(run_dir, which, None, None)?;
     let (paths, other_files) = match source {
         Source::Dir(d) => {
             let f = images_in_dir(d)?;
@@ -187,14 +194,46 @@ pub fn embed_images_run(run_dir: &Path, which: Option<crate::run::CheckpointChoi
         }
         Source::List(f) => (images_from_list(f)?, 0),
     };
-    let e = embed_paths(&model, &paths, cfg.image_size, cfg.bs, device, skip_bad)?;
+    let e = embed_paths(&loaded.model, &paths, loaded.cfg.image_size, loaded.cfg.bs, loaded.device, skip_bad)?;
     write_embedded(out, &e)?;
-    Ok(EmbedReport { embedded: e.paths.len(), skipped: e.skipped, other_files, checkpoint })
+    Ok(EmbedReport { embedded: e.paths.len(), skipped: e.skipped, other_files, checkpoint: loaded.checkpoint })
 }
 
-/// The chosen checkpoint, or (None) the best one if it exists, else the last, as `pads eval`.
-pub fn load_model(run: &crate::run::RunDir, cfg: &crate::config::RunConfig, device: Device, which: Option<crate::run::CheckpointChoice>) -> Result<(tch::nn::VarStore, EmbeddingNet, PathBuf)> {
-    use crate::run::CheckpointChoice;
-    let which = which.unwrap_or(if run.best_checkpoint().is_file() { CheckpointChoice::Best } else { CheckpointChoice::Last });
-    crate::export::load_model_at(run, cfg, device, which)
+/// `pads embed --split`: writes embeddings.npy, labels.npy, paths.txt and classes.txt
+/// (`label<TAB>class name`) of one split of the run's dataset (train, val, test; query or
+/// gallery for in_shop), embedded with the best checkpoint (else the last). Returns the
+/// number of images. Errors: an unknown split, a split the run does not have, bad images
+/// (unless the run skips them), and those of `load_model`.
+pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Path, quiet: bool) -> Result<usize> {
+    let loaded = super::load_model(run_dir, None, data_root, None)?;
+    let cfg = &loaded.cfg;
+    let splits = load_splits(cfg)?;
+    let chosen = match split {
+        "test" => splits.test,
+        "train" => splits.train,
+        "val" => splits.val.context("this run has no validation split")?,
+        // Query/gallery layouts (in_shop): the two halves of the test split, labelled as in
+        // the test split (classes.txt is the test split's), for `pads metrics --query-*`.
+        "query" | "gallery" => {
+            let is_query = splits.test_is_query.as_ref().with_context(|| format!("--split {split}: the {} layout has no query/gallery test split", cfg.dataset.as_str()))?;
+            let mut part = splits.test.clone();
+            part.items = splits.test.items.iter().zip(is_query).filter(|(_, &q)| q == (split == "query")).map(|(i, _)| i.clone()).collect();
+            part
+        }
+        s => bail!("--split: expected train, val, test (or query, gallery for in_shop), got {s:?}"),
+    };
+    // classes.txt: `label<TAB>class folder name`, one line per label index.
+    let classes: Vec<String> = chosen.classes.iter().enumerate().map(|(i, c)| format!("{i}\t{c}")).collect();
+    let progress = Progress::new(quiet);
+    let (chosen, _) = prepare_eval_split(chosen, split, cfg.skip_bad_images, cfg.num_workers, &progress)?;
+    let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
+    let cache = cfg.cache_images || cfg.dataset == DatasetKind::Synthetic;
+    let store = Arc::new(ImageStore::new(chosen, cache, false));
+    let (emb, labels) = embed_store(&loaded.model, &store, &EmbedOptions::from(cfg), loaded.device, &progress, split)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    emb.to_device(Device::Cpu).write_npy(out.join("embeddings.npy"))?;
+    Tensor::from_slice(&labels).write_npy(out.join("labels.npy"))?;
+    crate::util::write_atomic(&out.join("paths.txt"), (paths.join("\n") + "\n").as_bytes())?;
+    crate::util::write_atomic(&out.join("classes.txt"), (classes.join("\n") + "\n").as_bytes())?;
+    Ok(labels.len())
 }

@@ -1,0 +1,2 @@
+//! The binary's side of the command line: clap argument structs.
+pub mod args;

@@ -1,0 +1,133 @@
+//! `AgentOptions`: everything the PADS agent needs, with the original's names and defaults.
+use crate::eval::EvalOptions;
+use crate::options::{opt, PolicyMode, StateMetric};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// The agent's options (pads-spec.md section 5). Field names are the original's argparse
+/// names; `Default` is the original main.py's values. config/ builds it from a RunConfig;
+/// the Python extension deserialises it from keyword arguments (unknown keys refused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentOptions {
+    /// Seed of the agent's action draws.
+    pub seed: u64,
+    /// Recall@k values of the validation metrics (empty: 1, 2, 4, 8).
+    pub k_vals: Vec<usize>,
+    /// Support points of the miner's distribution (the policy acts on points - 1 bins).
+    pub policy_n_support: usize,
+    /// Learning rate of the policy (Adam) [per policy update].
+    pub policy_lr: f64,
+    /// Multipliers of the three actions: reduce, keep, increase.
+    pub policy_action_values: Vec<f64>,
+    /// Hidden layer widths of the policy network.
+    pub policy_size: Vec<usize>,
+    /// EMA baseline instead of the A2C value head.
+    pub policy_dont_use_a2c: bool,
+    /// Smoothing of the EMA baseline [0-1].
+    pub policy_baseline_ema_gamma: f64,
+    /// Discount w of the A2C target r + w V(s) [0-1].
+    pub policy_reward_update_w: f64,
+    /// PPO clipping epsilon.
+    pub policy_ppo_ratio: f64,
+    /// REINFORCE or PPO.
+    pub policy_mode: PolicyMode,
+    /// PPO: refresh the old policy every this many updates.
+    pub policy_old_update_iter: usize,
+    /// 0 = NMI, 1 = Recall@1, 2 = their mean.
+    pub policy_reward_type: u8,
+    /// Validation metrics in the state, in this order.
+    pub policy_state_metrics: Vec<StateMetric>,
+    /// Past metric vectors in the state.
+    pub policy_metric_history: usize,
+    /// Windows of the running means in the state.
+    pub policy_run_avgs: Vec<usize>,
+    /// Past distributions in the state.
+    pub policy_parameter_history: usize,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            seed: 1,
+            k_vals: Vec::new(),
+            policy_n_support: 30,
+            policy_lr: 0.01,
+            policy_action_values: vec![0.5, 1.0, 1.5],
+            policy_size: vec![128, 128],
+            policy_dont_use_a2c: false,
+            policy_baseline_ema_gamma: 0.05,
+            policy_reward_update_w: 0.99,
+            policy_ppo_ratio: 0.2,
+            policy_mode: PolicyMode::Ppo,
+            policy_old_update_iter: 3,
+            policy_reward_type: 2,
+            policy_state_metrics: vec![StateMetric::Recall, StateMetric::Nmi, StateMetric::Dists],
+            policy_metric_history: 10,
+            policy_run_avgs: vec![2, 8, 16, 32],
+            policy_parameter_history: 1,
+        }
+    }
+}
+
+impl From<&AgentOptions> for AgentOptions {
+    fn from(o: &AgentOptions) -> Self {
+        o.clone()
+    }
+}
+
+impl AgentOptions {
+    /// The validation Recall@k values: `k_vals` (a repeated k once), else 1, 2, 4, 8.
+    pub fn recall_ks(&self) -> Vec<usize> {
+        if self.k_vals.is_empty() {
+            vec![1, 2, 4, 8]
+        } else {
+            crate::eval::unique_ks(&self.k_vals)
+        }
+    }
+
+    /// The evaluation options of the validation metrics (before `agent::validation_metrics`
+    /// applies its own k-means iterations and leaves mAP@R out).
+    pub fn eval_options(&self) -> EvalOptions {
+        EvalOptions::new(self.recall_ks())
+    }
+
+    /// Range checks; each message names the option (`options::spell`) and what it allows.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [("policy_lr", self.policy_lr), ("policy_ppo_ratio", self.policy_ppo_ratio)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("{} must be a positive number, got {v}", opt(name));
+            }
+        }
+        for (name, v) in [("policy_baseline_ema_gamma", self.policy_baseline_ema_gamma), ("policy_reward_update_w", self.policy_reward_update_w)] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("{} must be in [0, 1], got {v}", opt(name));
+            }
+        }
+        if self.policy_n_support < 3 {
+            bail!("{} must be at least 3 (two bins), got {}", opt("policy_n_support"), self.policy_n_support);
+        }
+        if self.policy_reward_type > 2 {
+            bail!("{} must be 0 (NMI), 1 (Recall@1) or 2 (both), got {}", opt("policy_reward_type"), self.policy_reward_type);
+        }
+        if self.policy_action_values.len() != 3 || self.policy_action_values.iter().any(|v| !(*v > 0.0)) {
+            bail!("{} takes three positive multipliers (reduce, keep, increase), got {:?}", opt("policy_action_values"), self.policy_action_values);
+        }
+        if self.policy_metric_history == 0 {
+            bail!("{} must be at least 1", opt("policy_metric_history"));
+        }
+        if self.policy_state_metrics.is_empty() {
+            bail!("{} needs at least one of recall, dists, nmi", opt("policy_state_metrics"));
+        }
+        if self.policy_size.is_empty() || self.policy_size.contains(&0) {
+            bail!("{} takes one or more positive layer widths, got {:?}", opt("policy_size"), self.policy_size);
+        }
+        if self.policy_old_update_iter == 0 {
+            bail!("{} must be at least 1", opt("policy_old_update_iter"));
+        }
+        if self.k_vals.contains(&0) {
+            bail!("{} must be positive", opt("k_vals"));
+        }
+        Ok(())
+    }
+}

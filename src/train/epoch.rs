@@ -1,0 +1,167 @@
+//! One training epoch, the PADS policy steps inside it, and the evaluations of a run (test
+//! split, validation split, retrieval.png).
+use super::{lr_factor, Trainer};
+use crate::data::loader::spawn_loader;
+use crate::data::scan::{write_records, SkipRecord};
+use crate::data::transform::{Mode, Transform};
+use crate::eval::picks::retrieval_picks;
+use crate::eval::Metrics;
+use crate::model::embed::{embed_store, EmbedOptions};
+use crate::options::SelectOn;
+use crate::progress::{fmt_duration, RunProgress};
+use crate::run::log::metrics_row;
+use anyhow::{bail, Context, Result};
+use tch::{Device, Kind, Tensor};
+
+impl Trainer<'_> {
+    /// Test metrics of the current network (query -> gallery for in_shop), and retrieval.png.
+    pub(super) fn evaluate_test(&self, what: &str) -> Result<Metrics> {
+        let (emb, labels) = embed_store(&self.model, &self.test_store, &EmbedOptions::from(self.cfg), self.device, &self.progress, what)?;
+        let (m, warnings) = crate::eval::evaluate_split(&emb, &labels, self.test_is_query.as_deref(), &self.cfg.eval_options())?;
+        // Training warns about degenerate splits once, before the first epoch (check.rs).
+        for w in &warnings {
+            tracing::debug!("{w}");
+        }
+        self.retrieval_grid(&emb, &labels)?;
+        Ok(m)
+    }
+
+    /// retrieval.png: six test queries spread over the split with their five nearest
+    /// (`retrieval_picks`). `emb`: the test embeddings [N, D].
+    fn retrieval_grid(&self, emb: &Tensor, labels: &[i64]) -> Result<()> {
+        let dim = emb.size()[1] as usize;
+        let host = Vec::<f32>::try_from(emb.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1))?;
+        let mut rows = Vec::new();
+        for (q, near) in retrieval_picks(&host, dim, self.test_is_query.as_deref(), 6, 5) {
+            let query = (*self.test_store.get(q)?).clone();
+            let mut neighbours = Vec::new();
+            for j in near {
+                neighbours.push(((*self.test_store.get(j)?).clone(), labels[j] == labels[q]));
+            }
+            rows.push((query, neighbours));
+        }
+        crate::report::plots::retrieval_grid(&self.log.run.path("retrieval.png"), &rows, 72)
+    }
+
+    /// Validation metrics (no mAP@R: the policy does not use it) and their named values,
+    /// which leave out what was not computed.
+    fn validate(&self) -> Result<(Metrics, Vec<(String, f64)>)> {
+        let store = self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?;
+        let (emb, labels) = embed_store(&self.model, store, &EmbedOptions::from(self.cfg), self.device, &self.progress, "validation")?;
+        let mut opts = self.cfg.eval_options();
+        let m = crate::policy::agent::validation_metrics(&emb, &labels, opts.clone())?;
+        opts.with_map = false; // as validation_metrics computes them: no mAP@R
+        let named = m.named_for(&opts);
+        Ok((m, named))
+    }
+
+    fn policy_step(&mut self, epoch: usize, progress: f64) -> Result<()> {
+        let (val, named) = self.validate()?;
+        let agent = self.agent.as_mut().expect("agent");
+        let dist = self.miner.distribution_mut().expect("PADS miner");
+        let mut record = agent.step(&val, dist, progress, epoch, self.state.global_iter)?;
+        record.val_metrics = named.clone();
+        let step = self.state.global_iter as i64;
+        self.log.policy_step(step, &named, &record, self.miner.distribution())
+    }
+
+    /// Trains 0-based epoch `epoch0`; returns its mean loss. Errors: non-finite embeddings
+    /// or loss, a batch without a valid triplet, a failed policy step (each names the last
+    /// good checkpoint).
+    pub(super) fn train_epoch(&mut self, epoch0: usize, clock: &mut RunProgress) -> Result<f64> {
+        let cfg = self.cfg;
+        let factor = lr_factor(cfg, epoch0);
+        self.opt_model.lr = cfg.lr * factor;
+        self.objective.set_lr_factor(factor);
+        let batches = self.sampler.epoch(cfg.seed, epoch0);
+        let n_batches = batches.len();
+        let total_iters = (cfg.n_epochs * n_batches).max(1);
+        let loader = spawn_loader(
+            self.train_store.clone(),
+            batches,
+            Transform::new(cfg.image_size, Mode::Train),
+            crate::util::mix(cfg.seed, 0x10AD, epoch0 as u64),
+            cfg.num_workers,
+            3,
+        );
+        let bar = self.progress.bar(n_batches as u64, &format!("epoch {}/{}", epoch0 + 1, cfg.n_epochs));
+        let mut loss_sum = 0.0;
+        for (it, batch) in loader.enumerate() {
+            let batch = batch?;
+            let emb = self.model.forward(&batch.images.to_device(self.device));
+            if !bool::try_from(emb.isfinite().all())? {
+                bail!("embeddings hold NaN or Inf at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.log.run.last_checkpoint().display());
+            }
+            let triplets = self.miner.mine(&emb, &batch.labels, &mut self.state.miner_rng);
+            if triplets.is_empty() {
+                bail!("the batch at epoch {}, iteration {} holds no valid triplet (needs two classes with two images each)", epoch0 + 1, it + 1);
+            }
+            let loss = self.objective.loss(&emb, &triplets, &batch.labels);
+            let loss_value = loss.double_value(&[]);
+            if !loss_value.is_finite() {
+                bail!("loss is {loss_value} (NaN or Inf) at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.log.run.last_checkpoint().display());
+            }
+            self.opt_model.zero_grad();
+            self.objective.zero_grad();
+            loss.backward();
+            self.opt_model.step();
+            self.objective.step();
+            loss_sum += loss_value;
+            self.state.global_iter += 1;
+            if self.agent.is_some() && epoch0 >= cfg.policy_training_delay {
+                self.state.policy_counter += 1;
+                if crate::policy::is_policy_step(self.state.policy_counter, cfg.policy_sample_freq) {
+                    let progress = self.state.global_iter as f64 / total_iters as f64;
+                    self.policy_step(epoch0 + 1, progress).with_context(|| {
+                        format!(
+                            "PADS policy step at epoch {}, iteration {} failed; the last good checkpoint is {}",
+                            epoch0 + 1,
+                            it + 1,
+                            self.log.run.last_checkpoint().display()
+                        )
+                    })?;
+                }
+            }
+            if self.progress.is_tty() {
+                let eta = clock.eta_seconds(self.state.global_iter).map(fmt_duration).unwrap_or_else(|| "?".into());
+                bar.set_message(format!("loss {loss_value:.4}, run ETA {eta}"));
+            } else if let Some(line) = clock.line_due(self.state.global_iter, epoch0 + 1, cfg.n_epochs, loss_value) {
+                self.progress.line(&line);
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        self.record_replaced_images()?;
+        Ok(loss_sum / n_batches.max(1) as f64)
+    }
+
+    /// Training images that failed to load this epoch (replaced by another image of their
+    /// class, with --skip-bad-images): warned once and added to skipped_images.csv.
+    fn record_replaced_images(&mut self) -> Result<()> {
+        let mut new_bad = false;
+        for (idx, w) in self.train_store.take_bad() {
+            tracing::warn!("bad training image replaced by another image of its class: {w}");
+            let path = self.train_store.split.items[idx].path.clone();
+            if !self.skips.iter().any(|r| r.split == "train" && r.path == path) {
+                self.skips.push(SkipRecord { split: "train".into(), path, reason: w, action: "replaced".into() });
+                new_bad = true;
+            }
+        }
+        if new_bad {
+            write_records(&self.log.run.path("skipped_images.csv"), &self.skips)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn metrics_row(&self, epoch: usize, loss: f64, m: &Metrics, lr: f64, val_recall1: Option<f64>) -> Vec<String> {
+        metrics_row(epoch, loss, m, lr, self.objective.beta_mean(), self.policy_updates(), val_recall1)
+    }
+
+    /// Validation Recall@1 when the best checkpoint is chosen on it (`--select-on val`).
+    pub(super) fn selection_recall1(&self) -> Result<Option<f64>> {
+        if self.cfg.select_on != SelectOn::Val {
+            return Ok(None);
+        }
+        Ok(Some(self.validate()?.0.recall1()))
+    }
+}
