@@ -2,6 +2,8 @@
 use anyhow::{bail, Result};
 use tch::Device;
 
+/// The device `spec` names (`cpu`, `cuda`, `cuda:N`, `auto`). Errors: another spelling, or
+/// a CUDA device libtorch does not see.
 pub fn parse_device(spec: &str) -> Result<Device> {
     match spec {
         "cpu" => Ok(Device::Cpu),
@@ -23,6 +25,16 @@ pub fn check_device_spec(spec: &str) -> Result<()> {
         "cpu" | "auto" | "cuda" => Ok(()),
         s if s.starts_with("cuda:") && s[5..].parse::<usize>().is_ok() => Ok(()),
         s => bail!("--device: expected cpu, auto, cuda or cuda:N, got {s:?}"),
+    }
+}
+
+/// A device as `--device` spells it: `cpu`, `cuda:N` (`mps`, `vulkan`).
+pub fn name(d: Device) -> String {
+    match d {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Mps => "mps".into(),
+        Device::Vulkan => "vulkan".into(),
     }
 }
 

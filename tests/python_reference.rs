@@ -71,7 +71,7 @@ fn python_reference_fixture() {
             _ => Sampling::Pads,
         };
         let mut miner = Mining::new(&cfg);
-        // The trainer's miner stream of the seed (src/train.rs), which the binding uses too.
+        // The trainer's miner stream of the seed (miners::miner_rng), which the binding uses too.
         let mut rng = ChaCha8Rng::seed_from_u64(pads::util::mix(cfg.seed, 0x313E4, 0));
         let mut calls = Vec::new();
         for _ in 0..3 {

@@ -59,13 +59,17 @@ fn options_from_json<T: serde::de::DeserializeOwned>(options_json: &str, what: &
     })
 }
 
-fn device_name(d: Device) -> String {
-    match d {
-        Device::Cpu => "cpu".into(),
-        Device::Cuda(i) => format!("cuda:{i}"),
-        Device::Mps => "mps".into(),
-        Device::Vulkan => "vulkan".into(),
+/// The JSON object of `a`'s fields with `b`'s laid over them.
+fn merged_json(a: &impl serde::Serialize, b: &impl serde::Serialize) -> PyResult<String> {
+    let mut all = serde_json::to_value(a).map_err(value_err)?;
+    if let (Some(obj), serde_json::Value::Object(more)) = (all.as_object_mut(), serde_json::to_value(b).map_err(value_err)?) {
+        obj.extend(more);
     }
+    serde_json::to_string(&all).map_err(value_err)
+}
+
+fn device_name(d: Device) -> String {
+    pads::device::name(d)
 }
 
 fn is_float(k: Kind) -> bool {
@@ -184,9 +188,10 @@ impl Miner {
         self.normalize
     }
 
-    /// Every option of the miner as JSON (`MinerOptions`, the original's names).
+    /// The miner's options (`MinerOptions`) and the agent defaults a PADSAgent over it starts
+    /// from (`AgentOptions`), as JSON with the original's names.
     fn options_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.opts).map_err(value_err)
+        merged_json(&AgentOptions { seed: self.opts.seed, ..AgentOptions::default() }, &self.opts)
     }
 
     /// JSON of the generator and (PADS) distribution.
@@ -339,11 +344,7 @@ impl Agent {
 
     /// The agent's options with its miner's (JSON, the original's names).
     fn options_json(&self, py: Python<'_>) -> PyResult<String> {
-        let mut all = serde_json::to_value(&self.miner.borrow(py).opts).map_err(value_err)?;
-        if let (Some(obj), serde_json::Value::Object(agent)) = (all.as_object_mut(), serde_json::to_value(&self.opts).map_err(value_err)?) {
-            obj.extend(agent);
-        }
-        serde_json::to_string(&all).map_err(value_err)
+        merged_json(&self.miner.borrow(py).opts, &self.opts)
     }
 
     /// (plain state JSON, {group: {name: tensor}}) as in a pads checkpoint.

@@ -53,14 +53,14 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
         rows.push(("final: last evaluated epoch".to_string(), &table.rows[l]));
     }
     let mut body = format!(
-        "<h1>pads run: {}</h1><p>{} epochs of {} planned; sampling <b>{:?}</b>, loss {:?}, arch {:?}, dataset {:?}; {} PADS policy updates.</p>",
+        "<h1>pads run: {}</h1><p>{} epochs of {} planned; sampling <b>{}</b>, loss {}, arch {}, dataset {}; {} PADS policy updates.</p>",
         escape(&run.root.display().to_string()),
         table.rows.iter().filter(|r| r[0] != "0").count(),
         cfg.n_epochs,
-        cfg.sampling,
-        cfg.loss,
-        cfg.arch,
-        cfg.dataset,
+        cfg.sampling.as_str(),
+        cfg.loss.as_str(),
+        cfg.arch.as_str(),
+        cfg.dataset.as_str(),
         progression.len()
     );
     body.push_str(&format!(

@@ -35,7 +35,7 @@ impl StartupSummary<'_> {
         let mut s = format!("pads train: run folder {} ({state})\n", self.run_folder.display());
         let dataset = cfg.dataset.as_str();
         s.push_str(&format!("  data      {dataset} under {}: {}\n", cfg.data_root.display(), splits.join(", ")));
-        let device = if cfg.device == "auto" { format!("auto -> {:?}", self.device) } else { cfg.device.clone() };
+        let device = if cfg.device == "auto" { format!("auto -> {}", crate::device::name(self.device)) } else { cfg.device.clone() };
         s.push_str(&format!("  device    {device}; {} torch threads, {loaders} loader threads\n", tch::get_num_threads()));
         s.push_str(&format!(
             "  schedule  {} epochs x {ipe} iterations = {} iterations of batch {}; test evaluation every {} epoch(s)\n",
