@@ -53,9 +53,8 @@ pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sam
         let emb = model.forward(&x);
         let t_fwd = t0.elapsed().as_secs_f64();
         let t = miner.mine(&emb, &labels, rng);
-        let ac: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
         let loss = match cfg.loss {
-            LossKind::Margin => crate::loss::margin_loss(&emb, &t, &Tensor::from_slice(&ac).to_device(device), &beta, 0.2),
+            LossKind::Margin => crate::loss::margin_loss_for_labels(&emb, &t, &labels, &beta, 0.2),
             LossKind::Triplet => crate::loss::triplet_loss(&emb, &t, 0.2),
         };
         opt.zero_grad();
@@ -112,8 +111,7 @@ pub fn miners(bs: usize, dim: usize, reps: usize) -> Result<serde_json::Value> {
             let t0 = Instant::now();
             let emb = crate::ops::l2_normalize(&leaf);
             let t = miner.mine(&emb, &labels, &mut rng);
-            let ac: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
-            let loss = crate::loss::margin_loss(&emb, &t, &Tensor::from_slice(&ac), &beta, 0.2);
+            let loss = crate::loss::margin_loss_for_labels(&emb, &t, &labels, &beta, 0.2);
             loss.backward();
             if i >= 5 {
                 times.push(t0.elapsed().as_secs_f64() * 1e3);

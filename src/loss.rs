@@ -29,6 +29,14 @@ pub fn margin_loss(emb: &Tensor, t: &Triplets, anchor_classes: &Tensor, beta: &T
     total / denom
 }
 
+/// `margin_loss` with beta indexed by the class of each triplet's anchor, taken from the batch
+/// labels `labels` `[B]` (`beta` `[n_classes]` on `emb`'s device).
+pub fn margin_loss_for_labels(emb: &Tensor, t: &Triplets, labels: &[i64], beta: &Tensor, margin: f64) -> Tensor {
+    let anchor_classes: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
+    let ac = Tensor::from_slice(&anchor_classes).to_device(emb.device());
+    margin_loss(emb, t, &ac, beta, margin)
+}
+
 /// Triplet loss: sum over triplets of relu(|a - p|^2 - |a - n|^2 + margin).
 pub fn triplet_loss(emb: &Tensor, t: &Triplets, margin: f64) -> Tensor {
     let dev = emb.device();
@@ -86,9 +94,7 @@ impl MarginLoss {
 
     /// `margin_loss` of `t` over `emb` `[B, D]`, beta indexed by each anchor's label.
     pub fn forward(&self, emb: &Tensor, t: &Triplets, labels: &[i64]) -> Tensor {
-        let anchor_classes: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
-        let ac = Tensor::from_slice(&anchor_classes).to_device(emb.device());
-        margin_loss(emb, t, &ac, &self.beta, self.margin)
+        margin_loss_for_labels(emb, t, labels, &self.beta, self.margin)
     }
 
     /// Mean of beta (metrics.csv's `beta_mean`).

@@ -38,7 +38,7 @@ fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
     let (Some(q), Some(ql), Some(g), Some(gl)) = (&a.query_embeddings, &a.query_labels, &a.gallery_embeddings, &a.gallery_labels) else {
         bail!("query/gallery metrics need --query-embeddings, --query-labels, --gallery-embeddings and --gallery-labels");
     };
-    let m = pads::eval::query_gallery::query_gallery_from_files(q, ql, g, gl, &a.k, !a.no_normalize, !a.count_lone_queries)?;
+    let m = pads::inference::metrics::query_gallery_from_files(q, ql, g, gl, &a.k, !a.no_normalize, !a.count_lone_queries)?;
     for w in &m.warnings {
         eprintln!("warning: {w}");
     }

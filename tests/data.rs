@@ -620,3 +620,21 @@ fn in_shop_errors_name_the_file_and_line() {
     let err = load();
     assert!(err.contains("list_eval_partition.txt") && err.contains("missing"), "{err}");
 }
+
+#[test]
+fn skipped_images_csv_reads_back_what_was_written() {
+    use pads::data::scan::{read_records, write_records, SkipRecord};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("skipped_images.csv");
+    let records = vec![
+        SkipRecord { split: "train".into(), path: "a/b, \"odd\" name.jpg".into(), reason: "truncated, \"bad\" file".into(), action: "replaced".into() },
+        SkipRecord { split: "test".into(), path: "c/d.png".into(), reason: "not an image".into(), action: "dropped".into() },
+    ];
+    write_records(&file, &records).unwrap();
+    let back = read_records(&file);
+    assert_eq!(back.len(), 2);
+    for (a, b) in records.iter().zip(&back) {
+        assert_eq!((&a.split, &a.action, &a.path, &a.reason), (&b.split, &b.action, &b.path, &b.reason));
+    }
+    assert!(read_records(&tmp.path().join("missing.csv")).is_empty());
+}

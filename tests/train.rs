@@ -253,7 +253,7 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
     let gd = tmp.path().join("g");
     assert_eq!(embed_run(&run, None, "query", &qd, true).unwrap(), 8);
     assert_eq!(embed_run(&run, None, "gallery", &gd, true).unwrap(), 12);
-    let m2 = pads::eval::query_gallery::query_gallery_from_files(&qd.join("embeddings.npy"), &qd.join("labels.npy"), &gd.join("embeddings.npy"), &gd.join("labels.npy"), &[1, 2, 6], true, false).unwrap();
+    let m2 = pads::inference::metrics::query_gallery_from_files(&qd.join("embeddings.npy"), &qd.join("labels.npy"), &gd.join("embeddings.npy"), &gd.join("labels.npy"), &[1, 2, 6], true, false).unwrap();
     for ((_, a), (_, b)) in m2.recall.iter().zip(&want.recall) {
         assert!((a - b).abs() < 1e-12);
     }

@@ -7,7 +7,8 @@
 //! spelling (`python_spelling`). What lives here is only input checking, so that bad input
 //! is a Python exception naming the argument, never a panic or a crash.
 use pads::config::RunConfig;
-use pads::eval::Metrics;
+use pads::eval::query_gallery::EvalSet;
+use pads::eval::{evaluate_sets, Gallery, Metrics};
 use pads::miners::{miner_rng, MinerOptions, Triplets};
 use pads::options::Sampling;
 use pads::policy::agent::{Agent as RustAgent, PolicyRecord};
@@ -434,10 +435,8 @@ fn margin_loss(embeddings: PyTensor, anchors: PyTensor, positives: PyTensor, neg
         return Err(value_err(format!("{W}: label {bad} outside 0..{n_classes} (n_classes); labels must be class ids 0..n_classes-1")));
     }
     let t = Triplets { anchors: idx[0].clone(), positives: idx[1].clone(), negatives: idx[2].clone() };
-    let classes: Vec<i64> = t.anchors.iter().map(|&a| labels[a as usize]).collect();
-    let classes = Tensor::from_slice(&classes).to_device(embeddings.device());
     let beta = beta.to_kind(embeddings.kind());
-    Ok(PyTensor(pads::loss::margin_loss(&embeddings, &t, &classes, &beta, margin)))
+    Ok(PyTensor(pads::loss::margin_loss_for_labels(&embeddings, &t, &labels, &beta, margin)))
 }
 
 /// `pads metrics` on tensors: (metrics JSON as `pads metrics --json`, warnings).
@@ -456,7 +455,9 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
     opts.with_nmi = nmi;
     opts.skip_lone_queries = !count_lone_queries;
     let emb = embeddings.detach();
-    let m = py.allow_threads(move || pads::eval::evaluate(&emb, &labels, &opts)).map_err(|e| value_err(format!("evaluate: {e:#}")))?;
+    let m = py
+        .allow_threads(move || evaluate_sets(&EvalSet { embeddings: &emb, labels: &labels, name: "embeddings" }, None, &opts))
+        .map_err(|e| value_err(format!("evaluate: {e:#}")))?;
     let mut json = m.to_json();
     if let Some(o) = json.as_object_mut() {
         if !nmi {
@@ -467,13 +468,13 @@ fn evaluate(py: Python<'_>, embeddings: PyTensor, labels: PyTensor, ks: Vec<usiz
             o.remove("map@r");
         }
     }
-    Ok((json.to_string(), m.warnings))
+    Ok((json.to_string(), m.warnings().to_vec()))
 }
 
 /// `pads metrics --query-* --gallery-*` on tensors: (metrics JSON as its `--json`,
 /// warnings). `gallery = None`: the queries are their own gallery (same_set, self-matches
 /// left out). Checks, normalisation and metrics are the library's
-/// (`eval::query_gallery::query_gallery_from_tensors`, shared with the CLI's files path).
+/// (`eval::evaluate_sets`, shared with the CLI's files path).
 #[pyfunction]
 #[pyo3(signature = (embeddings, labels, gallery_embeddings, gallery_labels, ks, map_at_r, normalize, count_lone_queries))]
 #[allow(clippy::too_many_arguments)]
@@ -488,7 +489,6 @@ fn evaluate_query_gallery(
     normalize: bool,
     count_lone_queries: bool,
 ) -> PyResult<(String, Vec<String>)> {
-    use pads::eval::query_gallery::{query_gallery_from_tensors, EvalSet};
     check_embeddings(&embeddings, "evaluate (queries)")?;
     let qlab = host_labels(&labels, &embeddings, "evaluate (queries)")?;
     let gallery = match (gallery_embeddings, gallery_labels) {
@@ -501,12 +501,15 @@ fn evaluate_query_gallery(
         _ => return Err(value_err("evaluate: give both gallery_embeddings and gallery_labels, or neither")),
     };
     let q = embeddings.detach();
+    let mut opts = pads::eval::EvalOptions::new(ks);
+    opts.normalize = normalize;
+    opts.skip_lone_queries = !count_lone_queries;
     let m = py
         .allow_threads(move || {
             let query = EvalSet { embeddings: &q, labels: &qlab, name: "embeddings (queries)" };
             match &gallery {
-                None => query_gallery_from_tensors(&query, None, &ks, normalize, !count_lone_queries),
-                Some((g, glab)) => query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: g, labels: glab, name: "gallery_embeddings" }), &ks, normalize, !count_lone_queries),
+                None => evaluate_sets(&query, Some(Gallery::QuerySet), &opts),
+                Some((g, glab)) => evaluate_sets(&query, Some(Gallery::Set(&EvalSet { embeddings: g, labels: glab, name: "gallery_embeddings" })), &opts),
             }
         })
         .map_err(|e| value_err(format!("evaluate: {e:#}")))?;
@@ -516,7 +519,7 @@ fn evaluate_query_gallery(
             o.remove("map@r");
         }
     }
-    Ok((json.to_string(), m.warnings))
+    Ok((json.to_string(), m.warnings().to_vec()))
 }
 
 /// Every option's default (RunConfig::default, JSON).

@@ -125,6 +125,37 @@ pub fn write_records(path: &std::path::Path, records: &[SkipRecord]) -> Result<(
     crate::util::write_atomic(path, text.as_bytes())
 }
 
+/// The records of a `skipped_images.csv` that `write_records` wrote (quoted fields with
+/// `""` for a quote); an unreadable file or a malformed line gives no record for it.
+pub fn read_records(path: &std::path::Path) -> Vec<SkipRecord> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f = csv_fields(line);
+            (f.len() == 4).then(|| SkipRecord { split: f[0].clone(), action: f[1].clone(), path: PathBuf::from(&f[2]), reason: f[3].clone() })
+        })
+        .collect()
+}
+
+/// The fields of one CSV line: comma-separated, a field in quotes may hold commas and `""`.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let (mut quoted, mut chars) = (false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                fields.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(String::new()),
+            (c, _) => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
 /// The query flags (in_shop) of the items of `original` that are still in `kept` (after bad
 /// images were dropped), in `kept`'s order. `flags` is per item of `original`.
 pub fn query_flags_after_drop(original: &Split, flags: &[bool], kept: &Split) -> Vec<bool> {

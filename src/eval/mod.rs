@@ -7,6 +7,9 @@ pub mod knn;
 pub mod picks;
 pub mod query_gallery;
 pub mod search;
+mod sets;
+
+pub use sets::{evaluate_sets, Evaluation, Gallery};
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -219,7 +222,7 @@ pub fn compute_metrics(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyh
 }
 
 /// The metrics and the nearest-neighbour lists they were computed from.
-pub fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(Metrics, knn::Neighbours)> {
+fn compute_metrics_and_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(Metrics, knn::Neighbours)> {
     let (m, nn) = evaluate_with_neighbours(emb, labels, opts)?;
     // Training warns about degenerate splits once, before the first epoch (train.rs).
     for w in &m.warnings {
@@ -248,7 +251,7 @@ pub fn evaluate(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Res
 }
 
 /// `evaluate` plus the nearest-neighbour lists (rows nearest first).
-pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(MetricValues, knn::Neighbours)> {
+fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions) -> anyhow::Result<(MetricValues, knn::Neighbours)> {
     let n = labels.len();
     anyhow::ensure!(emb.dim() == 2, "embeddings must be a 2-D [N, D] array, got shape {:?}", emb.size());
     anyhow::ensure!(emb.size()[0] as usize == n, "embeddings have {} rows but there are {n} labels", emb.size()[0]);
@@ -335,7 +338,7 @@ pub fn evaluate_with_neighbours(emb: &Tensor, labels: &[i64], opts: &EvalOptions
 /// first epoch). Errors as those two functions.
 pub fn evaluate_split(emb: &Tensor, labels: &[i64], is_query: Option<&[bool]>, opts: &EvalOptions) -> anyhow::Result<(Metrics, Vec<String>)> {
     match is_query {
-        Some(flags) => Ok((compute_metrics_query_gallery_split(emb, labels, flags, opts)?.0, Vec::new())),
+        Some(flags) => Ok((compute_metrics_query_gallery_split(emb, labels, flags, opts)?, Vec::new())),
         None => {
             let m = evaluate(emb, labels, opts)?;
             Ok((m.to_metrics(), m.warnings))
@@ -347,12 +350,11 @@ pub fn evaluate_split(emb: &Tensor, labels: &[i64], is_query: Option<&[bool]>, o
 /// (`is_query[i]`) against the gallery (the other items), as `query_gallery::
 /// query_gallery_metrics` computes them (no self-matches to exclude: the two sets are
 /// disjoint); NMI, F1 and the class distances over all items (query + gallery), as
-/// `compute_metrics`. The neighbours returned are those of every item among all (for the
-/// retrieval picture). Errors: `is_query` of another length, no query or no gallery item,
+/// `compute_metrics`. Errors: `is_query` of another length, no query or no gallery item,
 /// and those of the two functions.
-pub fn compute_metrics_query_gallery_split(emb: &Tensor, labels: &[i64], is_query: &[bool], opts: &EvalOptions) -> anyhow::Result<(Metrics, knn::Neighbours)> {
+fn compute_metrics_query_gallery_split(emb: &Tensor, labels: &[i64], is_query: &[bool], opts: &EvalOptions) -> anyhow::Result<Metrics> {
     anyhow::ensure!(is_query.len() == labels.len(), "{} query flags for {} items", is_query.len(), labels.len());
-    let (mut m, nn) = compute_metrics_and_neighbours(emb, labels, opts)?;
+    let mut m = compute_metrics(emb, labels, opts)?;
     let dim = emb.size()[1] as usize;
     let host = Vec::<f32>::try_from(emb.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().flatten(0, -1))?;
     let (mut q, mut ql, mut g, mut gl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -377,7 +379,7 @@ pub fn compute_metrics_query_gallery_split(emb: &Tensor, labels: &[i64], is_quer
     }
     m.recall = qg.recall;
     m.map_at_r = qg.map_at_r;
-    Ok((m, nn))
+    Ok(m)
 }
 
 pub fn class_sizes(labels: &[i64]) -> std::collections::BTreeMap<i64, usize> {

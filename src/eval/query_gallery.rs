@@ -225,34 +225,3 @@ pub fn query_gallery_from_tensors(query: &EvalSet, gallery: Option<&EvalSet>, ks
     m.warnings = warnings;
     Ok(m)
 }
-
-/// `pads metrics --query-embeddings Q --query-labels QL --gallery-embeddings G
-/// --gallery-labels GL`: loads the four files and computes `query_gallery_from_tensors`.
-/// Query and gallery are the same set exactly when both pairs name the same files (then
-/// self-matches are left out); the same embeddings file with different label files is
-/// refused. Files are read and checked as in single-set `pads metrics` (`eval::input`:
-/// NaN/Inf rows, label dtype and count), then checked and normalised (with `normalize`) by
-/// `query_gallery_from_tensors`, the files' paths naming the sets in its messages.
-pub fn query_gallery_from_files(q: &std::path::Path, ql: &std::path::Path, g: &std::path::Path, gl: &std::path::Path, ks: &[usize], normalize: bool, skip_lone: bool) -> Result<QueryGalleryMetrics> {
-    let same_emb = same_file(q, g);
-    let same_labels = same_file(ql, gl);
-    if same_emb != same_labels {
-        bail!(
-            "--query-embeddings/--gallery-embeddings {} the same file but --query-labels/--gallery-labels {}: give both pairs the same files (one set, self-matches left out) or two separate sets",
-            if same_emb { "name" } else { "do not name" },
-            if same_labels { "do" } else { "do not" }
-        );
-    }
-    let load = |e: &std::path::Path, l: &std::path::Path| -> Result<(tch::Tensor, Vec<i64>, String)> {
-        let t = super::input::read_embeddings(e)?;
-        let labels = super::input::read_labels(l, Some(t.size()[0] as usize))?;
-        Ok((t, labels, e.display().to_string()))
-    };
-    let (qt, qlab, qname) = load(q, ql)?;
-    let query = EvalSet { embeddings: &qt, labels: &qlab, name: &qname };
-    if same_emb {
-        return query_gallery_from_tensors(&query, None, ks, normalize, skip_lone);
-    }
-    let (gt, glab, gname) = load(g, gl)?;
-    query_gallery_from_tensors(&query, Some(&EvalSet { embeddings: &gt, labels: &glab, name: &gname }), ks, normalize, skip_lone)
-}

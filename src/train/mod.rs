@@ -17,7 +17,7 @@ pub use state::TrainState;
 use crate::config::RunConfig;
 use crate::data::loader::ImageStore;
 use crate::data::sampler::ClassBalancedSampler;
-use crate::data::scan::{write_records, SkipRecord};
+use crate::data::scan::{read_records, write_records, SkipRecord};
 use crate::eval::Metrics;
 use crate::loss::Objective;
 use crate::miners::Mining;
@@ -212,13 +212,9 @@ impl Trainer<'_> {
         if self.skips.is_empty() && !path.is_file() {
             return Ok(());
         }
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            for line in text.lines().skip(1).filter(|l| l.starts_with("train,replaced,")) {
-                let p = line.splitn(3, ',').nth(2).and_then(|r| r.strip_prefix('"')).and_then(|r| r.split('"').next()).unwrap_or("");
-                if !self.skips.iter().any(|s| s.path.as_os_str() == p) {
-                    let reason = line.rsplit_once(",\"").map(|(_, r)| r.trim_end_matches('"').to_string()).unwrap_or_default();
-                    self.skips.push(SkipRecord { split: "train".into(), path: p.into(), reason, action: "replaced".into() });
-                }
+        for r in read_records(&path).into_iter().filter(|r| r.split == "train" && r.action == "replaced") {
+            if !self.skips.iter().any(|s| s.path == r.path) {
+                self.skips.push(r);
             }
         }
         write_records(&path, &self.skips)
