@@ -66,7 +66,7 @@ run_all() {
         for c in train eval embed export search metrics compare demo sweep synth summarize "data check" "data resize" "bench loader"; do
             "$pads" $c --help >"$out/help-${c// /-}.txt"
         done
-        "$pads" data check "${common[@]:0:${#common[@]}-1}" --json >"$out/data-check.json" || true
+        "$pads" data check "${common[@]:0:${#common[@]}-1}" --json >"$out/data-check.json" 2>"$out/data-check-stderr.txt" || true
         "$pads" train --out runs/pads "${common[@]}" --sampling pads --loss margin --policy-sample-freq 2 \
             --policy-metric-history 3 --eval-before >"$out/train-pads.txt"
         "$pads" train --out runs/distance "${common[@]}" --sampling distance --loss margin >"$out/train-distance.txt"

@@ -223,7 +223,8 @@ class _Miner:
 
     @property
     def options(self):
-        """Every option of this miner (pads names), as a dict."""
+        """The miner's options and the agent defaults a PADSAgent over it starts from (the
+        original's names), as a dict."""
         return _json.loads(self._m.options_json())
 
     def state_dict(self):
@@ -438,6 +439,7 @@ class PADSAgent:
 
     @property
     def options(self):
+        """The agent's options and its miner's (the original's names), as a dict."""
         return _json.loads(self._a.options_json())
 
     def state_dict(self):
