@@ -4,8 +4,10 @@
 # files they write byte for byte.
 #
 #   scripts/same-outputs.sh BASE_REV          # e.g. HEAD~3, main, a commit id
-#   BASE_BIN=/path/to/pads scripts/same-outputs.sh   # an already built base binary
+#   BASE_BIN=/path/to/pads scripts/same-outputs.sh   # an already built base binary (no BASE_REV)
 #   NEW_BIN=/path/to/pads ...                         # skip building the working tree too
+#   SAME_OUTPUTS_DIR=DIR ...                          # where to work (default: target/same-outputs);
+#                                                     # the folder is emptied first
 #
 # The commands: `pads synth` (a tiny synthetic set), a tiny PADS run and a tiny distance run
 # (`pads train`: metrics.csv, pads_progression.jsonl, config.toml, summary.json; plots,
@@ -37,6 +39,7 @@ build_rev() { # REV -> $WORK/bin/base/pads, sharing target/ so only pads itself 
 }
 
 if [[ -n "${BASE_BIN:-}" ]]; then
+    [[ $# -eq 0 ]] || { echo "give BASE_REV or BASE_BIN, not both" >&2; exit 2; }
     cp "$BASE_BIN" "$WORK/bin/base/pads"
 else
     [[ $# -ge 1 ]] || { echo "usage: $0 BASE_REV (or BASE_BIN=path $0)" >&2; exit 2; }
@@ -63,7 +66,8 @@ run_all() {
         # The seconds a command took are not compared.
         "$pads" synth --out data/synthetic --classes 12 --per-class 10 --image-size 32 --seed 3 | sed 's/ in [0-9.]* s$//' >"$out/synth.txt"
         "$pads" --help >"$out/help.txt"
-        for c in train eval embed export search metrics compare demo sweep synth summarize "data check" "data resize" "bench loader"; do
+        for c in train eval embed export search metrics compare demo sweep synth summarize data "data check" "data resize" \
+            bench "bench loader" "bench train-step" "bench miners" "bench search"; do
             "$pads" $c --help >"$out/help-${c// /-}.txt"
         done
         "$pads" data check "${common[@]:0:${#common[@]}-1}" --json >"$out/data-check.json" 2>"$out/data-check-stderr.txt" || true
@@ -71,7 +75,7 @@ run_all() {
             --policy-metric-history 3 --eval-before >"$out/train-pads.txt"
         "$pads" train --out runs/distance "${common[@]}" --sampling distance --loss margin >"$out/train-distance.txt"
         for run in pads distance; do
-            for f in config.toml metrics.csv pads_progression.jsonl summary.json checkpoint_last.safetensors checkpoint_best.safetensors skipped_images.csv; do
+            for f in config.toml metrics.csv pads_progression.jsonl summary.json checkpoint_last.safetensors checkpoint_best.safetensors skipped_images.csv report.html; do
                 [[ -f runs/$run/$f ]] && cp "runs/$run/$f" "$out/$run-$f"
             done
         done
@@ -84,6 +88,7 @@ run_all() {
             --gallery-embeddings emb/embeddings.npy --gallery-labels emb/labels.npy --k 1,5 --json >"$out/metrics-qg.json"
         "$pads" export --run runs/pads --out export >"$out/export.txt"
         cp export/preprocess.json "$out/export-preprocess.json"
+        cp export/model.pt "$out/export-model.pt"
         [[ -f export/model.safetensors ]] && cp export/model.safetensors "$out/export-model.safetensors"
         "$pads" search --run runs/pads --gallery emb --query data/synthetic/images -k 3 --json >"$out/search.json"
         "$pads" compare runs/pads runs/distance --out cmp >"$out/compare.txt" 2>"$out/compare-warnings.txt"

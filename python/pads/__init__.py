@@ -15,6 +15,7 @@ original's names (``policy_n_support``, ``policy_lr``, ...) and, when left as No
 defaults of ``pads train`` (the original's); ``pads.defaults()`` lists them.
 """
 import json as _json
+import math as _math
 import numbers as _numbers
 import warnings as _warnings
 
@@ -63,8 +64,21 @@ def _as_tensor(x, what, device=None):
     return t.to(device) if device is not None else t
 
 
+def _option_value(key, v):
+    """An option value as JSON takes it: numpy scalars and arrays and tensors become Python
+    numbers and lists; a float that is not finite is refused, naming the option."""
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        v = v.tolist()
+    if isinstance(v, tuple):
+        v = list(v)
+    for x in v if isinstance(v, list) else [v]:
+        if isinstance(x, float) and not _math.isfinite(x):
+            raise ValueError(f"{key} must be a finite number, got {v!r}")
+    return v
+
+
 def _options(values):
-    return _json.dumps({k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if v is not None})
+    return _json.dumps({k: _option_value(k, v) for k, v in values.items() if v is not None})
 
 
 def evaluate(

@@ -50,12 +50,16 @@ fn options_from_json<T: serde::de::DeserializeOwned>(options_json: &str, what: &
     for (k, v) in fill {
         obj.entry(k.to_string()).or_insert_with(|| v.clone());
     }
-    serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| {
+    serde_json::from_value(serde_json::Value::Object(obj.clone())).map_err(|e| {
         let text = e.to_string();
         if text.starts_with("unknown field") {
-            PyTypeError::new_err(format!("{what}: {text}"))
-        } else {
-            value_err(format!("{what}: {text}"))
+            return PyTypeError::new_err(format!("{what}: {text}"));
+        }
+        // serde names no field for a wrong type or value: find the key that fails alone.
+        let bad = obj.iter().find(|(k, v)| serde_json::from_value::<T>(serde_json::json!({ k.as_str(): v })).is_err());
+        match bad {
+            Some((k, v)) => value_err(format!("{what}: {k}={v}: {text}")),
+            None => value_err(format!("{what}: {text}")),
         }
     })
 }

@@ -116,6 +116,9 @@ impl AgentOptions {
         if self.policy_metric_history == 0 {
             bail!("{} must be at least 1", opt("policy_metric_history"));
         }
+        if self.policy_run_avgs.contains(&0) {
+            bail!("{} takes windows of at least 1 policy update, got {:?}", opt("policy_run_avgs"), self.policy_run_avgs);
+        }
         if self.policy_state_metrics.is_empty() {
             bail!("{} needs at least one of recall, dists, nmi", opt("policy_state_metrics"));
         }

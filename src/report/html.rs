@@ -92,26 +92,26 @@ pub fn write_report(run: &RunDir, cfg: &RunConfig, table: &CsvTable, progression
 
 /// "Skipped images (N)": every image the run did not use as it is (skipped_images.csv).
 fn skipped_section(run: &RunDir) -> String {
-    let Ok(table) = CsvTable::read(&run.path("skipped_images.csv")) else { return String::new() };
-    if table.rows.is_empty() {
+    let records = crate::data::scan::read_records(&run.path("skipped_images.csv"));
+    if records.is_empty() {
         return String::new();
     }
-    let count = |split: &str| table.rows.iter().filter(|r| r.first().is_some_and(|s| s == split)).count();
+    let count = |split: &str| records.iter().filter(|r| r.split == split).count();
     let mut h = format!(
         "<h2>Skipped images ({})</h2><p>left out by the layout {}, replaced in training {}, dropped from validation {}, dropped from test {} (list: skipped_images.csv)</p><table><tr><th>split</th><th>action</th><th>file and reason</th></tr>",
-        table.rows.len(),
+        records.len(),
         count("layout"),
         count("train"),
         count("val"),
         count("test")
     );
-    for r in &table.rows {
-        let rest = r.get(2..).map(|x| x.join(",")).unwrap_or_default();
+    for r in &records {
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
-            escape(r.first().map(String::as_str).unwrap_or("")),
-            escape(r.get(1).map(String::as_str).unwrap_or("")),
-            escape(&rest)
+            "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}<br>{}</td></tr>",
+            escape(&r.split),
+            escape(&r.action),
+            escape(&r.path.display().to_string()),
+            escape(&r.reason)
         ));
     }
     h.push_str("</table>");

@@ -90,7 +90,7 @@ impl Trainer<'_> {
             let batch = batch?;
             let emb = self.model.forward(&batch.images.to_device(self.device));
             if !bool::try_from(emb.isfinite().all())? {
-                bail!("embeddings hold NaN or Inf at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.log.run.last_checkpoint().display());
+                bail!("embeddings hold NaN or Inf at epoch {}, iteration {}; {}", epoch0 + 1, it + 1, self.last_good_checkpoint());
             }
             let triplets = self.miner.mine(&emb, &batch.labels, &mut self.state.miner_rng);
             if triplets.is_empty() {
@@ -99,7 +99,7 @@ impl Trainer<'_> {
             let loss = self.objective.loss(&emb, &triplets, &batch.labels);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
-                bail!("loss is {loss_value} (NaN or Inf) at epoch {}, iteration {}; the last good checkpoint is {}", epoch0 + 1, it + 1, self.log.run.last_checkpoint().display());
+                bail!("loss is {loss_value} (NaN or Inf) at epoch {}, iteration {}; {}", epoch0 + 1, it + 1, self.last_good_checkpoint());
             }
             self.opt_model.zero_grad();
             self.objective.zero_grad();
@@ -114,10 +114,10 @@ impl Trainer<'_> {
                     let progress = self.state.global_iter as f64 / total_iters as f64;
                     self.policy_step(epoch0 + 1, progress).with_context(|| {
                         format!(
-                            "PADS policy step at epoch {}, iteration {} failed; the last good checkpoint is {}",
+                            "PADS policy step at epoch {}, iteration {} failed; {}",
                             epoch0 + 1,
                             it + 1,
-                            self.log.run.last_checkpoint().display()
+                            self.last_good_checkpoint()
                         )
                     })?;
                 }
@@ -133,6 +133,17 @@ impl Trainer<'_> {
         bar.finish_and_clear();
         self.record_replaced_images()?;
         Ok(loss_sum / n_batches.max(1) as f64)
+    }
+
+    /// Where a stopped run can continue from: "the last good checkpoint is PATH", or that
+    /// none exists yet (a failure in the first epoch leaves nothing to resume).
+    fn last_good_checkpoint(&self) -> String {
+        let path = self.log.run.last_checkpoint();
+        if path.is_file() {
+            format!("the last good checkpoint is {}", path.display())
+        } else {
+            format!("no checkpoint was written yet (it is written after each epoch), so there is nothing to resume: start again with --overwrite --out {}", self.log.run.root.display())
+        }
     }
 
     /// Training images that failed to load this epoch (replaced by another image of their
