@@ -65,6 +65,9 @@ fn messages_spell_options_as_the_front_end_does() {
     assert!(cli.starts_with("--policy-n-support must be at least 3"), "{cli}");
     let cfg = format!("{:#}", RunConfig { policy_lr: -1.0, ..RunConfig::default() }.validate().unwrap_err());
     assert!(cfg.starts_with("--policy-lr must be a positive number, got -1"), "{cfg}");
+    // A zero window would divide by zero in the state's running means: refused up front.
+    let avgs = format!("{:#}", RunConfig { policy_run_avgs: vec![2, 0], ..RunConfig::default() }.validate().unwrap_err());
+    assert!(avgs.starts_with("--policy-run-avgs takes windows of at least 1 policy update, got [2, 0]"), "{avgs}");
     fn keyword(field: &str, value: Option<&str>) -> String {
         match value {
             Some(v) => format!("{field}={v}"),

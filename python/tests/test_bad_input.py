@@ -95,3 +95,17 @@ def test_cpu_cuda_mix():
     assert a.device.type == "cuda"
     m_gpu = pads.evaluate(EMB.cuda(), LAB.cuda())
     assert m_gpu["recall@1"] == pads.evaluate(EMB, LAB)["recall@1"]
+
+
+def test_options_take_numpy_values_and_name_the_bad_keyword():
+    miner = pads.PADSMiner(policy_n_support=np.int64(10), policy_merge_oobs=np.bool_(False), policy_support_limit=np.array([0.2, 1.6]))
+    assert len(miner.distribution) == 9 and miner.support[0] == 0.2 and miner.support[-1] == 1.6
+    assert miner.options["policy_merge_oobs"] is False
+    with pytest.raises(ValueError, match=r"policy_merge_oobs=0: invalid type"):
+        pads.PADSMiner(policy_merge_oobs=0)
+    with pytest.raises(ValueError, match=r"policy_init_distr=\"Uniform_Low\": unknown variant"):
+        pads.PADSMiner(policy_init_distr="Uniform_Low")
+    with pytest.raises(ValueError, match="policy_lr must be a finite number"):
+        pads.PADSAgent(pads.PADSMiner(), policy_lr=float("nan"))
+    with pytest.raises(ValueError, match=r"policy_run_avgs takes windows of at least 1 policy update, got \[0\]"):
+        pads.PADSAgent(pads.PADSMiner(), policy_run_avgs=[0])

@@ -4,14 +4,15 @@
 use super::RunConfig;
 use crate::options::Preset;
 use anyhow::{Context, Result};
-use clap::parser::ValueSource;
-use clap::{ArgMatches, FromArgMatches};
 use std::path::Path;
 
 impl RunConfig {
     /// Builds the final config: `base` (preset or file, else defaults), then the flags the
     /// user actually typed. `matches` are the matches of a command that flattens RunConfig.
-    pub fn resolve(base: RunConfig, matches: &ArgMatches) -> Result<Self> {
+    #[cfg(feature = "cli")]
+    pub fn resolve(base: RunConfig, matches: &clap::ArgMatches) -> Result<Self> {
+        use clap::parser::ValueSource;
+        use clap::FromArgMatches;
         let typed = RunConfig::from_arg_matches(matches)?;
         let mut table = toml::Table::try_from(&base)?;
         let typed_table = toml::Table::try_from(&typed)?;

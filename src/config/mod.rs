@@ -7,261 +7,325 @@
 //! text and its documentation: one place describes each option.
 //! Precedence: defaults < `--preset` < `--config FILE.toml` < flags given on the command line
 //! (layering.rs). presets.rs: the original sample runs; validate.rs: range checks;
-//! cli.rs and help.rs: the clap command and its `--help` layout.
+//! cli.rs and help.rs: the clap command and its `--help` layout, only with the `cli` feature
+//! (on by default; the Python extension builds the library without it, so no clap there).
+#[cfg(feature = "cli")]
 pub mod cli;
 mod convert;
+#[cfg(feature = "cli")]
 pub mod help;
 mod layering;
 mod presets;
 mod validate;
 
+#[cfg(feature = "cli")]
 pub use cli::{allow_negative_numbers, run_config_command};
 pub use convert::takes_val_split;
 
 use crate::options::{Amp, Arch, DatasetKind, InitDistr, LossKind, PolicyMode, Sampling, SelectOn, StateMetric};
 use anyhow::{Context, Result};
-use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Every option of a run. Defaults are the original's (pads-spec.md), except where a
 /// comment says why pads differs.
 /// Every key is optional in TOML (`#[serde(default)]`): a missing key takes the default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
     // ---- data ----
     /// Dataset layout under --data-root: cub200, cars196, online_products (the paper's), in_shop
     /// (query/gallery), folder (<root>/<class>/<image>), synthetic (pads synth)
-    #[arg(help_heading = help::DATA, long, value_enum, default_value = "cub200")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, value_enum, default_value_t = RunConfig::default().dataset))]
     pub dataset: DatasetKind,
     /// Folder holding the dataset folder (cub200/, cars196/, online_products/, in_shop/,
     /// synthetic/); for folder, the class folders [path]
-    #[arg(help_heading = help::DATA, long, default_value = "data")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, default_value_os_t = RunConfig::default().data_root))]
     pub data_root: PathBuf,
     /// folder layout only: a separate folder of test classes [path; unset: split by
     /// --folder-test-share]
-    #[arg(help_heading = help::DATA, long)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long))]
     pub test_root: Option<PathBuf>,
     /// folder layout only: share of the classes (the last by name) used for test [fraction, 0-1]
-    #[arg(help_heading = help::DATA, long, default_value_t = 0.5)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, default_value_t = RunConfig::default().folder_test_share))]
     pub folder_test_share: f64,
     /// Share of the training images kept for training; the rest is the validation split PADS is
     /// rewarded on [fraction, 0-1; 1 = none]
-    #[arg(help_heading = help::DATA, long, default_value_t = 0.85)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, default_value_t = RunConfig::default().train_val_split))]
     pub train_val_split: f64,
     /// Take the validation split as whole classes instead of images of every class [true/false]
-    #[arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().train_val_split_by_class))]
     pub train_val_split_by_class: bool,
     /// Images of each class drawn together into a batch [images]
-    #[arg(help_heading = help::SAMPLING, long, default_value_t = 4)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::SAMPLING, long, default_value_t = RunConfig::default().samples_per_class))]
     pub samples_per_class: usize,
     /// Batch size [images]
-    #[arg(help_heading = help::SAMPLING, long, default_value_t = 112)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::SAMPLING, long, default_value_t = RunConfig::default().bs))]
     pub bs: usize,
     /// Side of the square network input [pixels]
-    #[arg(help_heading = help::DATA, long, default_value_t = 224)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, default_value_t = RunConfig::default().image_size))]
     pub image_size: usize,
     /// Image decoding and augmentation threads [threads; 0 = one per core]
-    #[arg(help_heading = help::DATA, long, default_value_t = 0)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, default_value_t = RunConfig::default().num_workers))]
     pub num_workers: usize,
     /// Keep decoded images in RAM after their first use: off by default, except the synthetic
     /// dataset (always cached); `pads data check` prints the RAM they take [true/false]
-    #[arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().cache_images))]
     pub cache_images: bool,
     /// Turn a missing, empty, truncated or non-image file into a counted warning instead of an
     /// error [true/false]
-    #[arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().skip_bad_images))]
     pub skip_bad_images: bool,
 
     // ---- model ----
     /// Backbone: resnet50 (the paper's, frozen BatchNorm) or small (a small CNN for CPU runs and
     /// tests)
-    #[arg(help_heading = help::MODEL, long, value_enum, default_value = "resnet50")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, value_enum, default_value_t = RunConfig::default().arch))]
     pub arch: Arch,
     /// Size of the embedding [dimensions]
-    #[arg(help_heading = help::MODEL, long, default_value_t = 128)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, default_value_t = RunConfig::default().embed_dim))]
     pub embed_dim: usize,
     /// torchvision ImageNet weights for resnet50, .pth or .safetensors [path]
-    #[arg(help_heading = help::MODEL, long)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long))]
     pub pretrained: Option<PathBuf>,
     /// Start resnet50 from random weights instead of --pretrained [true/false]
-    #[arg(help_heading = help::MODEL, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().not_pretrained))]
     pub not_pretrained: bool,
     /// Where to train: cpu, cuda, cuda:N or auto (cuda when available)
-    #[arg(help_heading = help::RUN, long, default_value = "cpu")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::RUN, long, default_value_t = RunConfig::default().device))]
     pub device: String,
     /// Mixed precision of the backbone: off or bf16 (head, distances, loss and metrics stay
     /// float32)
-    #[arg(help_heading = help::MODEL, long, value_enum, default_value = "off")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, value_enum, default_value_t = RunConfig::default().amp))]
     pub amp: Amp,
 
     // ---- optimisation ----
     /// Length of training [epochs]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 150)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().n_epochs))]
     pub n_epochs: usize,
     /// Learning rate of the network (Adam) [per step]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 1e-5)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().lr))]
     pub lr: f64,
     /// L2 weight decay, added to the gradient as torch.optim.Adam does [per step]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 4e-4)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().decay))]
     pub decay: f64,
     /// Epochs after which the learning rate is multiplied by --gamma [epochs, comma-separated]
-    #[arg(help_heading = help::OPTIMISATION, long, num_args = 1.., value_delimiter = ',', default_values_t = vec![150usize])]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().tau))]
     pub tau: Vec<usize>,
     /// Learning-rate factor applied at each --tau epoch [factor]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 0.3)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().gamma))]
     pub gamma: f64,
     /// Seed of every random choice: weights, validation split, batches, augmentation, sampler
     /// [integer]
-    #[arg(help_heading = help::RUN, long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::RUN, long, default_value_t = RunConfig::default().seed))]
     pub seed: u64,
 
     // ---- objective and sampling ----
     /// Objective: margin (learnable per-class beta, the paper's) or triplet
-    #[arg(help_heading = help::OPTIMISATION, long, value_enum, default_value = "triplet")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, value_enum, default_value_t = RunConfig::default().loss))]
     pub loss: LossKind,
     /// Negative sampler: random, semihard, softhard, distance (distance-weighted) or pads
     /// (policy-adapted; alias learned)
-    #[arg(help_heading = help::SAMPLING, long, value_enum, default_value = "pads")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::SAMPLING, long, value_enum, default_value_t = RunConfig::default().sampling))]
     pub sampling: Sampling,
     /// Margin of the margin or triplet loss [distance between unit-length embeddings, 0-2]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 0.2)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().margin))]
     pub margin: f64,
     /// Initial per-class beta of the margin loss [distance, 0-2]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 1.2)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().beta))]
     pub beta: f64,
     /// Learning rate of beta (Adam) [per step]
-    #[arg(help_heading = help::OPTIMISATION, long, default_value_t = 0.0005)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().beta_lr))]
     pub beta_lr: f64,
     /// Keep beta fixed at --beta [true/false]
-    #[arg(help_heading = help::OPTIMISATION, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().beta_constant))]
     pub beta_constant: bool,
 
     // ---- evaluation ----
     /// Recall@k values [k, comma-separated; unset: 1,2,4,8; 1,10,100,1000 for online_products;
     /// 1,10,20,30,40,50 for in_shop]
-    #[arg(help_heading = help::EVALUATION, long, num_args = 1.., value_delimiter = ',')]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::EVALUATION, long, num_args = 1.., value_delimiter = ','))]
     pub k_vals: Vec<usize>,
     /// Evaluate the test split every this many epochs, and after the last [epochs]
-    #[arg(help_heading = help::EVALUATION, long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::EVALUATION, long, default_value_t = RunConfig::default().eval_every))]
     pub eval_every: usize,
     /// Which epoch checkpoint_best keeps: highest test Recall@1 (test, the original's rule) or
     /// validation Recall@1 (val) [test|val]
-    #[arg(help_heading = help::EVALUATION, long, value_enum, default_value = "test")]
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::EVALUATION, long, value_enum, default_value_t = RunConfig::default().select_on))]
     pub select_on: SelectOn,
 
     // ---- PADS (pads-spec.md sections 4 and 5) ----
     /// Support points of the sampling distribution; it has one bin fewer [points]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 30)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_n_support))]
     pub policy_n_support: usize,
     /// Distance range LOW,HIGH the bins cover [distance between unit-length embeddings, 0-2]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = vec![0.1f64, 1.4])]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_support_limit))]
     pub policy_support_limit: Vec<f64>,
     /// Initial sampling distribution (uniform_low = weight on distances 0.3-0.7; see docs/pads.md)
-    #[arg(help_heading = help::PADS_POLICY, long, value_enum, default_value = "uniform_low")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, value_enum, default_value_t = RunConfig::default().policy_init_distr))]
     pub policy_init_distr: InitDistr,
     /// Distances outside the support fall into the edge bins; off: probability 0 [true/false]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = true)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_merge_oobs))]
     pub policy_merge_oobs: bool,
     /// Draw negatives over the whole batch, the anchor's class included (self-regularisation)
     /// [true/false]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = true)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_include_pos))]
     pub policy_include_pos: bool,
     /// The anchor may be drawn as its own positive [true/false]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = true)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_include_same))]
     pub policy_include_same: bool,
     /// Turn --policy-include-pos, --policy-include-same and --policy-merge-oobs off [true/false]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_no_self_reg))]
     pub policy_no_self_reg: bool,
     /// Training iterations between two policy updates (M in the paper) [iterations]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 30)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_sample_freq))]
     pub policy_sample_freq: usize,
     /// Epochs trained on the initial distribution before the policy acts [epochs]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 0)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_training_delay))]
     pub policy_training_delay: usize,
     /// Validation metric whose change is the reward: 0 = NMI, 1 = Recall@1, 2 = their mean
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 2)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_reward_type))]
     pub policy_reward_type: u8,
     /// Validation metrics in the policy's state: recall, dists, nmi [comma-separated]
-    #[arg(help_heading = help::PADS_POLICY, long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = vec![StateMetric::Recall, StateMetric::Nmi, StateMetric::Dists])]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_state_metrics))]
     pub policy_state_metrics: Vec<StateMetric>,
     /// Past validation metric vectors in the state [policy updates]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 10)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_metric_history))]
     pub policy_metric_history: usize,
     /// Windows of the running means of the metrics added to the state [policy updates,
     /// comma-separated]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = vec![2usize, 8, 16, 32])]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_run_avgs))]
     pub policy_run_avgs: Vec<usize>,
     /// Past distributions in the state [policy updates]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_parameter_history))]
     pub policy_parameter_history: usize,
     /// Hidden layer widths of the policy network [units, comma-separated]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = vec![128usize, 128])]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_size))]
     pub policy_size: Vec<usize>,
     /// Advantage against an EMA of the rewards instead of the A2C value head [true/false]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_dont_use_a2c))]
     pub policy_dont_use_a2c: bool,
     /// The three multipliers a bin's weight may get: reduce, keep, increase [factors,
     /// comma-separated]
-    #[arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = vec![0.5f64, 1.0, 1.5])]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_action_values))]
     pub policy_action_values: Vec<f64>,
     /// Learning rate of the policy (Adam) [per policy update]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 0.01)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_lr))]
     pub policy_lr: f64,
     /// Smoothing of the EMA reward baseline (with --policy-dont-use-a2c) [weight, 0-1]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 0.05)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_baseline_ema_gamma))]
     pub policy_baseline_ema_gamma: f64,
     /// Discount w of the A2C target r + w V(s) [weight, 0-1]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 0.99)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_reward_update_w))]
     pub policy_reward_update_w: f64,
     /// Policy update: reinforce or ppo (clipped ratio to an old policy)
-    #[arg(help_heading = help::PADS_POLICY, long, value_enum, default_value = "ppo")]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, value_enum, default_value_t = RunConfig::default().policy_mode))]
     pub policy_mode: PolicyMode,
     /// PPO clipping epsilon of the probability ratio [ratio]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 0.2)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_ppo_ratio))]
     pub policy_ppo_ratio: f64,
     /// PPO: refresh the old policy every this many policy updates [policy updates]
-    #[arg(help_heading = help::PADS_POLICY, long, default_value_t = 3)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_old_update_iter))]
     pub policy_old_update_iter: usize,
 
     // ---- opt-in departures from the original (docs/pads.md, "Differences from the original") ----
     /// Hold out the validation split for every sampler (the original: only PADS has one)
     /// [true/false]
-    #[arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().val_split_all_samplers))]
     pub val_split_all_samplers: bool,
     /// Draw the validation split at random with the seed instead of the original's evenly spaced
     /// images / last classes [true/false]
-    #[arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::DATA, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().val_split_random))]
     pub val_split_random: bool,
     /// Draw a group's images of one class without replacement (the original draws with replacement)
     /// [true/false]
-    #[arg(help_heading = help::SAMPLING, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::SAMPLING, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().batch_without_replacement))]
     pub batch_without_replacement: bool,
     /// Seed the k-means behind NMI and F1 with k-means++ instead of the original's k random points
     /// [true/false]
-    #[arg(help_heading = help::EVALUATION, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::EVALUATION, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().kmeans_plusplus))]
     pub kmeans_plusplus: bool,
     /// Leave queries whose class has no other item out of Recall@k (pytorch-metric-learning's rule)
     /// instead of counting them as misses (the original's) [true/false]
-    #[arg(help_heading = help::EVALUATION, long, num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::EVALUATION, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().skip_lone_queries))]
     pub skip_lone_queries: bool,
 }
 
+/// The original main.py's defaults (pads-spec.md), the one source of every default: the
+/// flags show and take these (`default_value_t = RunConfig::default().FIELD`), TOML keys that
+/// are not written take them, and each component's options struct starts from them.
 impl Default for RunConfig {
     fn default() -> Self {
-        #[derive(Parser)]
-        struct Wrap {
-            #[command(flatten)]
-            cfg: RunConfig,
+        RunConfig {
+            dataset: DatasetKind::Cub200,
+            data_root: PathBuf::from("data"),
+            test_root: None,
+            folder_test_share: 0.5,
+            train_val_split: 0.85,
+            train_val_split_by_class: false,
+            samples_per_class: 4,
+            bs: 112,
+            image_size: 224,
+            num_workers: 0,
+            cache_images: false,
+            skip_bad_images: false,
+            arch: Arch::Resnet50,
+            embed_dim: 128,
+            pretrained: None,
+            not_pretrained: false,
+            device: "cpu".to_string(),
+            amp: Amp::Off,
+            n_epochs: 150,
+            lr: 1e-5,
+            decay: 4e-4,
+            tau: vec![150usize],
+            gamma: 0.3,
+            seed: 1,
+            loss: LossKind::Triplet,
+            sampling: Sampling::Pads,
+            margin: 0.2,
+            beta: 1.2,
+            beta_lr: 0.0005,
+            beta_constant: false,
+            k_vals: Vec::new(),
+            eval_every: 1,
+            select_on: SelectOn::Test,
+            policy_n_support: 30,
+            policy_support_limit: vec![0.1f64, 1.4],
+            policy_init_distr: InitDistr::UniformLow,
+            policy_merge_oobs: true,
+            policy_include_pos: true,
+            policy_include_same: true,
+            policy_no_self_reg: false,
+            policy_sample_freq: 30,
+            policy_training_delay: 0,
+            policy_reward_type: 2,
+            policy_state_metrics: vec![StateMetric::Recall, StateMetric::Nmi, StateMetric::Dists],
+            policy_metric_history: 10,
+            policy_run_avgs: vec![2usize, 8, 16, 32],
+            policy_parameter_history: 1,
+            policy_size: vec![128usize, 128],
+            policy_dont_use_a2c: false,
+            policy_action_values: vec![0.5f64, 1.0, 1.5],
+            policy_lr: 0.01,
+            policy_baseline_ema_gamma: 0.05,
+            policy_reward_update_w: 0.99,
+            policy_mode: PolicyMode::Ppo,
+            policy_ppo_ratio: 0.2,
+            policy_old_update_iter: 3,
+            val_split_all_samplers: false,
+            val_split_random: false,
+            batch_without_replacement: false,
+            kmeans_plusplus: false,
+            skip_lone_queries: false,
         }
-        Wrap::parse_from(["pads"]).cfg
     }
 }
 

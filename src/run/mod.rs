@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Which of a run's two checkpoints to load: `best` (the epoch chosen by the run's selection
 /// rule, test Recall@1 by default as in the original) or `last` (the latest epoch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointChoice {
     Best,
