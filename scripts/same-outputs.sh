@@ -9,17 +9,35 @@
 #   SAME_OUTPUTS_DIR=DIR ...                          # where to work (default: target/same-outputs);
 #                                                     # the folder is emptied first
 #
-# The commands: `pads synth` (a tiny synthetic set), a tiny PADS run and a tiny distance run
-# (`pads train`: metrics.csv, pads_progression.jsonl, config.toml, summary.json; plots,
-# TensorBoard events and timing.csv hold wall times and are not compared), `pads eval --json`, `pads embed --split test` (embeddings.npy,
-# labels.npy, paths.txt, classes.txt), `pads metrics --json` on those embeddings (single set
-# and query/gallery), `pads export` (preprocess.json, model.safetensors), `pads search
-# --json`, `pads compare` (compare.csv, compare.md), `pads data check --json`, the
-# checkpoints, every command's `--help`, plus what each command prints on stdout. Both binaries run in the same folder, one
-# after the other, so absolute paths in the outputs are equal. Timings (timing.csv, wall
-# seconds) are not compared. Exit 0 when every file is equal; otherwise the differing files
-# are listed and the exit status is 1.
+# The commands: `pads synth` (a tiny synthetic set); a tiny PADS run and a tiny distance run
+# (`pads train`: metrics.csv, pads_progression.jsonl, config.toml, summary.json, report.html,
+# both checkpoints; the PNG plots, TensorBoard events and timing.csv are not compared);
+# `pads eval`; `pads embed --split test` (embeddings.npy, labels.npy, paths.txt,
+# classes.txt); `pads metrics --json` on those embeddings (one set and query/gallery);
+# `pads export` (model.pt, preprocess.json; model.safetensors too if a future run uses
+# resnet50); `pads search --json`; `pads compare` (compare.csv, compare.md); `pads data check
+# --json`; every command's `--help`; and what each command prints on stdout (the seconds
+# `pads synth` took left out). The WARN lines printed meanwhile come from the tiny runs'
+# settings (a --tau beyond --n-epochs) and are expected. Both binaries run in the same
+# folder, one after the other, so absolute paths in the outputs are equal. Exit 0 when every
+# file is equal; otherwise the differing files are listed and the exit status is 1; 2 for a
+# wrong call, which touches nothing.
 set -euo pipefail
+# Arguments first: a refused call touches nothing.
+if [[ -n "${BASE_BIN:-}" && $# -gt 0 ]]; then
+    echo "give BASE_REV or BASE_BIN, not both" >&2
+    exit 2
+fi
+if [[ -z "${BASE_BIN:-}" && $# -eq 0 ]]; then
+    echo "usage: $0 BASE_REV (or BASE_BIN=path $0)" >&2
+    exit 2
+fi
+for bin in "${BASE_BIN:-}" "${NEW_BIN:-}"; do
+    [[ -z "$bin" || -x "$bin" ]] || { echo "$bin is not an executable pads binary" >&2; exit 2; }
+done
+[[ -z "${SAME_OUTPUTS_DIR:-}" ]] || SAME_OUTPUTS_DIR="$(realpath -m "$SAME_OUTPUTS_DIR")"
+[[ -z "${BASE_BIN:-}" ]] || BASE_BIN="$(realpath "$BASE_BIN")"
+[[ -z "${NEW_BIN:-}" ]] || NEW_BIN="$(realpath "$NEW_BIN")"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 VENV="$REPO/.venv"
@@ -39,10 +57,8 @@ build_rev() { # REV -> $WORK/bin/base/pads, sharing target/ so only pads itself 
 }
 
 if [[ -n "${BASE_BIN:-}" ]]; then
-    [[ $# -eq 0 ]] || { echo "give BASE_REV or BASE_BIN, not both" >&2; exit 2; }
     cp "$BASE_BIN" "$WORK/bin/base/pads"
 else
-    [[ $# -ge 1 ]] || { echo "usage: $0 BASE_REV (or BASE_BIN=path $0)" >&2; exit 2; }
     echo "building $1 ..." >&2
     build_rev "$1"
 fi

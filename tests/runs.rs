@@ -359,3 +359,25 @@ fn compare_refuses_the_same_run_twice() {
     let (ok, _, err) = pads(&s(&["compare", run.to_str().unwrap(), again.to_str().unwrap(), "--out", tmp.path().join("cmp").to_str().unwrap()]));
     assert!(!ok && err.contains("is given twice") && err.contains("r1"), "{err}");
 }
+
+#[test]
+fn a_run_that_fails_before_its_first_checkpoint_is_not_offered_for_resume() {
+    let root = data_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("nan").to_str().unwrap().to_string();
+    // A learning rate this large sends the embeddings to NaN in the first epoch.
+    let mut args = with(train_args(&root, "distance", 2), &["--out", &out]);
+    for (flag, value) in [("--lr", "1e30"), ("--loss", "triplet")] {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1] = value.to_string();
+    }
+    let (ok, _, err) = pads(&args);
+    assert!(!ok && err.contains("at epoch 1") && err.contains("no checkpoint was written yet"), "{err}");
+    assert!(!err.contains("the last good checkpoint is"), "{err}");
+    // The folder holds the run's config and logs but no checkpoint: another try is told to
+    // start again, not to resume.
+    let (ok, _, err) = pads(&args);
+    assert!(!ok && err.contains("stopped before its first checkpoint") && err.contains("--overwrite") && !err.contains("--resume"), "{err}");
+    let (ok, _, err) = pads(&s(&["train", "--resume", &out]));
+    assert!(!ok && err.contains("holds no checkpoint") && err.contains("--overwrite"), "{err}");
+}

@@ -57,9 +57,15 @@ fn options_from_json<T: serde::de::DeserializeOwned>(options_json: &str, what: &
         }
         // serde names no field for a wrong type or value: find the key that fails alone.
         let bad = obj.iter().find(|(k, v)| serde_json::from_value::<T>(serde_json::json!({ k.as_str(): v })).is_err());
-        match bad {
-            Some((k, v)) => value_err(format!("{what}: {k}={v}: {text}")),
-            None => value_err(format!("{what}: {text}")),
+        let text = match bad {
+            Some((k, v)) => format!("{what}: {k}={v}: {text}"),
+            None => format!("{what}: {text}"),
+        };
+        // A value of the wrong type is a TypeError, as Python's own checks raise.
+        if text.contains("invalid type") {
+            PyTypeError::new_err(text)
+        } else {
+            value_err(text)
         }
     })
 }

@@ -101,7 +101,7 @@ def test_options_take_numpy_values_and_name_the_bad_keyword():
     miner = pads.PADSMiner(policy_n_support=np.int64(10), policy_merge_oobs=np.bool_(False), policy_support_limit=np.array([0.2, 1.6]))
     assert len(miner.distribution) == 9 and miner.support[0] == 0.2 and miner.support[-1] == 1.6
     assert miner.options["policy_merge_oobs"] is False
-    with pytest.raises(ValueError, match=r"policy_merge_oobs=0: invalid type"):
+    with pytest.raises(TypeError, match=r"policy_merge_oobs=0: invalid type"):
         pads.PADSMiner(policy_merge_oobs=0)
     with pytest.raises(ValueError, match=r"policy_init_distr=\"Uniform_Low\": unknown variant"):
         pads.PADSMiner(policy_init_distr="Uniform_Low")

@@ -51,7 +51,8 @@ pub fn run_files(dir: &Path) -> Vec<String> {
 /// `overwrite`. An absent or empty folder, or one holding only other files, is fine.
 ///
 /// Errors: the message names the folder, a few of its run files, and the three ways on:
-/// `--resume DIR`, another `--out`, or `--overwrite`.
+/// `--resume DIR` (only offered when the run has a checkpoint), another `--out`, or
+/// `--overwrite`.
 pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("--out {} is a file, not a folder", dir.display());
@@ -62,6 +63,15 @@ pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
     }
     let shown: Vec<&str> = found.iter().take(4).map(String::as_str).collect();
     let more = if found.len() > shown.len() { ", ..." } else { "" };
+    if !dir.join("checkpoint_last.safetensors").is_file() {
+        bail!(
+            "{} already holds a run ({}{more}) that stopped before its first checkpoint (written after each epoch), so there is nothing to resume; pads never mixes two runs in one folder.\n  \
+             start it again:  add --overwrite (removes the old run's files first)\n  \
+             start a new one: pass another --out",
+            dir.display(),
+            shown.join(", ")
+        );
+    }
     bail!(
         "{} already holds a run ({}{more}); pads never mixes two runs in one folder.\n  \
          continue it:     pads train --resume {}\n  \

@@ -86,7 +86,12 @@ impl Trainer<'_> {
     pub(super) fn restore(&mut self) -> Result<()> {
         let path = self.log.run.last_checkpoint();
         if !path.is_file() {
-            bail!("--resume: {} has no checkpoint to resume from", path.display());
+            bail!(
+                "--resume: {} holds no checkpoint ({} is written after each epoch, and this run stopped before its first one ended): start it again with --out {} --overwrite",
+                self.log.run.root.display(),
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                self.log.run.root.display()
+            );
         }
         let ck = Checkpoint::load(&path)?;
         let state: TrainState = serde_json::from_value(ck.state.clone())
