@@ -116,14 +116,19 @@ fn labels_must_be_integral_and_one_per_row() {
     Tensor::from_slice(&[0i64; 12]).view([6, 2]).write_npy(&wide).unwrap();
     let (ok, _, _, err) = pads(&["metrics", "--embeddings", s(&e), "--labels", s(&wide)]);
     assert!(!ok && err.contains("wide.npy") && err.contains("1-D"), "{err}");
-    // A dtype pads cannot read (uint64) names the file.
+    // Unsigned labels (uint64, as numpy writes them) are class ids too: same numbers.
     let u64_file = tmp.path().join("u64.npy");
     let mut bytes = std::fs::read(&ints).unwrap();
     let at = bytes.windows(3).position(|w| w == b"<i8").unwrap();
     bytes[at + 1] = b'u';
-    std::fs::write(&u64_file, bytes).unwrap();
-    let (ok, code, _, err) = pads(&["metrics", "--embeddings", s(&e), "--labels", s(&u64_file)]);
-    assert!(!ok && code == 1 && err.contains("u64.npy") && err.contains("integer"), "{err}");
+    std::fs::write(&u64_file, &bytes).unwrap();
+    assert_eq!(metrics_json(&e, &u64_file, &[]).0, want);
+    // A dtype pads cannot read (complex) names the file and what it reads.
+    bytes[at + 1] = b'c';
+    let c8_file = tmp.path().join("c8.npy");
+    std::fs::write(&c8_file, &bytes).unwrap();
+    let (ok, code, _, err) = pads(&["metrics", "--embeddings", s(&e), "--labels", s(&c8_file)]);
+    assert!(!ok && code == 1 && err.contains("c8.npy") && err.contains("integer"), "{err}");
 }
 
 #[test]
@@ -761,4 +766,64 @@ with zipfile.ZipFile(out + "/ok.pth") as src, zipfile.ZipFile(out + "/short.pth"
     assert_eq!(read_state_dict(&tmp.path().join("ok.pth")).unwrap()["conv1.weight"].size(), vec![8, 8]);
     let err = format!("{:#}", read_state_dict(&tmp.path().join("short.pth")).unwrap_err());
     assert!(err.contains("short.pth") && err.contains("conv1.weight") && err.contains("do not fit"), "{err}");
+}
+
+/// A .npy file whose header promises more (or less) data than the file holds is refused by
+/// every reader, before anything is allocated from the header's numbers; every integer label
+/// width is read (issue: a label file cut in half gave exit 0 and a wrong Recall@1).
+#[test]
+fn npy_files_that_lie_about_their_length_are_refused_and_every_integer_width_is_read() {
+    use pads::eval::input::{read_embeddings, read_labels};
+    let tmp = tempfile::tempdir().unwrap();
+    let labels: Vec<i64> = (0..2000).map(|i| i % 7).collect();
+    let full = tmp.path().join("labels.npy");
+    Tensor::from_slice(&labels).write_npy(&full).unwrap();
+    assert_eq!(read_labels(&full, None).unwrap(), labels);
+    // Cut in half.
+    let bytes = std::fs::read(&full).unwrap();
+    let half = tmp.path().join("half.npy");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let err = format!("{:#}", read_labels(&half, None).unwrap_err());
+    assert!(err.contains("half.npy") && err.contains("needs 16000 bytes") && err.contains("truncated"), "{err}");
+    // A header claiming 2,000 labels with 8 stored.
+    let header_end = bytes.len() - 2000 * 8;
+    let eight = tmp.path().join("eight.npy");
+    std::fs::write(&eight, [&bytes[..header_end], &bytes[header_end..header_end + 64]].concat()).unwrap();
+    assert!(format!("{:#}", read_labels(&eight, None).unwrap_err()).contains("the file holds 64"));
+    // A 1 KiB file claiming 4,000,000 x 64 float32: refused at once, nothing allocated.
+    let e = Tensor::zeros([4, 64], (tch::Kind::Float, tch::Device::Cpu));
+    let small = tmp.path().join("claims.npy");
+    e.write_npy(&small).unwrap();
+    let mut b = std::fs::read(&small).unwrap();
+    let at = b.windows(10).position(|w| w == b"'shape': (").unwrap() + "'shape': ".len();
+    let end = at + b[at..].iter().position(|&c| c == b')').unwrap() + 1;
+    let new_shape = b"(4000000, 64)";
+    b.splice(at..end, new_shape.iter().copied());
+    // Keep the header length field right (the header changed length).
+    let len = (u16::from_le_bytes([b[8], b[9]]) as usize + new_shape.len() - (end - at)) as u16;
+    b[8..10].copy_from_slice(&len.to_le_bytes());
+    std::fs::write(&small, &b).unwrap();
+    let err = format!("{:#}", read_embeddings(&small).unwrap_err());
+    assert!(err.contains("claims.npy") && err.contains("needs 1024000000 bytes") && err.contains("the file holds 1024"), "{err}");
+    // uint16 / uint32 / uint8 / int16 labels: the same class ids.
+    let ints = tmp.path().join("i64.npy");
+    Tensor::from_slice(&[3i64, 3, 5, 5]).write_npy(&ints).unwrap();
+    let raw = std::fs::read(&ints).unwrap();
+    let data_at = raw.len() - 32;
+    let descr_at = raw.windows(5).position(|w| w == b"'<i8'").unwrap();
+    for (descr, width) in [("<u2", 2usize), ("<u4", 4), ("|u1", 1), ("<i2", 2)] {
+        // Same length as '<i8', so the header length stays right.
+        let mut f = raw[..data_at].to_vec();
+        f[descr_at + 1..descr_at + 4].copy_from_slice(descr.as_bytes());
+        for v in [3u64, 3, 5, 5] {
+            f.extend_from_slice(&v.to_le_bytes()[..width]);
+        }
+        let p = tmp.path().join(format!("w{width}.npy"));
+        std::fs::write(&p, f).unwrap();
+        assert_eq!(read_labels(&p, Some(4)).unwrap(), vec![3, 3, 5, 5], "{descr}");
+    }
+    // float16 embeddings read as their float32 values.
+    let f16 = tmp.path().join("f16.npy");
+    Tensor::from_slice(&[0.5f32, -2.0, 1.0, 0.25]).view([2, 2]).to_kind(tch::Kind::Half).write_npy(&f16).unwrap();
+    assert_eq!(Vec::<f32>::try_from(read_embeddings(&f16).unwrap().flatten(0, -1)).unwrap(), vec![0.5, -2.0, 1.0, 0.25]);
 }

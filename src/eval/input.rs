@@ -1,48 +1,47 @@
 //! Reading user-supplied embeddings and labels (.npy) for `pads metrics` and any caller that
 //! evaluates files: every failure names the file and what was expected.
+use crate::npy::{read_array, NpyData};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-/// Embeddings `[N, D]` from a .npy file (float16/32/64 or integer; kept as float32).
-/// Errors: unreadable file or dtype, not 2-D, complex values, NaN/Inf rows (first row and
-/// count named, see `eval::check_finite`).
+/// Embeddings `[N, D]` from a .npy file (float16/32/64 or integer; kept as float32), read
+/// with `npy::read_array` (the header checked against the file's length first).
+/// Errors: unreadable file, unsupported or big-endian dtype, a shape the data does not fill,
+/// not 2-D, NaN/Inf rows (first row and count named, see `eval::check_finite`).
 pub fn read_embeddings(path: &Path) -> Result<Tensor> {
     if let Some(d) = big_endian_descr(path) {
         bail!("{}: expected little-endian float32 ('<f4'), got '{d}' (save it with arr.astype('<f4'))", path.display());
     }
-    let t = Tensor::read_npy(path)
-        .with_context(|| format!("{}: expected a float32 [N, D] .npy file (C order, little-endian)", path.display()))?;
-    if t.dim() != 2 {
-        bail!("{}: expected a 2-D [N, D] array, got shape {:?}", path.display(), t.size());
+    let a = read_array(path)?;
+    if a.shape.len() != 2 {
+        bail!("{}: expected a 2-D [N, D] array, got shape {:?}", path.display(), a.shape);
     }
-    if matches!(t.kind(), Kind::ComplexFloat | Kind::ComplexDouble | Kind::ComplexHalf) {
-        bail!("{}: complex values; expected real float embeddings", path.display());
-    }
-    let t = t.to_kind(Kind::Float);
+    let values: Vec<f32> = match a.data {
+        NpyData::Float(v) => v.into_iter().map(|x| x as f32).collect(),
+        NpyData::Int(v) => v.into_iter().map(|x| x as f32).collect(),
+    };
+    let t = Tensor::from_slice(&values).view([a.shape[0] as i64, a.shape[1] as i64]);
     super::check_finite(&t).with_context(|| format!("{}: embeddings must be finite", path.display()))?;
     Ok(t)
 }
 
-/// Integer labels `[N]` (or `[N, 1]`) from a .npy file. Integer and bool arrays are taken
-/// as they are; a float array only when every value is integral (else an error naming the
-/// first non-integral value and its index); `expected_rows` (the embeddings' N) must match.
+/// Integer labels `[N]` (or `[N, 1]`) from a .npy file, read with `npy::read_array`. Every
+/// integer width, signed or unsigned, and bool is taken as it is; a float array only when
+/// every value is integral (else an error naming the first non-integral value and its
+/// index); `expected_rows` (the embeddings' N) must match.
 pub fn read_labels(path: &Path, expected_rows: Option<usize>) -> Result<Vec<i64>> {
     if let Some(d) = big_endian_descr(path) {
         bail!("{}: expected little-endian integer labels (e.g. '<i8'), got '{d}' (save them with arr.astype('<i8'))", path.display());
     }
-    let t = Tensor::read_npy(path)
-        .with_context(|| format!("{}: expected an integer [N] .npy file (C order, little-endian)", path.display()))?;
-    let shape = t.size();
-    let ok_shape = shape.len() == 1 || (shape.len() == 2 && shape[1] == 1);
+    let a = read_array(path)?;
+    let ok_shape = a.shape.len() == 1 || (a.shape.len() == 2 && a.shape[1] == 1);
     if !ok_shape {
-        bail!("{}: expected a 1-D [N] array of labels, got shape {shape:?}", path.display());
+        bail!("{}: expected a 1-D [N] array of labels, got shape {:?}", path.display(), a.shape);
     }
-    let t = t.flatten(0, -1);
-    let labels: Vec<i64> = match t.kind() {
-        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8 | Kind::Bool => Vec::try_from(t.to_kind(Kind::Int64))?,
-        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16 => {
-            let v: Vec<f64> = Vec::try_from(t.to_kind(Kind::Double))?;
+    let labels: Vec<i64> = match a.data {
+        NpyData::Int(v) => v,
+        NpyData::Float(v) => {
             if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !(x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15)) {
                 bail!(
                     "{}: labels must be integers; value {x} at index {i} is not (float labels are accepted only when every value is integral, as class ids)",
@@ -51,7 +50,6 @@ pub fn read_labels(path: &Path, expected_rows: Option<usize>) -> Result<Vec<i64>
             }
             v.into_iter().map(|x| x as i64).collect()
         }
-        k => bail!("{}: labels of type {k:?}; expected integers", path.display()),
     };
     if let Some(n) = expected_rows {
         if labels.len() != n {
