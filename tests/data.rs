@@ -638,3 +638,27 @@ fn skipped_images_csv_reads_back_what_was_written() {
     }
     assert!(read_records(&tmp.path().join("missing.csv")).is_empty());
 }
+
+/// Every extension the layouts list as an image is decoded, as Pillow decodes it (the first
+/// frame of a GIF, alpha dropped): .bmp, .gif, .tif/.tiff and .webp, not only .png and .jpg.
+#[test]
+fn every_listed_image_extension_decodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two colours, so the GIF palette holds them exactly.
+    let img = RgbImage::from_fn(9, 7, |x, y| if (x + y) % 2 == 0 { Rgb([200, 30, 60]) } else { Rgb([10, 240, 120]) });
+    for ext in ["bmp", "gif", "tif", "tiff", "webp", "png"] {
+        let path = tmp.path().join(format!("a.{ext}"));
+        img.save(&path).unwrap_or_else(|e| panic!("{ext}: {e}"));
+        assert!(pads::data::is_image_name(&format!("a.{ext}")), "{ext} is listed");
+        let back = load_rgb(&path).unwrap_or_else(|e| panic!("{ext}: {e:#}"));
+        assert_eq!(back.dimensions(), (9, 7), "{ext}");
+        assert_eq!(back.as_raw(), img.as_raw(), "{ext}: pixels differ");
+    }
+    // An RGBA WebP/PNG loses its alpha channel, as PIL's convert("RGB") does.
+    let rgba = ImageBuffer::from_fn(3, 2, |x, _| Rgba([50 * x as u8, 7, 9, if x == 0 { 0 } else { 255 }]));
+    let path = tmp.path().join("alpha.webp");
+    rgba.save(&path).unwrap();
+    let back = load_rgb(&path).unwrap();
+    assert_eq!(back.get_pixel(0, 0), &Rgb([0, 7, 9]));
+    assert_eq!(back.get_pixel(2, 1), &Rgb([100, 7, 9]));
+}
