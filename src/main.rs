@@ -227,11 +227,11 @@ fn run() -> Result<()> {
             };
             match source {
                 None => {
-                    if a.skip_bad_images || a.checkpoint.is_some() {
-                        bail!("--skip-bad-images and --checkpoint of `pads embed` go with --images or --list (a split follows the run's own settings)");
+                    if a.skip_bad_images {
+                        bail!("--skip-bad-images of `pads embed` goes with --images or --list (a split follows the run's own --skip-bad-images)");
                     }
                     let split = a.split.as_deref().unwrap_or("test");
-                    let n = pads::inference::embed::embed_run(&a.run, a.data_root.as_deref(), split, &a.out, a.quiet)?;
+                    let n = pads::inference::embed::embed_split(&a.run, a.data_root.as_deref(), split, a.checkpoint, &a.out, a.quiet)?;
                     println!("wrote {n} embeddings to {}", a.out.display());
                 }
                 Some(source) => {

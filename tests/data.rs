@@ -662,3 +662,16 @@ fn every_listed_image_extension_decodes() {
     assert_eq!(back.get_pixel(0, 0), &Rgb([0, 7, 9]));
     assert_eq!(back.get_pixel(2, 1), &Rgb([100, 7, 9]));
 }
+
+/// A partition file saved with a UTF-8 byte-order mark (as Windows editors do) reads as the
+/// same layout, as SOP's info files already did.
+#[test]
+fn in_shop_partition_file_with_a_byte_order_mark_reads_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = in_shop_fixture(tmp.path(), false);
+    let plain = load_layout(&cfg(DatasetKind::InShop, tmp.path())).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("\u{feff}{text}")).unwrap();
+    let bom = load_layout(&cfg(DatasetKind::InShop, tmp.path())).unwrap();
+    assert_eq!((bom.train.items, bom.test.items, bom.test_is_query), (plain.train.items, plain.test.items, plain.test_is_query));
+}

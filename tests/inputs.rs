@@ -827,3 +827,19 @@ fn npy_files_that_lie_about_their_length_are_refused_and_every_integer_width_is_
     Tensor::from_slice(&[0.5f32, -2.0, 1.0, 0.25]).view([2, 2]).to_kind(tch::Kind::Half).write_npy(&f16).unwrap();
     assert_eq!(Vec::<f32>::try_from(read_embeddings(&f16).unwrap().flatten(0, -1)).unwrap(), vec![0.5, -2.0, 1.0, 0.25]);
 }
+
+/// Options that contradict each other are refused, naming both (before, `--pretrained X
+/// --not-pretrained` was accepted, and `--arch small --pretrained W` ended in a dump of
+/// missing and unexpected keys).
+#[test]
+fn contradicting_model_options_are_refused_naming_both() {
+    use pads::config::RunConfig;
+    use pads::options::Arch;
+    let err = |c: RunConfig| format!("{:#}", c.validate().unwrap_err());
+    let w = Some(std::path::PathBuf::from("resnet50.pth"));
+    let e = err(RunConfig { pretrained: w.clone(), not_pretrained: true, ..RunConfig::default() });
+    assert!(e.contains("--pretrained FILE and --not-pretrained contradict"), "{e}");
+    let e = err(RunConfig { pretrained: w.clone(), arch: Arch::Small, ..RunConfig::default() });
+    assert!(e.contains("--arch resnet50") && e.contains("--arch small has no pretrained weights"), "{e}");
+    RunConfig { pretrained: w, ..RunConfig::default() }.validate().unwrap();
+}

@@ -435,3 +435,37 @@ fn make_setup_announces_the_download_and_shows_pip_progress() {
     assert!(announce < install, "{text}");
     assert!(!lines[install].split_whitespace().any(|w| w == "-q" || w == "--quiet"), "pip's progress is hidden: {}", lines[install]);
 }
+
+/// With `--eval-every 2` the epochs without a test evaluation still write full-width rows
+/// of metrics.csv (empty test cells), so the file is a rectangle every CSV reader takes.
+#[test]
+fn eval_every_keeps_metrics_csv_rectangular() {
+    let root = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pads-eval-every");
+    pads::data::synth::ensure(&root, &pads::data::synth::SynthOptions { classes: 8, per_class: 12, image_size: 16, seed: 0 }).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cfg = pads::config::RunConfig {
+        dataset: pads::options::DatasetKind::Synthetic,
+        data_root: root,
+        arch: pads::options::Arch::Small,
+        image_size: 16,
+        embed_dim: 8,
+        bs: 8,
+        samples_per_class: 2,
+        n_epochs: 3,
+        tau: vec![100],
+        eval_every: 2,
+        sampling: pads::options::Sampling::Distance,
+        num_workers: 1,
+        ..pads::config::RunConfig::default()
+    };
+    pads::train::train(&cfg, out.path(), &pads::train::TrainOptions { quiet: true, ..Default::default() }).unwrap();
+    let text = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{text}");
+    let r1 = rows[0].iter().position(|h| *h == "recall@1").unwrap();
+    let lr = rows[0].iter().position(|h| *h == "lr").unwrap();
+    // Epoch 1 is not evaluated (empty test cells, lr still written); 2 and 3 are.
+    assert_eq!((rows[1][0], rows[1][r1]), ("1", ""));
+    assert!(!rows[1][lr].is_empty() && !rows[2][r1].is_empty() && !rows[3][r1].is_empty(), "{text}");
+}

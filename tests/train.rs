@@ -260,3 +260,36 @@ fn in_shop_run_reports_query_to_gallery_metrics() {
     let header = CsvTable::read(&run.join("metrics.csv")).unwrap().header;
     assert!(header.contains(&"recall@6".to_string()), "{header:?}");
 }
+
+/// `pads embed --split test --checkpoint last` embeds with the last checkpoint (it used to be
+/// refused); the default is the best one.
+#[test]
+fn embed_split_takes_a_checkpoint_choice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    pads::data::synth::generate(&root.join("synthetic"), &pads::data::synth::SynthOptions { classes: 6, per_class: 8, image_size: 16, seed: 0 }).unwrap();
+    let run = tmp.path().join("run");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pads"))
+        .args(["train", "--out", run.to_str().unwrap(), "--dataset", "synthetic", "--data-root", root.to_str().unwrap(), "--arch", "small"])
+        .args(["--image-size", "16", "--embed-dim", "8", "--bs", "8", "--samples-per-class", "2", "--n-epochs", "2", "--sampling", "distance"])
+        .args(["--tau", "100", "--num-workers", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let embed = |which: Option<&str>, dir: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pads"));
+        c.args(["embed", "--run", run.to_str().unwrap(), "--split", "test", "--quiet", "--out", tmp.path().join(dir).to_str().unwrap()]);
+        if let Some(w) = which {
+            c.args(["--checkpoint", w]);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(tmp.path().join(dir).join("embeddings.npy")).unwrap()
+    };
+    let (default, best, last) = (embed(None, "d"), embed(Some("best"), "b"), embed(Some("last"), "l"));
+    assert_eq!(default, best);
+    // Which epoch is best decides whether last differs; both must be readable embeddings of the test split.
+    assert_eq!(last.len(), best.len());
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["best_epoch"].as_u64() == Some(2), last == best, "best epoch {} vs last", summary["best_epoch"]);
+}

@@ -351,7 +351,7 @@ pub struct EmbedArgs {
     /// skipped.txt) instead of stopping with an error that names them.
     #[arg(long)]
     pub skip_bad_images: bool,
-    /// With --images/--list: which checkpoint (default: best, else last).
+    /// Which checkpoint embeds (default: best, else last).
     #[arg(long, value_enum)]
     pub checkpoint: Option<pads::run::CheckpointChoice>,
     /// Folder for embeddings.npy (float32 [N, D]), labels.npy (int64 [N]) and paths.txt [path]

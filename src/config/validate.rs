@@ -53,6 +53,18 @@ impl RunConfig {
                 bail!("{} must be a number >= 0, got {v}", opt(name));
             }
         }
+        if self.pretrained.is_some() && self.not_pretrained {
+            bail!("{} FILE and {} contradict each other: give one", opt("pretrained"), opt("not_pretrained"));
+        }
+        if self.pretrained.is_some() && self.arch != crate::options::Arch::Resnet50 {
+            bail!(
+                "{} loads ImageNet weights for {}; {} has no pretrained weights (drop {})",
+                opt("pretrained"),
+                spell("arch", Some("resnet50")),
+                spell("arch", Some(self.arch.as_str())),
+                opt("pretrained")
+            );
+        }
         MinerOptions::from(self).validate()?;
         AgentOptions::from(self).validate()?;
         if self.select_on == SelectOn::Val && !self.takes_val_split() {

@@ -385,6 +385,8 @@ fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>
         )
     })?;
     let text = std::fs::read_to_string(&file).with_context(|| format!("{} is unreadable", file.display()))?;
+    // A UTF-8 byte-order mark (Windows editors write one) is not part of the count, as for SOP.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text.lines().enumerate();
     let announced: usize = match lines.next() {
         Some((_, l)) => l.trim().parse().map_err(|_| anyhow::anyhow!("{}:1: expected the number of images, got {l:?}", file.display()))?,

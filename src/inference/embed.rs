@@ -201,11 +201,18 @@ pub fn embed_images_run(run_dir: &Path, which: Option<CheckpointChoice>, source:
 
 /// `pads embed --split`: writes embeddings.npy, labels.npy, paths.txt and classes.txt
 /// (`label<TAB>class name`) of one split of the run's dataset (train, val, test; query or
-/// gallery for in_shop), embedded with the best checkpoint (else the last). Returns the
-/// number of images. Errors: an unknown split, a split the run does not have, bad images
-/// (unless the run skips them), and those of `load_model`.
+/// gallery for in_shop), embedded with the best checkpoint (else the last):
+/// `embed_split(.., None, ..)`.
 pub fn embed_run(run_dir: &Path, data_root: Option<&Path>, split: &str, out: &Path, quiet: bool) -> Result<usize> {
-    let loaded = super::load_model(run_dir, None, data_root, None)?;
+    embed_split(run_dir, data_root, split, None, out, quiet)
+}
+
+/// `pads embed --split [--checkpoint]`: as `embed_run`, with checkpoint `which` (None: the
+/// best, else the last). Returns the number of images. Errors: an unknown split, a split the
+/// run does not have, bad images (unless the run skips them), and those of `load_model`
+/// (a checkpoint the run lacks is named).
+pub fn embed_split(run_dir: &Path, data_root: Option<&Path>, split: &str, which: Option<CheckpointChoice>, out: &Path, quiet: bool) -> Result<usize> {
+    let loaded = super::load_model(run_dir, which, data_root, None)?;
     let cfg = &loaded.cfg;
     let splits = load_splits(cfg)?;
     let chosen = match split {

@@ -40,6 +40,22 @@ pub fn metrics_row(epoch: usize, loss: f64, m: &Metrics, lr: f64, beta_mean: f64
     row
 }
 
+/// The metrics.csv row of an epoch without a test evaluation (`--eval-every` > 1): epoch and
+/// loss, an empty cell for each of the `n_ks` Recall@k and the five other test metrics (and
+/// the validation Recall@1 with `with_val`), then lr, beta_mean and policy_updates, so every
+/// row has the header's width.
+pub fn unevaluated_row(epoch: usize, loss: f64, n_ks: usize, lr: f64, beta_mean: f64, policy_updates: usize, with_val: bool) -> Vec<String> {
+    let mut row = vec![epoch.to_string(), fmt(loss)];
+    row.extend(std::iter::repeat_n(String::new(), n_ks + 5));
+    row.push(format!("{lr:e}"));
+    row.push(fmt(beta_mean));
+    row.push(policy_updates.to_string());
+    if with_val {
+        row.push(String::new());
+    }
+    row
+}
+
 /// The row of metrics.csv that checkpoint_best holds under `rule`: the first trained epoch
 /// (epoch 0, the untrained network, never counts) with the highest value in the rule's
 /// column, as the trainer chooses it (a later tie does not replace it). None when no row

@@ -26,8 +26,7 @@ use crate::optim::Adam;
 use crate::options::Sampling;
 use crate::policy::agent::Agent;
 use crate::progress::{fmt_duration, Progress, RunProgress};
-use crate::run::fmt;
-use crate::run::log::RunLog;
+use crate::run::log::{unevaluated_row, RunLog};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -150,7 +149,12 @@ impl Trainer<'_> {
             let epoch = epoch0 + 1;
             let evaluate = epoch % cfg.eval_every == 0 || epoch == cfg.n_epochs;
             self.state.epoch = epoch;
-            let row = if evaluate { self.evaluate_epoch(epoch, loss, &clock, opts.quiet)? } else { vec![epoch.to_string(), fmt(loss)] };
+            let row = if evaluate {
+                self.evaluate_epoch(epoch, loss, &clock, opts.quiet)?
+            } else {
+                let with_val = cfg.select_on == crate::options::SelectOn::Val;
+                unevaluated_row(epoch, loss, cfg.recall_ks().len(), self.opt_model.lr, self.objective.beta_mean(), self.policy_updates(), with_val)
+            };
             let beta_mean = self.objective.beta_mean();
             self.log.scalars("train", step, &[("loss".into(), loss), ("lr".into(), self.opt_model.lr), ("beta_mean".into(), beta_mean)])?;
             self.log.push_epoch(epoch, row, t0.elapsed().as_secs_f64())?;
