@@ -675,3 +675,50 @@ fn in_shop_partition_file_with_a_byte_order_mark_reads_the_same() {
     let bom = load_layout(&cfg(DatasetKind::InShop, tmp.path())).unwrap();
     assert_eq!((bom.train.items, bom.test.items, bom.test_is_query), (plain.train.items, plain.test.items, plain.test_is_query));
 }
+
+/// Symbolic links to class folders and to images are followed, as the original's
+/// `os.listdir` + PIL do (they used to be dropped silently: a CUB tree with linked classes
+/// lost them, a class with linked images lost those); a link to nothing is a named bad file;
+/// a folder walk (`pads embed --images`) refuses a link loop, naming it.
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_followed_and_loops_refused() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    synth::generate(&root.join("synthetic"), &synth::SynthOptions { classes: 6, per_class: 5, image_size: 16, seed: 0 }).unwrap();
+    let plain = load_layout(&cfg(DatasetKind::Synthetic, &root)).unwrap();
+    let images = root.join("synthetic/images");
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().path()).collect();
+    classes.sort();
+    // Class 0 lives elsewhere, linked in; one image of class 1 too.
+    let away = tmp.path().join("elsewhere");
+    std::fs::create_dir(&away).unwrap();
+    let moved = away.join(classes[0].file_name().unwrap());
+    std::fs::rename(&classes[0], &moved).unwrap();
+    symlink(&moved, &classes[0]).unwrap();
+    let mut imgs: Vec<PathBuf> = std::fs::read_dir(&classes[1]).unwrap().map(|e| e.unwrap().path()).collect();
+    imgs.sort();
+    let moved_img = away.join("one.png");
+    std::fs::rename(&imgs[0], &moved_img).unwrap();
+    symlink(&moved_img, &imgs[0]).unwrap();
+    let linked = load_layout(&cfg(DatasetKind::Synthetic, &root)).unwrap();
+    assert_eq!((linked.train.classes.clone(), linked.train.items.clone()), (plain.train.classes.clone(), plain.train.items.clone()));
+    assert_eq!(linked.test.items, plain.test.items);
+    // A link to nothing: refused by name, or with --skip-bad-images skipped and recorded.
+    std::fs::remove_file(&moved_img).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Synthetic, &root)).err().unwrap());
+    assert!(err.contains(imgs[0].to_str().unwrap()) && err.contains("symbolic link whose target does not exist"), "{err}");
+    let skipping = load_layout(&RunConfig { skip_bad_images: true, ..cfg(DatasetKind::Synthetic, &root) }).unwrap();
+    assert_eq!(skipping.train.len(), plain.train.len() - 1);
+    assert!(skipping.skipped.iter().any(|s| s.path == imgs[0]));
+    // A walk over a tree that links back to its own top is refused, naming the link.
+    let walk = tmp.path().join("walk");
+    std::fs::create_dir_all(walk.join("a")).unwrap();
+    std::fs::copy(&plain.train.items[0].path, walk.join("a/x.png")).unwrap();
+    symlink(&walk, walk.join("a/up")).unwrap();
+    let err = format!("{:#}", pads::inference::embed::images_in_dir(&walk).err().unwrap());
+    assert!(err.contains("a/up") && err.contains("symbolic link loop"), "{err}");
+    std::fs::remove_file(walk.join("a/up")).unwrap();
+    assert_eq!(pads::inference::embed::images_in_dir(&walk).unwrap().images.len(), 1);
+}

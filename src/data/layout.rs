@@ -55,7 +55,8 @@ fn images_dir(dataset_dir: &Path) -> Result<PathBuf> {
     Ok(images)
 }
 
-/// Sorted sub-folders of `dir` (class folders).
+/// Sorted sub-folders of `dir` (class folders). A symbolic link to a folder counts, as the
+/// original's `os.listdir` + PIL follow links; a broken link is not a folder.
 fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -64,7 +65,8 @@ fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         if name.starts_with('.') {
             continue;
         }
-        if entry.file_type()?.is_dir() {
+        // `metadata` follows links (`DirEntry::file_type` does not).
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
             out.push((name, entry.path()));
         }
     }
@@ -72,8 +74,9 @@ fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Image files of one class folder. `._*` files are macOS debris and always ignored; an empty
-/// file or a non-image file is an error unless `skip_bad`, then a recorded skip.
+/// Image files of one class folder (symbolic links followed, as the original does). `._*`
+/// files are macOS debris and always ignored; an empty file, a non-image file or a link whose
+/// target is missing is an error unless `skip_bad`, then a recorded skip.
 fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -84,12 +87,15 @@ fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Resul
             skipped.push(Skipped::new(&path, super::HIDDEN_FILE));
             continue;
         }
-        if !entry.file_type()?.is_file() {
+        let meta = std::fs::metadata(&path);
+        if meta.as_ref().is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        let problem = if !is_image_name(&name) {
+        let problem = if meta.is_err() {
+            Some("a symbolic link whose target does not exist")
+        } else if !is_image_name(&name) {
             Some("not an image file (expected .jpg, .jpeg, .png, .bmp, .gif, .webp or .tif)")
-        } else if entry.metadata()?.len() == 0 {
+        } else if meta.as_ref().map_or(0, |m| m.len()) == 0 {
             Some("zero-byte file, expected image data")
         } else {
             None

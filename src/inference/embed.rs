@@ -37,7 +37,18 @@ pub fn images_in_dir(dir: &Path) -> Result<Found> {
     }
     let mut found = Found::default();
     let mut stack = vec![dir.to_path_buf()];
+    // Links are followed; a folder reached twice (a link back up the tree) is a loop.
+    let mut seen = std::collections::HashSet::new();
     while let Some(d) = stack.pop() {
+        let real = std::fs::canonicalize(&d).with_context(|| format!("cannot resolve {}", d.display()))?;
+        if !seen.insert(real.clone()) {
+            bail!(
+                "--images {}: {} is {}, a folder already walked (a symbolic link loop, or a second link to it); remove the link or embed a folder without it",
+                dir.display(),
+                d.display(),
+                real.display()
+            );
+        }
         for entry in std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))? {
             let entry = entry.with_context(|| format!("cannot list {}", d.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
