@@ -722,3 +722,19 @@ fn symbolic_links_are_followed_and_loops_refused() {
     std::fs::remove_file(walk.join("a/up")).unwrap();
     assert_eq!(pads::inference::embed::images_in_dir(&walk).unwrap().images.len(), 1);
 }
+
+/// A data root holding the dataset under its download name (`CUB_200_2011`), or that is the
+/// dataset folder itself, gets a hint naming the folder pads reads (it used to say only that
+/// cub200 does not exist).
+#[test]
+fn a_download_named_dataset_folder_gets_a_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("CUB_200_2011/images")).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, tmp.path())).err().unwrap());
+    assert!(err.contains("holds CUB_200_2011/") && err.contains("pads reads as cub200/") && err.contains("ln -s CUB_200_2011"), "{err}");
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::Cub200, &tmp.path().join("CUB_200_2011"))).err().unwrap());
+    assert!(err.contains("looks like the cub200 folder itself") && err.contains("--data-root"), "{err}");
+    std::fs::create_dir_all(tmp.path().join("Stanford_Online_Products")).unwrap();
+    let err = format!("{:#}", load_layout(&cfg(DatasetKind::OnlineProducts, tmp.path())).err().unwrap());
+    assert!(err.contains("holds Stanford_Online_Products/") && err.contains("online_products/"), "{err}");
+}

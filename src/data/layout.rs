@@ -1,6 +1,8 @@
 //! Dataset layouts (../shared/docs/datasets.md): each reader turns a folder into the
 //! class-disjoint train pool and test split, and records what it skipped and why.
 use super::{is_image_name, Item, Skipped, Split};
+use super::folders::check_dataset_folder;
+pub use super::folders::{did_you_mean, other_layouts, DATASET_FOLDERS};
 use super::DataOptions;
 use crate::options::DatasetKind;
 use anyhow::{bail, Context, Result};
@@ -294,71 +296,6 @@ fn folder_layout(root: &Path, cfg: &DataOptions, skipped: &mut Vec<Skipped>) -> 
     let train = read_classes(root, train_dirs.to_vec(), skip, skipped)?;
     let test = read_classes(root, test_dirs.to_vec(), skip, skipped)?;
     Ok((split_from_classes(train)?, split_from_classes(test)?))
-}
-
-/// The folder each named layout reads inside the data root (`folder` reads the root itself).
-pub const DATASET_FOLDERS: [(DatasetKind, &str); 5] = [
-    (DatasetKind::Cub200, "cub200"),
-    (DatasetKind::Cars196, "cars196"),
-    (DatasetKind::OnlineProducts, "online_products"),
-    (DatasetKind::InShop, "in_shop"),
-    (DatasetKind::Synthetic, "synthetic"),
-];
-
-/// Dataset folders of layouts other than `wanted` present in `root` (names, in the order
-/// of `DATASET_FOLDERS`).
-pub fn other_layouts(root: &Path, wanted: DatasetKind) -> Vec<&'static str> {
-    DATASET_FOLDERS.iter().filter(|(k, name)| *k != wanted && root.join(name).is_dir()).map(|(_, name)| *name).collect()
-}
-
-/// " (ROOT holds cub200/: did you mean --dataset cub200?)", or "" when no other layout's
-/// folder is there.
-pub fn did_you_mean(root: &Path, wanted: DatasetKind) -> String {
-    let others = other_layouts(root, wanted);
-    match others.first() {
-        Some(first) => format!(
-            "; {} holds {}: did you mean --dataset {first}?",
-            root.display(),
-            others.iter().map(|o| format!("{o}/")).collect::<Vec<_>>().join(", ")
-        ),
-        None => String::new(),
-    }
-}
-
-/// The dataset folder of a named layout must exist; a root that holds another layout's
-/// folder gets "did you mean --dataset X?". For `folder`, a root holding a named layout's
-/// folder (with its images/) is refused the same way: it would read `cub200` as one class.
-fn check_dataset_folder(root: &Path, dataset: DatasetKind) -> Result<()> {
-    if dataset == DatasetKind::Folder {
-        if let Some(name) = DATASET_FOLDERS.iter().map(|(_, n)| *n).find(|n| root.join(n).join("images").is_dir()) {
-            bail!(
-                "--dataset folder reads {}/<class>/<image>, but {} holds the {name} layout ({name}/images/): did you mean --dataset {name}?",
-                root.display(),
-                root.display()
-            );
-        }
-        return Ok(());
-    }
-    let Some((_, name)) = DATASET_FOLDERS.iter().find(|(k, _)| *k == dataset) else { return Ok(()) };
-    let dir = root.join(name);
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if root.file_name().is_some_and(|n| n == *name) {
-        let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        bail!(
-            "dataset folder {} does not exist; {} is itself a {name} folder: did you mean --data-root {}?",
-            dir.display(),
-            root.display(),
-            parent.display()
-        );
-    }
-    let make = if dataset == DatasetKind::Synthetic {
-        format!(" (make it with `pads synth --out {}`)", dir.display())
-    } else {
-        String::new()
-    };
-    bail!("dataset folder {} does not exist{make}{}", dir.display(), did_you_mean(root, dataset))
 }
 
 /// What is wrong with a file an info file lists (`listed_in` names that file): absent, or

@@ -1,4 +1,5 @@
 //! The data layer: layouts -> splits -> class-balanced sampler -> transforms -> loader.
+mod folders;
 pub mod layout;
 pub mod loader;
 pub mod resize;
