@@ -32,3 +32,22 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// `text` as one line of a line-based list (paths.txt, classes.txt): refused when it holds a
+/// newline, carriage return or tab, which would split or shift the list. `what` names it in
+/// the error.
+pub fn list_line(text: &str, what: &str) -> anyhow::Result<String> {
+    if text.contains(['\n', '\r', '\t']) {
+        anyhow::bail!("{what} {text:?} holds a newline or tab, so it cannot be one line of paths.txt / classes.txt: rename it");
+    }
+    Ok(text.to_string())
+}
+
+/// A path as UTF-8 text for a list file; a name that is not valid UTF-8 is refused (it would
+/// be written changed), as is one with a newline or tab (`list_line`).
+pub fn path_line(path: &std::path::Path) -> anyhow::Result<String> {
+    match path.to_str() {
+        Some(s) => list_line(s, "file name"),
+        None => anyhow::bail!("file name {:?} is not valid UTF-8, so paths.txt cannot hold it unchanged: rename it", path),
+    }
+}

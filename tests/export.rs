@@ -344,3 +344,19 @@ fn embed_list_trims_lines_and_split_query_names_the_layout_as_typed() {
     let (ok, _, err) = pads(&["embed", "--run", run_s, "--split", "query", "--out", tmp.path().join("q").to_str().unwrap()]);
     assert!(!ok && err.contains("the folder layout has no query/gallery test split"), "{err}");
 }
+
+/// File names that a line-based list cannot hold (a newline or tab in the name) are refused
+/// by name before anything is embedded, instead of breaking paths.txt.
+#[cfg(unix)]
+#[test]
+fn names_that_break_paths_txt_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]));
+    img.save(tmp.path().join("fine.png")).unwrap();
+    img.save_with_format(tmp.path().join("two\nlines.png"), image::ImageFormat::Png).unwrap();
+    let err = format!("{:#}", pads::inference::embed::images_in_dir(tmp.path()).err().unwrap());
+    assert!(err.contains("two\\nlines.png") && err.contains("newline or tab"), "{err}");
+    std::fs::remove_file(tmp.path().join("two\nlines.png")).unwrap();
+    assert_eq!(pads::inference::embed::images_in_dir(tmp.path()).unwrap().images.len(), 1);
+    assert!(pads::util::list_line("a\tb", "class name").is_err() && pads::util::list_line("a b", "class name").is_ok());
+}

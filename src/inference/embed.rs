@@ -60,6 +60,7 @@ pub fn images_in_dir(dir: &Path) -> Result<Found> {
             if ft.is_dir() {
                 stack.push(path);
             } else if is_image_name(&name) {
+                crate::util::path_line(&path)?;
                 found.images.push(path);
             } else {
                 found.other_files.push(path);
@@ -241,7 +242,8 @@ pub fn embed_split(run_dir: &Path, data_root: Option<&Path>, split: &str, which:
         s => bail!("--split: expected train, val, test (or query, gallery for in_shop), got {s:?}"),
     };
     // classes.txt: `label<TAB>class folder name`, one line per label index.
-    let classes: Vec<String> = chosen.classes.iter().enumerate().map(|(i, c)| format!("{i}\t{c}")).collect();
+    let classes: Vec<String> = chosen.classes.iter().enumerate().map(|(i, c)| Ok(format!("{i}\t{}", crate::util::list_line(c, "class name")?))).collect::<Result<_>>()?;
+    chosen.items.iter().try_for_each(|i| crate::util::path_line(&i.path).map(|_| ()))?;
     let progress = Progress::new(quiet);
     let (chosen, _) = prepare_eval_split(chosen, split, cfg.skip_bad_images, cfg.num_workers, &progress)?;
     let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
