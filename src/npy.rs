@@ -24,6 +24,21 @@ fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
+/// The `shape` tuple of a .npy header. Errors name the file.
+fn header_shape(header: &str, path: &Path) -> Result<Vec<usize>> {
+    let shape_text = header_value(header, "shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split(')').next())
+        .with_context(|| format!("{}: .npy header has no shape", path.display()))?;
+    shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .with_context(|| format!("{}: unreadable shape ({shape_text})", path.display()))
+}
+
 impl NpyRows {
     /// Opens `path` and checks its header. Errors name the file and what was expected
     /// (a 2-D little-endian float32/float64 array in C order).
@@ -60,17 +75,7 @@ impl NpyRows {
         if header_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
             bail!("{}: Fortran-ordered array; save it with np.ascontiguousarray first", path.display());
         }
-        let shape_text = header_value(&header, "shape")
-            .and_then(|v| v.strip_prefix('('))
-            .and_then(|v| v.split(')').next())
-            .with_context(|| format!("{}: .npy header has no shape", path.display()))?;
-        let shape: Vec<usize> = shape_text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>())
-            .collect::<std::result::Result<_, _>>()
-            .with_context(|| format!("{}: unreadable shape ({shape_text})", path.display()))?;
+        let shape = header_shape(&header, path)?;
         if shape.len() != 2 || shape[1] == 0 {
             bail!("{}: expected a 2-D [N, D] array, got shape {shape:?}", path.display());
         }
@@ -157,17 +162,7 @@ pub fn read_array(path: &Path) -> Result<NpyArray> {
     let Some((size, kind)) = dtype(&descr) else {
         bail!("{}: dtype '{descr}' is not supported; expected little-endian float16/32/64, integers or bool", path.display());
     };
-    let shape_text = header_value(&header, "shape")
-        .and_then(|v| v.strip_prefix('('))
-        .and_then(|v| v.split(')').next())
-        .with_context(|| format!("{}: .npy header has no shape", path.display()))?;
-    let shape: Vec<usize> = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>())
-        .collect::<std::result::Result<_, _>>()
-        .with_context(|| format!("{}: unreadable shape ({shape_text})", path.display()))?;
+    let shape = header_shape(&header, path)?;
     if shape.len() > 1 && header_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
         bail!("{}: Fortran-ordered array; save it with np.ascontiguousarray first", path.display());
     }
