@@ -108,19 +108,18 @@ impl MarginLoss {
 pub struct Objective {
     pub kind: LossKind,
     pub margin_loss: MarginLoss,
-    margin: f64,
 }
 
 impl Objective {
     pub fn new(opts: &LossOptions, n_classes: usize, device: Device) -> Self {
-        Objective { kind: opts.loss, margin_loss: MarginLoss::new(opts, n_classes, device), margin: opts.margin }
+        Objective { kind: opts.loss, margin_loss: MarginLoss::new(opts, n_classes, device) }
     }
 
     /// The loss of triplets `t` over `emb` `[B, D]` with batch labels `labels` `[B]`.
     pub fn loss(&self, emb: &Tensor, t: &Triplets, labels: &[i64]) -> Tensor {
         match self.kind {
             LossKind::Margin => self.margin_loss.forward(emb, t, labels),
-            LossKind::Triplet => triplet_loss(emb, t, self.margin),
+            LossKind::Triplet => triplet_loss(emb, t, self.margin_loss.margin),
         }
     }
 

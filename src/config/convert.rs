@@ -47,6 +47,11 @@ impl RunConfig {
         }
     }
 
+    /// Whether decoded images stay in RAM: `--cache-images`, and always for the synthetic set.
+    pub fn caches_images(&self) -> bool {
+        self.cache_images || self.dataset == DatasetKind::Synthetic
+    }
+
     /// Whether this run holds out a validation split (`takes_val_split`).
     pub fn takes_val_split(&self) -> bool {
         takes_val_split(self)

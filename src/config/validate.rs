@@ -48,7 +48,8 @@ impl RunConfig {
                 bail!("{} must be a positive number, got {v}", opt(name));
             }
         }
-        for (name, v) in [("decay", self.decay), ("beta_lr", self.beta_lr), ("margin", self.margin), ("beta", self.beta)] {
+        // The margin is checked by `MinerOptions::validate` below.
+        for (name, v) in [("decay", self.decay), ("beta_lr", self.beta_lr), ("beta", self.beta)] {
             if !(v >= 0.0 && v.is_finite()) {
                 bail!("{} must be a number >= 0, got {v}", opt(name));
             }

@@ -10,7 +10,6 @@ use crate::data::transform::{load_rgb, Mode, Transform};
 use crate::data::{is_image_name, load_splits, Skipped};
 use crate::model::embed::{embed_store, EmbedOptions};
 use crate::model::EmbeddingNet;
-use crate::options::DatasetKind;
 use crate::progress::Progress;
 use crate::run::CheckpointChoice;
 use std::sync::Arc;
@@ -247,8 +246,7 @@ pub fn embed_split(run_dir: &Path, data_root: Option<&Path>, split: &str, which:
     let progress = Progress::new(quiet);
     let (chosen, _) = prepare_eval_split(chosen, split, cfg.skip_bad_images, cfg.num_workers, &progress)?;
     let paths: Vec<String> = chosen.items.iter().map(|i| i.path.display().to_string()).collect();
-    let cache = cfg.cache_images || cfg.dataset == DatasetKind::Synthetic;
-    let store = Arc::new(ImageStore::new(chosen, cache, false));
+    let store = Arc::new(ImageStore::new(chosen, cfg.caches_images(), false));
     let (emb, labels) = embed_store(&loaded.model, &store, &EmbedOptions::from(cfg), loaded.device, &progress, split)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     emb.to_device(Device::Cpu).write_npy(out.join("embeddings.npy"))?;

@@ -5,7 +5,6 @@ use crate::data::loader::ImageStore;
 use crate::data::scan::prepare_test_split;
 use crate::eval::Metrics;
 use crate::model::embed::{embed_store, EmbedOptions};
-use crate::options::DatasetKind;
 use crate::progress::Progress;
 use crate::run::CheckpointChoice;
 use anyhow::Result;
@@ -24,8 +23,7 @@ pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: Chec
     let splits = load_splits(cfg)?;
     let progress = Progress::new(quiet);
     let (test, test_is_query, _) = prepare_test_split(splits.test, splits.test_is_query.as_deref(), cfg.skip_bad_images, cfg.num_workers, &progress)?;
-    let cache = cfg.cache_images || cfg.dataset == DatasetKind::Synthetic;
-    let test = Arc::new(ImageStore::new(test, cache, false));
+    let test = Arc::new(ImageStore::new(test, cfg.caches_images(), false));
     let (emb, labels) = embed_store(&loaded.model, &test, &EmbedOptions::from(cfg), loaded.device, &progress, "test")?;
     let (m, warnings) = crate::eval::evaluate_split(&emb, &labels, test_is_query.as_deref(), &cfg.eval_options())?;
     for w in &warnings {

@@ -11,7 +11,7 @@ use crate::loss::{LossOptions, Objective};
 use crate::miners::{miner_rng, Mining};
 use crate::model::ModelOptions;
 use crate::optim::Adam;
-use crate::options::{DatasetKind, Sampling};
+use crate::options::Sampling;
 use crate::policy::agent::Agent;
 use crate::progress::Progress;
 use crate::run::log::RunLog;
@@ -30,19 +30,14 @@ pub fn ensure_dataset(cfg: &RunConfig) -> Result<()> {
     synth::ensure_for_run(&DataOptions::from(cfg)).map(|_| ())
 }
 
-/// Decoded images are cached with `--cache-images`, and always for the synthetic set.
-fn caches(cfg: &RunConfig) -> bool {
-    cfg.cache_images || cfg.dataset == DatasetKind::Synthetic
-}
-
 fn store(split: Split, cfg: &RunConfig) -> Arc<ImageStore> {
-    Arc::new(ImageStore::new(split, caches(cfg), cfg.skip_bad_images))
+    Arc::new(ImageStore::new(split, cfg.caches_images(), cfg.skip_bad_images))
 }
 
 /// An evaluation split's store: its images were all decoded by `prepare_eval_split` (bad
 /// ones dropped or refused), so an image failing later is an error, never a stand-in.
 fn eval_store(split: Split, cfg: &RunConfig) -> Arc<ImageStore> {
-    Arc::new(ImageStore::new(split, caches(cfg), false))
+    Arc::new(ImageStore::new(split, cfg.caches_images(), false))
 }
 
 /// Counts of `records` by where they happened, for summary.json.
