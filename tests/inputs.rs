@@ -843,3 +843,31 @@ fn contradicting_model_options_are_refused_naming_both() {
     assert!(e.contains("--arch resnet50") && e.contains("--arch small has no pretrained weights"), "{e}");
     RunConfig { pretrained: w, ..RunConfig::default() }.validate().unwrap();
 }
+
+/// The .npy reader against numpy itself: files written by `np.save` in every dtype a user
+/// may hold labels or embeddings in read back as the values numpy wrote.
+#[test]
+fn npy_files_written_by_numpy_read_back_as_numpy_wrote_them() {
+    use pads::eval::input::{read_embeddings, read_labels};
+    let tmp = tempfile::tempdir().unwrap();
+    let script = r#"
+import numpy as np, sys
+d = sys.argv[1]
+for t in ['u1', 'u2', 'u4', 'u8', 'i1', 'i2', 'i4', 'i8', 'bool']:
+    np.save(f'{d}/l_{t}.npy', np.array([3, 0, 1, 1]).astype(t))
+np.save(f'{d}/l_col.npy', np.array([[3], [0], [1], [1]], dtype='i8'))
+np.save(f'{d}/l_float.npy', np.array([3.0, 0.0, 1.0, 1.0]))
+for t in ['f2', 'f4', 'f8', 'i4']:
+    np.save(f'{d}/e_{t}.npy', np.array([[0.5, -2.0, 1.0], [0.25, 4.0, -1.0]]).astype(t))
+"#;
+    common::run_python(script, &[tmp.path().to_str().unwrap()]);
+    for t in ["u1", "u2", "u4", "u8", "i1", "i2", "i4", "i8", "col", "float"] {
+        assert_eq!(read_labels(&tmp.path().join(format!("l_{t}.npy")), Some(4)).unwrap(), vec![3, 0, 1, 1], "{t}");
+    }
+    assert_eq!(read_labels(&tmp.path().join("l_bool.npy"), Some(4)).unwrap(), vec![1, 0, 1, 1]);
+    for (t, want) in [("f2", [0.5f32, -2.0, 1.0, 0.25, 4.0, -1.0]), ("f4", [0.5, -2.0, 1.0, 0.25, 4.0, -1.0]), ("f8", [0.5, -2.0, 1.0, 0.25, 4.0, -1.0]), ("i4", [0.0, -2.0, 1.0, 0.0, 4.0, -1.0])] {
+        let e = read_embeddings(&tmp.path().join(format!("e_{t}.npy"))).unwrap();
+        assert_eq!(e.size(), vec![2, 3], "{t}");
+        assert_eq!(Vec::<f32>::try_from(e.flatten(0, -1)).unwrap(), want.to_vec(), "{t}");
+    }
+}
