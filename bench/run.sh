@@ -27,6 +27,8 @@ $PY bench/compare_train.py --pads "$PADS" --arch resnet50 --image-size 224 --bs 
 echo "== 2. miner + loss at bs 112, 128-d"
 $PADS bench miners --bs 112 --dim 128 --reps 30 | tee "$OUT/miners_pads.json"
 (cd bench && ../$PY peer_miners.py) | tee "$OUT/miners_peers.json"
+# The Python miners (make python) against pytorch-metric-learning's, same batch, same process.
+$PY bench/pml_miners.py 30 | tee "$OUT/miners_pml.json"
 
 echo "== 3. evaluation, 60,000 x 128, 11,316 classes"
 mkdir -p "$OUT/eval_data"

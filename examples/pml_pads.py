@@ -19,6 +19,7 @@ from PIL import Image
 from pytorch_metric_learning import losses
 
 import pads
+import pads.pml
 
 
 def load_images(root, size=16):
@@ -47,7 +48,7 @@ def train(root, steps=150, every=25, classes_per_batch=8, per_class=4, seed=0):
     embed = lambda v: F.normalize(model(v), dim=1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = losses.TripletMarginLoss(margin=0.2)
-    miner = pads.PADSMiner(seed=seed)  # the five lines: miner, agent,
+    miner = pads.pml.PADSMiner(seed=seed)  # the five lines: miner (a PML miner), agent,
     agent = pads.PADSAgent(miner, seed=seed)
     with torch.no_grad():
         before = pads.evaluate(embed(x[test_mask]), y[test_mask])

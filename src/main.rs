@@ -47,7 +47,11 @@ fn metrics_query_gallery(a: &MetricsArgs) -> Result<()> {
     } else {
         eprintln!("{} queries against {} gallery items{}", m.queries, m.gallery, if m.same_set { " (one set: self-matches left out)" } else { "" });
         for (k, v) in m.named() {
-            println!("{k:>10}  {v:.4}");
+            if v.is_nan() {
+                println!("{k:>10}  undefined");
+            } else {
+                println!("{k:>10}  {v:.4}");
+            }
         }
     }
     Ok(())

@@ -24,13 +24,19 @@ pub fn torch_linear<'a, T: std::borrow::Borrow<nn::Path<'a>>>(p: T, in_dim: i64,
     nn::linear(p, in_dim, out_dim, nn::LinearConfig { ws_init: init, bs_init: Some(init), bias: true })
 }
 
-/// Pairwise Euclidean distances of the (detached) batch, row-major `[B*B]`.
+/// Euclidean distances from each anchor row to each candidate row (detached, on the host),
+/// row-major `[rows * cols]`: the batch against itself (`new`) or against a reference set
+/// (`between`).
 pub struct BatchDistances {
+    /// Anchor rows.
     pub n: usize,
+    /// Candidate columns (= `n` for the batch against itself).
+    pub cols: usize,
     pub d: Vec<f32>,
 }
 
 impl BatchDistances {
+    /// The batch `emb` `[B, D]` against itself, `[B, B]`, diagonal exactly 0.
     pub fn new(emb: &Tensor) -> Self {
         let e = emb.detach().to_device(Device::Cpu).to_kind(Kind::Float);
         let n = e.size()[0] as usize;
@@ -38,13 +44,26 @@ impl BatchDistances {
         let d2 = (&sq + sq.transpose(0, 1) - e.matmul(&e.transpose(0, 1)) * 2.0).clamp_min(0.0);
         // The diagonal is exactly 0 in exact arithmetic; remove rounding noise.
         let d = d2.sqrt().fill_diagonal_(0.0, false);
-        BatchDistances { n, d: Vec::<f32>::try_from(d.flatten(0, -1)).expect("f32 distances") }
+        BatchDistances { n, cols: n, d: Vec::<f32>::try_from(d.flatten(0, -1)).expect("f32 distances") }
     }
+
+    /// Anchors `emb` `[B, D]` against candidates `reference` `[M, D]` (same D), `[B, M]`
+    /// (pytorch-metric-learning's `ref_emb`). Panics on a D mismatch: callers check shapes.
+    pub fn between(emb: &Tensor, reference: &Tensor) -> Self {
+        let e = emb.detach().to_device(Device::Cpu).to_kind(Kind::Float);
+        let r = reference.detach().to_device(Device::Cpu).to_kind(Kind::Float);
+        let (n, cols) = (e.size()[0] as usize, r.size()[0] as usize);
+        let se = (&e * &e).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let sr = (&r * &r).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let d2 = (&se + sr.transpose(0, 1) - e.matmul(&r.transpose(0, 1)) * 2.0).clamp_min(0.0);
+        BatchDistances { n, cols, d: Vec::<f32>::try_from(d2.sqrt().flatten(0, -1)).expect("f32 distances") }
+    }
+
     pub fn get(&self, i: usize, j: usize) -> f32 {
-        self.d[i * self.n + j]
+        self.d[i * self.cols + j]
     }
     pub fn row(&self, i: usize) -> &[f32] {
-        &self.d[i * self.n..(i + 1) * self.n]
+        &self.d[i * self.cols..(i + 1) * self.cols]
     }
 }
 

@@ -288,6 +288,18 @@ fn query_gallery_self_matches_are_left_out_only_for_the_same_set() {
     let m = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1], false, true).unwrap();
     assert_eq!((m.lone_queries, m.recall[0].1), (0, 1.0), "{m:?}");
     assert!((m.map_at_r - 0.75).abs() < 1e-12, "{}", m.map_at_r);
+    // The queries as the gallery's first rows (PML's ref_includes_query): q0 = g0 (0, A)
+    // ranks g1 B (1), g2 A (2), g3 with itself left out: R = 1, miss@1, hit@2, AP 0; q1 = g1
+    // (B) has no other B: lone. Over the 1 counted query: R@1 0, R@2 1, mAP@R 0.
+    let m = query_gallery_metrics(&GALLERY_X[..2], &GALLERY_Y[..2], &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true, true).unwrap();
+    assert_eq!((m.lone_queries, m.recall[0].1, m.recall[1].1, m.map_at_r), (1, 0.0, 1.0, 0.0), "{m:?}");
+    assert!(m.ref_includes_query && !m.same_set);
+    // Without the rule each query finds itself first: R@1 = 1.
+    let own = query_gallery_metrics(&GALLERY_X[..2], &GALLERY_Y[..2], &GALLERY_X, &GALLERY_Y, 1, &[1], false, true).unwrap();
+    assert_eq!(own.recall[0].1, 1.0);
+    // A gallery that does not start with the queries is refused.
+    let err = format!("{:#}", query_gallery_metrics(&GALLERY_X[1..3], &GALLERY_Y[1..3], &GALLERY_X, &GALLERY_Y, 1, &[1], true, true).unwrap_err());
+    assert!(err.contains("first 2 rows"), "{err}");
     // The single-set evaluation agrees with the same-set query/gallery one on mAP@R.
     let e = Tensor::from_slice(&GALLERY_X).view([4, 1]);
     let nn = nearest_neighbours(&e, 3);
@@ -301,19 +313,20 @@ fn query_gallery_from_tensors_checks_normalises_and_warns() {
     let g = Tensor::from_slice(&GALLERY_X).view([4, 1]);
     let set = EvalSet { embeddings: &g, labels: &GALLERY_Y, name: "G" };
     // gallery None = the same set, self-matches left out; raw distances without normalize.
-    let m = query_gallery_from_tensors(&set, None, &[1, 2], false, true).unwrap();
+    let m = query_gallery_from_tensors(&set, None, true, &[1, 2], false, true).unwrap();
     let want = query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[1, 2], true, true).unwrap();
     assert_eq!((m.recall.clone(), m.map_at_r, m.same_set), (want.recall, want.map_at_r, true));
     assert_eq!(m.warnings, vec!["2 of 4 queries have no same-label item in the gallery other than themselves: mAP@R leaves them out, Recall@k too (--count-lone-queries counts them as misses, as the original does)".to_string()]);
     // Normalised: the all-zero row 0 is an error naming the set; without it, the count of
     // rows that were not unit-norm is a warning.
-    let err = format!("{:#}", query_gallery_from_tensors(&set, None, &[1], true, true).err().unwrap());
+    let err = format!("{:#}", query_gallery_from_tensors(&set, None, true, &[1], true, true).err().unwrap());
     assert!(err.starts_with("G: row 0 (0-based) is all zeros"), "{err}");
     let q = Tensor::from_slice(&[3.0f32, 1.0]).view([2, 1]);
     let g2 = Tensor::from_slice(&[1.0f32, -2.0]).view([2, 1]);
     let m = query_gallery_from_tensors(
         &EvalSet { embeddings: &q, labels: &[1, 2], name: "Q" },
         Some(&EvalSet { embeddings: &g2, labels: &[1, 2], name: "G2" }),
+        false,
         &[1],
         true,
         true,
@@ -323,7 +336,7 @@ fn query_gallery_from_tensors_checks_normalises_and_warns() {
     assert_eq!(m.warnings, vec!["Q: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)".to_string(), "G2: 1 of 2 rows were not unit-norm and were L2-normalised before every metric (--no-normalize keeps raw Euclidean distances)".to_string()]);
     // Label count, width and finiteness are checked per set.
     let bad = |qe: &Tensor, ql: &[i64], ge: &Tensor, gl: &[i64]| {
-        let r = query_gallery_from_tensors(&EvalSet { embeddings: qe, labels: ql, name: "Q" }, Some(&EvalSet { embeddings: ge, labels: gl, name: "G" }), &[1], false, true);
+        let r = query_gallery_from_tensors(&EvalSet { embeddings: qe, labels: ql, name: "Q" }, Some(&EvalSet { embeddings: ge, labels: gl, name: "G" }), false, &[1], false, true);
         format!("{:#}", r.err().unwrap())
     };
     assert!(bad(&q, &[1, 2], &g2, &[1]).contains("G: 1 labels, but the embeddings have 2 rows"));
@@ -338,7 +351,10 @@ fn query_gallery_refuses_undefined_inputs() {
     assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[5], false, true)).contains("--k 5"));
     assert!(err(query_gallery_metrics(&GALLERY_X, &GALLERY_Y, &GALLERY_X, &GALLERY_Y, 1, &[4], true, true)).contains("1 <= k <= 3"));
     assert!(err(query_gallery_metrics(&[0.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[0], false, true)).contains("--k 0"));
-    assert!(err(query_gallery_metrics(&[0.0], &[9], &GALLERY_X, &GALLERY_Y, 1, &[1], false, true)).contains("undefined"));
+    // Every query lone: undefined (NaN), not an error and not a number.
+    let lone = query_gallery_metrics(&[0.0], &[9], &GALLERY_X, &GALLERY_Y, 1, &[1], false, true).unwrap();
+    assert!(lone.recall[0].1.is_nan() && lone.map_at_r.is_nan() && lone.lone_queries == 1, "{lone:?}");
+    assert!(lone.to_json()["recall@1"].is_null() && lone.to_json()["map@r"].is_null());
     assert!(err(query_gallery_metrics(&[0.0, 1.0], &[1], &GALLERY_X, &GALLERY_Y, 1, &[1], false, true)).contains("2 rows but there are 1 query labels"));
 }
 

@@ -2,7 +2,7 @@
 use pads::config::RunConfig;
 use pads::options::{InitDistr, PolicyMode, StateMetric};
 use pads::eval::Metrics;
-use pads::miners::{BatchDistances, Miner};
+use pads::miners::{Miner, MiningInput};
 use pads::policy::agent::{reward_metric, reward_sign, state_metric_vector, Agent};
 use pads::miners::distribution::{initial_weights, linspace, Distribution};
 use pads::miners::pads::PadsMiner;
@@ -187,7 +187,7 @@ fn negative_frequencies_follow_the_distribution() {
         want.iter_mut().for_each(|w| *w /= total);
         let mut miner = PadsMiner::new(dist);
         // The miner's own probabilities equal the independent ones...
-        let own = miner.negative_probs(&BatchDistances::new(&e), &labels, 0);
+        let own = miner.negative_probs(&MiningInput::batch(&e, &labels), 0);
         for (a, b) in own.iter().zip(&want) {
             assert!((a - b).abs() < 1e-6, "include_pos {include_pos}, merge {merge_oobs}: {own:?} vs {want:?}");
         }

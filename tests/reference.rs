@@ -9,7 +9,7 @@ use pads::config::takes_val_split;
 use pads::data::{split_train_val_spaced, Item, Split};
 use pads::eval::{class_distances, cluster, knn, Metrics};
 use pads::miners::fixed::{all_triplets, candidates, semihard_negatives, softhard_candidates, DistanceMiner, RandomMiner};
-use pads::miners::{BatchDistances, Miner, Triplets};
+use pads::miners::{BatchDistances, Miner, MiningInput, Triplets};
 use pads::policy::agent::Agent;
 use pads::miners::distribution::Distribution;
 use pads::miners::pads::PadsMiner;
@@ -102,7 +102,7 @@ fn pads_negative_probabilities_and_positives_equal_the_original() {
     let n = &f["negatives"];
     let emb = matrix(&n["embeddings"]);
     let labels = i64s(&n["labels"]);
-    let d = BatchDistances::new(&emb);
+    let d = MiningInput::from_distances(BatchDistances::new(&emb), &labels, emb.size()[1] as usize);
     for c in n["cases"].as_array().unwrap() {
         let (include_pos, include_same) = (c["include_pos"].as_bool().unwrap(), c["include_same"].as_bool().unwrap());
         // The original's merge_oobs=False mask is never true (its bug), so it always merges:
@@ -113,8 +113,8 @@ fn pads_negative_probabilities_and_positives_equal_the_original() {
         let miner = PadsMiner::new(dist);
         for (a, pa) in c["per_anchor"].as_array().unwrap().iter().enumerate() {
             let what = format!("include_pos {include_pos} include_same {include_same} anchor {a}");
-            assert_eq!(miner.positive_candidates(&labels, a), usizes(&pa["positives"]), "{what}: positives");
-            assert_close(&what, &miner.negative_probs(&d, &labels, a), &f64s(&pa["negative_probs"]), 1e-6);
+            assert_eq!(miner.positive_candidates(&d, a), usizes(&pa["positives"]), "{what}: positives");
+            assert_close(&what, &miner.negative_probs(&d, a), &f64s(&pa["negative_probs"]), 1e-6);
         }
     }
 }
@@ -322,26 +322,26 @@ fn fixed_miner_candidates_and_weights_equal_the_original() {
         let emb = matrix(&c["embeddings"]);
         let labels = i64s(&c["labels"]);
         let dim = emb.size()[1] as usize;
-        let d = BatchDistances::new(&emb);
+        let d = MiningInput::from_distances(BatchDistances::new(&emb), &labels, dim);
         for (a, s) in c["semihard"].as_array().unwrap().iter().enumerate() {
             let p = s["positive"].as_u64().unwrap() as usize;
-            assert_eq!(candidates(&labels, a).0, usizes(&s["positives"]), "{name} semihard anchor {a}: positives");
+            assert_eq!(candidates(&d, a).0, usizes(&s["positives"]), "{name} semihard anchor {a}: positives");
             // The original's fixed 0.2 margin.
-            assert_eq!(semihard_negatives(&d, &labels, a, p, pads::miners::fixed::SEMIHARD_MARGIN), usizes(&s["negatives"]), "{name} semihard anchor {a} (positive {p}): negatives");
+            assert_eq!(semihard_negatives(&d, a, p, pads::miners::fixed::SEMIHARD_MARGIN), usizes(&s["negatives"]), "{name} semihard anchor {a} (positive {p}): negatives");
         }
         for (a, s) in c["softhard"].as_array().unwrap().iter().enumerate() {
-            let (pos, neg) = softhard_candidates(&d, &labels, a);
+            let (pos, neg) = softhard_candidates(&d, a);
             assert_eq!(pos, usizes(&s["positives"]), "{name} softhard anchor {a}: positives");
             assert_eq!(neg, usizes(&s["negatives"]), "{name} softhard anchor {a}: negatives");
         }
         let dm = DistanceMiner { lower_cutoff: 0.5 };
         for (a, s) in c["distance"].as_array().unwrap().iter().enumerate() {
-            assert_eq!(candidates(&labels, a).0, usizes(&s["positives"]), "{name} distance anchor {a}: positives");
-            assert_close(&format!("{name} distance anchor {a}: weights"), &dm.weights(&d, &labels, a, dim), &f64s(&s["weights"]), 1e-4);
+            assert_eq!(candidates(&d, a).0, usizes(&s["positives"]), "{name} distance anchor {a}: positives");
+            assert_close(&format!("{name} distance anchor {a}: weights"), &dm.weights(&d, a), &f64s(&s["weights"]), 1e-4);
         }
         // Random: the same population of valid triplets, and batch-size draws without replacement.
         let r = &c["random"];
-        let mut pop: Vec<Vec<usize>> = all_triplets(&labels).into_iter().map(|(a, p, n)| vec![a, p, n]).collect();
+        let mut pop: Vec<Vec<usize>> = all_triplets(&d).into_iter().map(|(a, p, n)| vec![a, p, n]).collect();
         pop.sort();
         let want: Vec<Vec<usize>> = r["population"].as_array().unwrap().iter().map(usizes).collect();
         assert_eq!(pop, want, "{name}: random population");

@@ -22,48 +22,54 @@ InitDistr = Literal[
 ]
 
 KMEANS_SEED: int
+__version__: str
 
 def defaults() -> Dict[str, Any]: ...
 
 def evaluate(
     embeddings: ArrayLike,  # [N, D] float, CPU or CUDA (the queries with gallery_*)
-    labels: ArrayLike,  # [N] int class ids
-    k: Union[int, Sequence[int]] = (1, 2, 4, 8),
+    labels: ArrayLike,  # [N] class ids (int, or whole-number floats)
+    gallery_embeddings: Optional[ArrayLike] = None,  # [M, D] float; with gallery_labels (PML's reference)
+    gallery_labels: Optional[ArrayLike] = None,  # [M] class ids
+    ref_includes_query: bool = False,  # the gallery's first N rows are the queries (PML's rule)
     *,
+    k: Union[int, Sequence[int]] = (1, 2, 4, 8),
     nmi: Optional[bool] = None,  # None: True for one set; query/gallery: must stay None/False
     map_at_r: bool = True,
     normalize: bool = True,
     seed: Optional[int] = None,  # None: KMEANS_SEED (1234); one set only
-    gallery_embeddings: Optional[ArrayLike] = None,  # [M, D] float; with gallery_labels
-    gallery_labels: Optional[ArrayLike] = None,  # [M] int class ids
     count_lone_queries: bool = False,  # True: queries with no same-label item are Recall@k misses (the original's rule)
 ) -> Dict[str, Any]:
     """One set: {'recall@k', 'nmi', 'f1', 'map@r', 'intra', 'inter'} as `pads metrics --json`; None = undefined.
-    With gallery_*: {'recall@k', 'map@r', 'queries', 'gallery', 'lone_queries', 'same_set'} as
+    With gallery_*: {'recall@k', 'map@r', 'queries', 'gallery', 'lone_queries', 'same_set', 'ref_includes_query'} as
     `pads metrics --query-* --gallery-* --json`; same set (self-matches left out) only when the
     very same objects are passed for both."""
 
 class _Miner:
     def __call__(
-        self, embeddings: torch.Tensor, labels: ArrayLike, ref_emb: None = None, ref_labels: None = None
+        self, embeddings: torch.Tensor, labels: ArrayLike, ref_emb: Optional[torch.Tensor] = None, ref_labels: Optional[ArrayLike] = None
     ) -> Triplets:
-        """embeddings [B, D] float, labels [B] int -> (anchors, positives, negatives): int64 [T] on the embeddings' device."""
+        """embeddings [B, D] float, labels [B] int (ref_emb [M, D], ref_labels [M]) -> (anchors, positives, negatives): int64 [T]."""
+    num_triplets: int
+    dropped_triplets: int
+    @property
+    def valid_triplets_only(self) -> bool: ...
     @property
     def options(self) -> Dict[str, Any]: ...
     def state_dict(self) -> Dict[str, str]: ...
     def load_state_dict(self, state: Dict[str, str]) -> None: ...
 
 class RandomMiner(_Miner):
-    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True, valid_triplets_only: bool = False) -> None: ...
 
 class SemihardMiner(_Miner):
-    def __init__(self, *, margin: Optional[float] = ..., seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+    def __init__(self, *, margin: Optional[float] = ..., seed: Optional[int] = ..., normalize: bool = True, valid_triplets_only: bool = False) -> None: ...
 
 class SofthardMiner(_Miner):
-    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True, valid_triplets_only: bool = False) -> None: ...
 
 class DistanceMiner(_Miner):
-    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True) -> None: ...
+    def __init__(self, *, seed: Optional[int] = ..., normalize: bool = True, valid_triplets_only: bool = False) -> None: ...
 
 class PADSMiner(_Miner):
     def __init__(
@@ -78,6 +84,7 @@ class PADSMiner(_Miner):
         policy_no_self_reg: Optional[bool] = ...,
         seed: Optional[int] = ...,
         normalize: bool = True,
+        valid_triplets_only: bool = False,
     ) -> None: ...
     @property
     def distribution(self) -> List[float]:
@@ -87,10 +94,10 @@ class PADSMiner(_Miner):
         """n_support support points."""
 
 class PADSAgent:
-    miner: PADSMiner
+    miner: Any  # the PADSMiner or pads.pml.PADSMiner given
     def __init__(
         self,
-        miner: PADSMiner,
+        miner: Any,  # PADSMiner or pads.pml.PADSMiner
         *,
         seed: Optional[int] = ...,  # default: the miner's
         k_vals: Optional[Sequence[int]] = ...,  # default (1, 2, 4, 8)
@@ -121,6 +128,8 @@ class PADSAgent:
     def history(self) -> List[Dict[str, Any]]: ...
     @property
     def options(self) -> Dict[str, Any]: ...
+    @property
+    def steps(self) -> int: ...
     def state_dict(self) -> Dict[str, Any]: ...
     def load_state_dict(self, state: Dict[str, Any]) -> None: ...
 

@@ -39,10 +39,16 @@ def test_messages_name_the_problem():
     bad[5, 2] = float("inf")
     with pytest.raises(ValueError, match=r"row 5"):
         pads.PADSAgent(pads.PADSMiner()).step(bad, LAB, 0.5)
-    with pytest.raises(TypeError, match="integer"):
-        pads.PADSMiner()(EMB, LAB.float())
-    with pytest.raises(TypeError, match="float"):
-        pads.evaluate(LAB.view(-1, 1), LAB)
+    # Float labels: whole numbers are class ids (as the CLI reads them), others refused.
+    with pytest.raises(ValueError, match="whole numbers"):
+        pads.PADSMiner()(EMB, LAB.float() + 0.5)
+    assert [t.tolist() for t in pads.PADSMiner(seed=3)(EMB, LAB.float())] == [t.tolist() for t in pads.PADSMiner(seed=3)(EMB, LAB)]
+    # Integer embeddings are converted to float32, with a note (as PML's AccuracyCalculator).
+    with pytest.warns(UserWarning, match="converted to float32"):
+        as_int = pads.evaluate((EMB * 10).round().long(), LAB, nmi=False)
+    assert as_int == pads.evaluate((EMB * 10).round(), LAB, nmi=False)
+    with pytest.raises(TypeError, match="complex"):
+        pads.evaluate(EMB.to(torch.complex64), LAB)
     with pytest.raises(TypeError, match="numpy array"):
         pads.evaluate("embeddings.npy", LAB)
     with pytest.raises(ValueError, match="k values"):

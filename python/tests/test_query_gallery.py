@@ -72,14 +72,15 @@ def test_same_set_leaves_self_matches_out_like_pads_metrics(tmp_path, normalize)
     cli, _ = _cli(tmp_path, "g.npy", "gl.npy", "g.npy", "gl.npy", *flags)
     assert cli["same_set"] is True
     with pytest.warns(UserWarning) if normalize else _no_warning():
-        py = pads.evaluate(ge, gl, k=(1, 4), normalize=normalize, gallery_embeddings=ge, gallery_labels=gl)
+        py = pads.evaluate(ge, gl, ge, gl, True, k=(1, 4), normalize=normalize)
     assert py == cli
     assert py["recall@1"] < 1.0  # not each item finding itself
-    # Equal copies are two sets (PML's ref_includes_query=False): each query finds its own
-    # identical vector first.
-    with pytest.warns(UserWarning) if normalize else _no_warning():
-        two = pads.evaluate(ge, gl, k=1, normalize=normalize, gallery_embeddings=ge.copy(), gallery_labels=gl.copy())
-    assert two["same_set"] is False and two["recall@1"] == 1.0 and two["gallery"] == len(gl)
+    # Without ref_includes_query every gallery row is a candidate (PML's rule), the same
+    # objects or equal copies alike: each query finds its own identical vector first.
+    for g, l in [(ge, gl), (ge.copy(), gl.copy())]:
+        with pytest.warns(UserWarning) if normalize else _no_warning():
+            two = pads.evaluate(ge, gl, g, l, k=1, normalize=normalize)
+        assert two["same_set"] is False and two["recall@1"] == 1.0 and two["gallery"] == len(gl)
 
 
 class _no_warning:
@@ -105,8 +106,11 @@ def test_query_gallery_bad_input_raises_clear_value_errors():
         pads.evaluate(q, ql, gallery_embeddings=g)
     with pytest.raises(ValueError, match="gallery_labels given without gallery_embeddings"):
         pads.evaluate(q, ql, gallery_labels=gl)
-    with pytest.raises(ValueError, match="is the query embeddings object but gallery_labels is not"):
-        pads.evaluate(q, ql, gallery_embeddings=q, gallery_labels=ql.clone())
+    # ref_includes_query: the gallery must start with the queries, labels included (PML's check).
+    with pytest.raises(ValueError, match="first 6 rows"):
+        pads.evaluate(q, ql, q, ql + 1, True)
+    with pytest.raises(ValueError, match="first 6 rows"):
+        pads.evaluate(q, ql, g, gl, True)
     with pytest.raises(ValueError, match="embeddings \\(queries\\) is 4-d but gallery_embeddings is 3-d"):
         pads.evaluate(q, ql, gallery_embeddings=g[:, :3], gallery_labels=gl)
     with pytest.raises(ValueError, match=r"k=10: Recall@k needs 1 <= k <= 9"):
@@ -115,14 +119,23 @@ def test_query_gallery_bad_input_raises_clear_value_errors():
         pads.evaluate(q, ql, nmi=True, gallery_embeddings=g, gallery_labels=gl)
     z = g.clone()
     z[3] = 0
-    with pytest.raises(ValueError, match=r"gallery_embeddings: row 3 \(0-based\) is all zeros.*normalize=False"):
-        pads.evaluate(q, ql, gallery_embeddings=z, gallery_labels=gl)
+    # An all-zero row stays the zero vector (torch's F.normalize, as PML's distances), with a
+    # warning: the same numbers as normalising that way by hand.
+    with pytest.warns(UserWarning, match=r"gallery_embeddings: 1 of 9 rows are all zero"):
+        kept = pads.evaluate(q, ql, k=(1, 2), gallery_embeddings=z, gallery_labels=gl)
+    by_hand = pads.evaluate(
+        torch.nn.functional.normalize(q, dim=1), ql, k=(1, 2), normalize=False,
+        gallery_embeddings=torch.nn.functional.normalize(z, dim=1), gallery_labels=gl,
+    )
+    assert kept == by_hand
     bad = g.clone()
     bad[2, 1] = float("nan")
     with pytest.raises(ValueError, match="finite"):
         pads.evaluate(q, ql, gallery_embeddings=bad, gallery_labels=gl)
-    with pytest.raises(ValueError, match="undefined"):
-        pads.evaluate(q, ql + 10, gallery_embeddings=g, gallery_labels=gl)
+    # Every query lone: undefined (None, with a warning), as PML's AccuracyCalculator.
+    with pytest.warns(UserWarning, match="none of the .* queries has a same-label item"):
+        lone = pads.evaluate(q, ql + 10, gallery_embeddings=g, gallery_labels=gl)
+    assert lone["recall@1"] is None and lone["map@r"] is None
 
 
 def test_count_lone_queries_counts_them_as_misses_in_recall_only(tmp_path):

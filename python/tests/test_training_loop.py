@@ -1,4 +1,4 @@
-"""examples/pml_pads.py: PML's TripletMarginLoss with pads.PADSMiner, pads.PADSAgent every M
+"""examples/pml_pads.py: PML's TripletMarginLoss with pads.pml.PADSMiner, pads.PADSAgent every M
 steps and pads.evaluate, on pads' synthetic set; test Recall@1 must rise above untrained."""
 import importlib.util
 

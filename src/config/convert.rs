@@ -81,6 +81,7 @@ impl From<&RunConfig> for MinerOptions {
             sampling: c.sampling,
             seed: c.seed,
             margin: c.margin,
+            semihard_margin: c.semihard_margin,
             policy_n_support: c.policy_n_support,
             policy_support_limit: c.policy_support_limit.clone(),
             policy_init_distr: c.policy_init_distr,

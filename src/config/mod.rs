@@ -132,6 +132,10 @@ pub struct RunConfig {
     /// Margin of the margin or triplet loss [distance between unit-length embeddings, 0-2]
     #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().margin))]
     pub margin: f64,
+    /// Window of the semihard sampler, d_ap < d_an < d_ap + this [distance]; the original
+    /// keeps it at 0.2 whatever --margin says
+    #[cfg_attr(feature = "cli", arg(help_heading = help::SAMPLING, long, default_value_t = RunConfig::default().semihard_margin))]
+    pub semihard_margin: f64,
     /// Initial per-class beta of the margin loss [distance, 0-2]
     #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().beta))]
     pub beta: f64,
@@ -291,6 +295,7 @@ impl Default for RunConfig {
             loss: LossKind::Triplet,
             sampling: Sampling::Pads,
             margin: 0.2,
+            semihard_margin: 0.2,
             beta: 1.2,
             beta_lr: 0.0005,
             beta_constant: false,

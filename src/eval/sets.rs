@@ -13,6 +13,9 @@ pub enum Gallery<'a> {
     QuerySet,
     /// A separate set: every item is a candidate, an identical vector included.
     Set(&'a EvalSet<'a>),
+    /// A set whose first rows are the queries (PML's `ref_includes_query`): query i's row i
+    /// is left out of its neighbours and of its relevant items.
+    Including(&'a EvalSet<'a>),
 }
 
 /// What `evaluate_sets` computed.
@@ -56,7 +59,8 @@ impl Evaluation {
 pub fn evaluate_sets(query: &EvalSet, gallery: Option<Gallery>, opts: &EvalOptions) -> Result<Evaluation> {
     Ok(match gallery {
         None => Evaluation::OneSet(evaluate(query.embeddings, query.labels, opts)?),
-        Some(Gallery::QuerySet) => Evaluation::QueryGallery(query_gallery_from_tensors(query, None, &opts.ks, opts.normalize, opts.skip_lone_queries)?),
-        Some(Gallery::Set(g)) => Evaluation::QueryGallery(query_gallery_from_tensors(query, Some(g), &opts.ks, opts.normalize, opts.skip_lone_queries)?),
+        Some(Gallery::QuerySet) => Evaluation::QueryGallery(query_gallery_from_tensors(query, None, true, &opts.ks, opts.normalize, opts.skip_lone_queries)?),
+        Some(Gallery::Set(g)) => Evaluation::QueryGallery(query_gallery_from_tensors(query, Some(g), false, &opts.ks, opts.normalize, opts.skip_lone_queries)?),
+        Some(Gallery::Including(g)) => Evaluation::QueryGallery(query_gallery_from_tensors(query, Some(g), true, &opts.ks, opts.normalize, opts.skip_lone_queries)?),
     })
 }

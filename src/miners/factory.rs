@@ -2,7 +2,7 @@
 //! both the fixed miners and the PADS sampler.
 use super::distribution::Distribution;
 use super::pads::PadsMiner;
-use super::{fixed, Miner, Triplets};
+use super::{fixed, Miner, MiningInput, Triplets};
 use crate::options::{opt, InitDistr, Sampling};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,9 +20,11 @@ pub struct MinerOptions {
     pub sampling: Sampling,
     /// Seed of the miner's generator (`miner_rng`).
     pub seed: u64,
-    /// The loss margin (the semihard miner keeps the original's fixed 0.2,
-    /// `fixed::SEMIHARD_MARGIN`).
+    /// The loss margin (checked here; no sampler reads it).
     pub margin: f64,
+    /// The semihard sampler's window d_ap < d_an < d_ap + `semihard_margin`; the original
+    /// keeps it at 0.2 (`fixed::SEMIHARD_MARGIN`) whatever the loss margin.
+    pub semihard_margin: f64,
     /// Support points of the PADS distribution (bins = points - 1).
     pub policy_n_support: usize,
     /// Distance range LOW, HIGH the bins cover.
@@ -45,6 +47,7 @@ impl Default for MinerOptions {
             sampling: Sampling::Pads,
             seed: 1,
             margin: 0.2,
+            semihard_margin: 0.2,
             policy_n_support: 30,
             policy_support_limit: vec![0.1, 1.4],
             policy_init_distr: InitDistr::UniformLow,
@@ -76,6 +79,9 @@ impl MinerOptions {
     pub fn validate(&self) -> anyhow::Result<()> {
         if !(self.margin >= 0.0 && self.margin.is_finite()) {
             anyhow::bail!("{} must be a number >= 0, got {}", opt("margin"), self.margin);
+        }
+        if !(self.semihard_margin >= 0.0 && self.semihard_margin.is_finite()) {
+            anyhow::bail!("{} must be a number >= 0, got {}", opt("semihard_margin"), self.semihard_margin);
         }
         if self.policy_n_support < 3 {
             anyhow::bail!("{} must be at least 3 (two bins), got {}", opt("policy_n_support"), self.policy_n_support);
@@ -113,9 +119,14 @@ impl Mining {
 
     /// One triplet per usable anchor of the batch (`emb` `[B, D]`, `labels` `[B]`).
     pub fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
+        self.mine_input(&MiningInput::batch(emb, labels), rng)
+    }
+
+    /// One triplet per usable anchor of `input` (the batch against itself or a reference set).
+    pub fn mine_input(&mut self, input: &MiningInput, rng: &mut ChaCha8Rng) -> Triplets {
         match self {
-            Mining::Fixed(m) => m.mine(emb, labels, rng),
-            Mining::Pads(m) => m.mine(emb, labels, rng),
+            Mining::Fixed(m) => m.mine_input(input, rng),
+            Mining::Pads(m) => m.mine_input(input, rng),
         }
     }
 
@@ -148,7 +159,7 @@ pub fn build_miner(opts: impl Into<MinerOptions>) -> Box<dyn Miner> {
     let o: MinerOptions = opts.into();
     match o.sampling {
         Sampling::Random => Box::new(fixed::RandomMiner),
-        Sampling::Semihard => Box::new(fixed::SemihardMiner { margin: fixed::SEMIHARD_MARGIN }),
+        Sampling::Semihard => Box::new(fixed::SemihardMiner { margin: o.semihard_margin as f32 }),
         Sampling::Softhard => Box::new(fixed::SofthardMiner),
         Sampling::Distance => Box::new(fixed::DistanceMiner { lower_cutoff: 0.5 }),
         Sampling::Pads => Box::new(PadsMiner::new(Distribution::from_config(&o))),

@@ -1,30 +1,30 @@
 //! The baseline samplers of pads-spec.md section 3.
-use super::{BatchDistances, Miner, Triplets};
+use super::{Miner, MiningInput, Triplets};
 use rand::distributions::{Distribution as _, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
 
-/// Positives (same class, not the anchor) and negatives (other class) of anchor `a`.
-pub fn candidates(labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
+/// Positives (same class, not the anchor itself) and negatives (other class) of anchor `a`
+/// among the candidates.
+pub fn candidates(input: &MiningInput, a: usize) -> (Vec<usize>, Vec<usize>) {
     let mut pos = Vec::new();
     let mut neg = Vec::new();
-    for (j, &l) in labels.iter().enumerate() {
-        if l != labels[a] {
+    for (j, &l) in input.ref_labels.iter().enumerate() {
+        if l != input.labels[a] {
             neg.push(j);
-        } else if j != a {
+        } else if !input.is_self(a, j) {
             pos.push(j);
         }
     }
     (pos, neg)
 }
 
-/// Every valid triplet of the batch: (a, p, n) with p != a of a's class and n of another
-/// class, in a fixed order (anchor, then positive, then negative ascending).
-pub fn all_triplets(labels: &[i64]) -> Vec<(usize, usize, usize)> {
+/// Every valid triplet: (a, p, n) with p != a of a's class and n of another class, in a
+/// fixed order (anchor, then positive, then negative ascending).
+pub fn all_triplets(input: &MiningInput) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
-    for a in 0..labels.len() {
-        let (pos, neg) = candidates(labels, a);
+    for a in 0..input.labels.len() {
+        let (pos, neg) = candidates(input, a);
         for &p in &pos {
             out.extend(neg.iter().map(|&n| (a, p, n)));
         }
@@ -41,11 +41,10 @@ impl Miner for RandomMiner {
     fn name(&self) -> &'static str {
         "random"
     }
-    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
-        let _ = emb;
-        let all = all_triplets(labels);
+    fn mine_input(&mut self, input: &MiningInput, rng: &mut ChaCha8Rng) -> Triplets {
+        let all = all_triplets(input);
         let mut t = Triplets::default();
-        let amount = labels.len().min(all.len());
+        let amount = input.labels.len().min(all.len());
         for i in rand::seq::index::sample(rng, all.len(), amount) {
             let (a, p, n) = all[i];
             t.push(a, p, n);
@@ -60,17 +59,17 @@ pub const SEMIHARD_MARGIN: f32 = 0.2;
 
 /// The original's `pdist(eps=1e-4)` for semihard and softhard: sqrt(max(d^2, 1e-4)), so
 /// distances below 0.01 read as 0.01 (the anchor's distance to itself included).
-fn clamped(d: &BatchDistances, i: usize, j: usize) -> f32 {
-    d.get(i, j).max(0.01)
+fn clamped(input: &MiningInput, i: usize, j: usize) -> f32 {
+    input.d.get(i, j).max(0.01)
 }
 
 /// The negatives semihard draws from for anchor `a` and its positive `p`: other-class `n`
 /// with d_ap < d_an < margin + d_ap (distances as `clamped`), or every other-class item
 /// when there is none.
-pub fn semihard_negatives(d: &BatchDistances, labels: &[i64], a: usize, p: usize, margin: f32) -> Vec<usize> {
-    let (_, neg) = candidates(labels, a);
-    let d_ap = clamped(d, a, p);
-    let semi: Vec<usize> = neg.iter().copied().filter(|&n| clamped(d, a, n) > d_ap && clamped(d, a, n) < margin + d_ap).collect();
+pub fn semihard_negatives(input: &MiningInput, a: usize, p: usize, margin: f32) -> Vec<usize> {
+    let (_, neg) = candidates(input, a);
+    let d_ap = clamped(input, a, p);
+    let semi: Vec<usize> = neg.iter().copied().filter(|&n| clamped(input, a, n) > d_ap && clamped(input, a, n) < margin + d_ap).collect();
     if semi.is_empty() {
         neg
     } else {
@@ -81,8 +80,9 @@ pub fn semihard_negatives(d: &BatchDistances, labels: &[i64], a: usize, p: usize
 /// The (positives, negatives) softhard draws from for anchor `a`: positives farther than the
 /// nearest negative and negatives closer than the farthest positive (distances as
 /// `clamped`), each falling back to all positives / negatives when empty.
-pub fn softhard_candidates(d: &BatchDistances, labels: &[i64], a: usize) -> (Vec<usize>, Vec<usize>) {
-    let (pos, neg) = candidates(labels, a);
+pub fn softhard_candidates(input: &MiningInput, a: usize) -> (Vec<usize>, Vec<usize>) {
+    let d = input;
+    let (pos, neg) = candidates(input, a);
     if pos.is_empty() || neg.is_empty() {
         return (pos, neg);
     }
@@ -103,13 +103,12 @@ impl Miner for SemihardMiner {
     fn name(&self) -> &'static str {
         "semihard"
     }
-    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
-        let d = BatchDistances::new(emb);
+    fn mine_input(&mut self, input: &MiningInput, rng: &mut ChaCha8Rng) -> Triplets {
         let mut t = Triplets::default();
-        for a in 0..labels.len() {
-            let (pos, neg) = candidates(labels, a);
+        for a in 0..input.labels.len() {
+            let (pos, neg) = candidates(input, a);
             let (Some(&p), false) = (pos.choose(rng), neg.is_empty()) else { continue };
-            let negs = semihard_negatives(&d, labels, a, p, self.margin);
+            let negs = semihard_negatives(input, a, p, self.margin);
             let Some(&n) = negs.choose(rng) else { continue };
             t.push(a, p, n);
         }
@@ -125,11 +124,10 @@ impl Miner for SofthardMiner {
     fn name(&self) -> &'static str {
         "softhard"
     }
-    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
-        let d = BatchDistances::new(emb);
+    fn mine_input(&mut self, input: &MiningInput, rng: &mut ChaCha8Rng) -> Triplets {
         let mut t = Triplets::default();
-        for a in 0..labels.len() {
-            let (pos, neg) = softhard_candidates(&d, labels, a);
+        for a in 0..input.labels.len() {
+            let (pos, neg) = softhard_candidates(input, a);
             let (Some(&p), Some(&n)) = (pos.choose(rng), neg.choose(rng)) else { continue };
             t.push(a, p, n);
         }
@@ -145,15 +143,16 @@ pub struct DistanceMiner {
 }
 
 impl DistanceMiner {
-    /// Normalised negative weights of anchor `a` over the whole batch (0 for its class).
-    pub fn weights(&self, d: &BatchDistances, labels: &[i64], a: usize, dim: usize) -> Vec<f64> {
-        let dim = dim as f64;
-        let log_w: Vec<f64> = (0..labels.len())
+    /// Normalised negative weights of anchor `a` over the candidates (0 for its class).
+    pub fn weights(&self, input: &MiningInput, a: usize) -> Vec<f64> {
+        let dim = input.dim as f64;
+        let (labels, ref_labels) = (input.labels, input.ref_labels);
+        let log_w: Vec<f64> = (0..ref_labels.len())
             .map(|j| {
-                if labels[j] == labels[a] {
+                if ref_labels[j] == labels[a] {
                     return f64::NEG_INFINITY;
                 }
-                let dist = (d.get(a, j).max(self.lower_cutoff)) as f64;
+                let dist = (input.d.get(a, j).max(self.lower_cutoff)) as f64;
                 (2.0 - dim) * dist.ln() - ((dim - 3.0) / 2.0) * (1.0 - 0.25 * dist * dist).max(1e-8).ln()
             })
             .collect();
@@ -163,8 +162,8 @@ impl DistanceMiner {
         if sum > 0.0 && sum.is_finite() {
             w.iter().map(|x| x / sum).collect()
         } else {
-            let n_neg = labels.iter().filter(|&&l| l != labels[a]).count() as f64;
-            labels.iter().map(|&l| if l != labels[a] { 1.0 / n_neg } else { 0.0 }).collect()
+            let n_neg = ref_labels.iter().filter(|&&l| l != labels[a]).count() as f64;
+            ref_labels.iter().map(|&l| if l != labels[a] { 1.0 / n_neg } else { 0.0 }).collect()
         }
     }
 }
@@ -173,14 +172,12 @@ impl Miner for DistanceMiner {
     fn name(&self) -> &'static str {
         "distance"
     }
-    fn mine(&mut self, emb: &Tensor, labels: &[i64], rng: &mut ChaCha8Rng) -> Triplets {
-        let d = BatchDistances::new(emb);
-        let dim = emb.size()[1] as usize;
+    fn mine_input(&mut self, input: &MiningInput, rng: &mut ChaCha8Rng) -> Triplets {
         let mut t = Triplets::default();
-        for a in 0..labels.len() {
-            let (pos, neg) = candidates(labels, a);
+        for a in 0..input.labels.len() {
+            let (pos, neg) = candidates(input, a);
             let (Some(&p), false) = (pos.choose(rng), neg.is_empty()) else { continue };
-            let w = self.weights(&d, labels, a, dim);
+            let w = self.weights(input, a);
             let n = WeightedIndex::new(&w).map(|wi| wi.sample(rng)).unwrap_or_else(|_| *neg.choose(rng).unwrap());
             t.push(a, p, n);
         }
