@@ -170,6 +170,19 @@ fn undefined_metrics_are_undefined_not_numbers() {
     assert!(err.contains("no item has another item of its class"), "{err}");
     let (ok, _, out, _) = pads(&["metrics", "--embeddings", s(&e), "--labels", s(&l)]);
     assert!(ok && out.contains("recall@1  undefined") && out.contains("nmi  undefined") && out.contains("map@r  undefined"), "{out}");
+    // Query/gallery with no query label in the gallery: undefined too (null / `undefined`),
+    // with a warning, not an error and not a number.
+    let gl = tmp.path().join("other.npy");
+    write_labels(&gl, &[5, 6, 7, 8]);
+    let ge = tmp.path().join("gallery.npy");
+    std::fs::copy(&e, &ge).unwrap();
+    let qg = ["metrics", "--query-embeddings", s(&e), "--query-labels", s(&l), "--gallery-embeddings", s(&ge), "--gallery-labels", s(&gl), "--k", "1"];
+    let (ok, _, out, err) = pads(&[&qg[..], &["--json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && v["recall@1"].is_null() && v["map@r"].is_null() && v["lone_queries"] == 4, "{out}");
+    assert!(err.contains("none of the 4 queries has a same-label item"), "{err}");
+    let (ok, _, out, _) = pads(&qg);
+    assert!(ok && out.contains("recall@1  undefined") && out.contains("map@r  undefined"), "{out}");
     // One class: NMI, F1 and the class separation are undefined; recall is 1.
     let one = tmp.path().join("one.npy");
     write_labels(&one, &[7, 7, 7, 7]);

@@ -126,3 +126,16 @@ fn the_semihard_window_follows_its_margin() {
     let bad = MinerOptions { sampling: Sampling::Semihard, semihard_margin: -1.0, ..MinerOptions::default() };
     assert!(format!("{:#}", bad.validate().unwrap_err()).contains("semihard"));
 }
+
+#[test]
+fn the_run_configuration_passes_semihard_margin_through_and_checks_it() {
+    use pads::config::RunConfig;
+    // The CLI default keeps the original's fixed 0.2, whatever --margin says.
+    let cfg = RunConfig { margin: 0.5, ..RunConfig::default() };
+    assert_eq!(MinerOptions::from(&cfg).semihard_margin, 0.2);
+    let cfg = RunConfig { semihard_margin: 0.05, ..RunConfig::default() };
+    assert_eq!(MinerOptions::from(&cfg).semihard_margin, 0.05);
+    let bad = RunConfig { semihard_margin: f64::NAN, ..RunConfig::default() };
+    let err = format!("{:#}", bad.validate().unwrap_err());
+    assert!(err.contains("--semihard-margin"), "{err}");
+}
