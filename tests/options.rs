@@ -62,7 +62,7 @@ fn messages_spell_options_as_the_front_end_does() {
     assert_eq!(spell("k", Some("5")), "--k 5");
     let bad = MinerOptions { policy_n_support: 2, ..MinerOptions::default() };
     let cli = format!("{:#}", bad.validate().unwrap_err());
-    assert!(cli.starts_with("--policy-n-support must be at least 3"), "{cli}");
+    assert!(cli.starts_with("--policy-n-support must be from 3"), "{cli}");
     let cfg = format!("{:#}", RunConfig { policy_lr: -1.0, ..RunConfig::default() }.validate().unwrap_err());
     assert!(cfg.starts_with("--policy-lr must be a positive number, got -1"), "{cfg}");
     // A zero window would divide by zero in the state's running means: refused up front.
@@ -78,7 +78,7 @@ fn messages_spell_options_as_the_front_end_does() {
     let other = format!("{:#}", bad.validate().unwrap_err());
     let agent = format!("{:#}", AgentOptions { policy_size: vec![], ..AgentOptions::default() }.validate().unwrap_err());
     set_spelling(command_line_spelling);
-    assert!(other.starts_with("<policy_n_support> must be at least 3"), "{other}");
+    assert!(other.starts_with("<policy_n_support> must be from 3"), "{other}");
     assert!(agent.starts_with("<policy_size> takes one or more"), "{agent}");
     assert_eq!(opt("policy_lr"), "--policy-lr");
 }

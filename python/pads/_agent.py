@@ -1,6 +1,7 @@
 """The PADS agent (the policy that reshapes a PADS miner's distribution) and the margin
 loss, for PyTorch loops."""
 import json as _json
+import math
 
 import torch
 
@@ -12,6 +13,37 @@ def _record(text):
     r = _json.loads(text)
     r["val_metrics"] = dict(r["val_metrics"])
     return r
+
+
+def _progress(value):
+    """Share of training done: a number in [0, 1] (True/False refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"progress must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _metrics(metrics, ks):
+    """The metrics dict of step_metrics, checked: recall@k for each k, nmi, intra and inter;
+    None or NaN = undefined; Recall@k and NMI in [0, 1], the distances >= 0."""
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict of metric names to numbers, got {type(metrics).__name__}")
+    need = [f"recall@{k}" for k in ks] + ["nmi", "intra", "inter"]
+    missing = [k for k in need if k not in metrics]
+    if missing:
+        raise ValueError(f"metrics lack {', '.join(missing)}; expected {', '.join(need)}")
+    clean = {}
+    for k, v in metrics.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            clean[k] = None
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+            raise TypeError(f"metrics[{k!r}] must be a number or None, got {v!r}")
+        v = float(v)
+        high = 1.0 if (k.startswith("recall@") or k == "nmi") else math.inf
+        if k in need and not 0.0 <= v <= high:
+            raise ValueError(f"metrics[{k!r}] must be in [0, {high:g}], got {v}")
+        clean[k] = v
+    return clean
 
 
 class PADSAgent:
@@ -88,7 +120,7 @@ class PADSAgent:
         """
         emb = _convert.embeddings(val_embeddings, "val_embeddings")
         lab = _convert.labels(val_labels, "val_labels", emb.device)
-        return _record(self._a.step(emb, lab, float(progress), _convert.flag(normalize, "normalize"), int(epoch), int(iteration)))
+        return _record(self._a.step(emb, lab, _progress(progress), _convert.flag(normalize, "normalize"), _convert.whole(epoch, "epoch"), _convert.whole(iteration, "iteration")))
 
     def step_metrics(self, metrics, progress, *, epoch=0, iteration=0):
         """One policy step from metrics computed elsewhere.
@@ -102,8 +134,7 @@ class PADSAgent:
         Returns:
             the step's record, as :meth:`step`.
         """
-        clean = {k: (None if v is None else float(v)) for k, v in dict(metrics).items()}
-        return _record(self._a.step_metrics(_json.dumps(clean), float(progress), int(epoch), int(iteration)))
+        return _record(self._a.step_metrics(_json.dumps(_metrics(metrics, self.options["k_vals"])), _progress(progress), _convert.whole(epoch, "epoch"), _convert.whole(iteration, "iteration")))
 
     @property
     def distribution(self):
@@ -123,8 +154,10 @@ class PADSAgent:
     @property
     def options(self):
         """The agent's options (the original's names), as a dict; the miner's are
-        ``agent.miner.options``."""
-        return _json.loads(self._a.options_json())
+        ``agent.miner.options``. k_vals shows the Recall@k values in use (default 1, 2, 4, 8)."""
+        o = _json.loads(self._a.options_json())
+        o["k_vals"] = o["k_vals"] or [1, 2, 4, 8]
+        return o
 
     def state_dict(self):
         """Policy, its optimiser, the PPO old policy, generator, history and the miner's
@@ -135,6 +168,8 @@ class PADSAgent:
         return out
 
     def load_state_dict(self, state):
+        if not isinstance(state, dict) or not isinstance(state.get("state"), str):
+            raise ValueError(f"PADSAgent.load_state_dict: not a PADSAgent state_dict (expected a dict with 'state' and the policy's tensor groups, got {type(state).__name__}{' with keys ' + str(sorted(map(str, state))) if isinstance(state, dict) else ''})")
         groups = {k: v for k, v in state.items() if k != "state"}
         self._a.load_state(state["state"], groups)
 

@@ -52,15 +52,29 @@ def embeddings(x, what="embeddings"):
     return t
 
 
+_UNSIGNED = tuple(getattr(torch, n) for n in ("uint16", "uint32", "uint64") if hasattr(torch, n))
+# Whole numbers a float64 holds exactly; beyond them two class ids could read as one.
+_FLOAT_EXACT = 2**53
+
+
 def labels(x, what, device):
-    """Integer class ids: float labels that are whole numbers are accepted (converted to
-    int64, as the CLI reads a float .npy of labels); any other float is a ValueError."""
+    """Integer class ids as int64: float labels that are whole numbers of at most 2**53 in
+    magnitude are accepted (as the CLI reads a float .npy of labels), other floats are a
+    ValueError; unsigned labels of any width are converted (values above int64's range are a
+    ValueError)."""
     t = as_tensor(x, what, device=device)
     if t.dtype.is_floating_point:
-        if t.numel() and not bool(torch.isfinite(t).all() and (t == t.round()).all()):
-            bad = t[~(torch.isfinite(t) & (t == t.round()))].flatten()[0].item()
-            raise ValueError(f"{what}: float labels must be whole numbers (class ids), got {bad}")
+        ok = torch.isfinite(t) & (t == t.round()) & (t.abs() <= _FLOAT_EXACT)
+        if t.numel() and not bool(ok.all()):
+            bad = t[~ok].flatten()[0].item()
+            raise ValueError(f"{what}: float labels must be whole numbers (class ids) of magnitude at most 2**53, got {bad}")
         t = t.to(torch.int64)
+    elif t.dtype in _UNSIGNED:
+        # torch has no max for these widths; a uint64 above 2**63 - 1 reads negative as int64.
+        as_int = t.contiguous().view(torch.int64) if t.dtype == torch.uint64 else t.to(torch.int64)
+        if t.numel() and bool((as_int < 0).any()):
+            raise ValueError(f"{what}: a label is above the int64 range of class ids (2**63 - 1)")
+        t = as_int
     return t
 
 
@@ -71,6 +85,15 @@ def flag(value, name):
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
+def whole(value, name, low=0, high=2**63 - 1):
+    """An integer option in [low, high] (bools refused): ValueError naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, _numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value}")
+    return int(value)
+
+
 def ks(k):
     """Recall@k values: an int or a sequence of ints >= 1."""
     if isinstance(k, _numbers.Integral):
@@ -79,7 +102,7 @@ def ks(k):
         out = list(k)
     else:
         raise ValueError(f"k values must be integers >= 1, got {k!r}")
-    if not all(isinstance(kk, _numbers.Integral) and not isinstance(kk, bool) and kk >= 1 for kk in out):
+    if not all(isinstance(kk, _numbers.Integral) and not isinstance(kk, bool) and 1 <= kk <= 2**62 for kk in out):
         raise ValueError(f"k values must be integers >= 1, got {k!r}")
     return [int(kk) for kk in out]
 
@@ -94,6 +117,9 @@ def option_value(key, v):
     for x in v if isinstance(v, list) else [v]:
         if isinstance(x, float) and not _math.isfinite(x):
             raise ValueError(f"{key} must be a finite number, got {v!r}")
+        # JSON would carry a larger integer as a float, and the message would say so.
+        if isinstance(x, int) and not isinstance(x, bool) and not -(2**63) <= x <= 2**64 - 1:
+            raise ValueError(f"{key} is out of the 64-bit integer range, got {x}")
     return v
 
 

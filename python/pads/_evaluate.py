@@ -93,8 +93,8 @@ def evaluate(
     count_lone = _convert.flag(count_lone_queries, "count_lone_queries")
     map_at_r = _convert.flag(map_at_r, "map_at_r")
     if gallery_embeddings is None:
-        if seed is not None and (not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if seed is not None:
+            seed = _convert.whole(seed, "seed", 0, 2**64 - 1)
         nmi = True if nmi is None else _convert.flag(nmi, "nmi")
         emb, normalize, notes = _zero_rows([("embeddings", emb)], normalize)
         text, warns = _pads.evaluate(emb[0], lab, kk, nmi, map_at_r, normalize, seed, count_lone)
@@ -131,17 +131,21 @@ def _zero_rows(sets, normalize):
     if not normalize:
         return tensors, normalize, []
     finite = all(bool(torch.isfinite(t).all()) for t in tensors if t.dim() == 2 and t.numel())
-    zeros = [int((t.norm(dim=1) == 0).sum()) if t.dim() == 2 and t.numel() and finite else 0 for t in tensors]
+    # Exactly zero rows (a tiny row whose squared norm underflows is not one).
+    zeros = [int((t == 0).all(dim=1).sum()) if t.dim() == 2 and t.numel() and finite else 0 for t in tensors]
     if not any(zeros):
         return tensors, normalize, []
     notes, out = [], []
     for (name, t), z in zip(sets, zeros):
-        t = t.detach().to(torch.float32)
-        norms = t.norm(dim=1)
+        t = t.detach().to(torch.float64)
+        # Scaled by each row's largest |value| first, so that a tiny row keeps its direction.
+        scale = t.abs().amax(dim=1, keepdim=True)
+        unit = t / scale.clamp_min(torch.finfo(torch.float64).tiny)
+        norms = unit.norm(dim=1) * scale.squeeze(1)
         off = int(((norms - 1).abs() > 1e-3).sum()) - z
         if z:
             notes.append(f"{name}: {z} of {len(t)} rows are all zero: kept as zero vectors (torch.nn.functional.normalize's rule, as PML); they have no direction")
         if off > 0:
             notes.append(f"{name}: {off} of {len(t)} rows were not unit-norm and were L2-normalised before every metric (normalize=False keeps raw Euclidean distances)")
-        out.append(torch.nn.functional.normalize(t, dim=1))
+        out.append(torch.nn.functional.normalize(unit, dim=1).to(torch.float32))
     return out, False, notes

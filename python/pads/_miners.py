@@ -1,6 +1,8 @@
 """The miners: pads' samplers on a batch (or against a reference set, as PML's ``ref_emb``),
 picklable through their state, with reprs that show their options."""
 import json as _json
+import math
+import warnings as _warnings
 
 from . import _convert, _pads
 
@@ -52,6 +54,10 @@ class _Miner:
             rl = _convert.labels(ref_labels, "ref_labels", emb.device)
             a, p, n, dropped = self._m.mine(emb, lab, r, rl, same_set, self._valid_only)
         self.num_triplets, self.dropped_triplets = len(a), dropped
+        if dropped and not len(a):
+            _warnings.warn(
+                f"{type(self).__name__}: all {dropped} sampled triplets of this batch were label-invalid and dropped "
+                "(valid_triplets_only): the loss gets no triplets from it", stacklevel=2)
         return a, p, n
 
     @property
@@ -69,6 +75,8 @@ class _Miner:
         return {"miner": self._m.state_json()}
 
     def load_state_dict(self, state):
+        if not isinstance(state, dict) or not isinstance(state.get("miner"), str):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: not a miner state_dict (expected {{'miner': str}}, got {state!r:.80})")
         self._m.load_state_json(state["miner"])
 
     # Pickling (spawned DataLoader workers, multiprocessing, deepcopy, torch.save): the given
@@ -118,6 +126,8 @@ class SemihardMiner(_Miner):
     _sampling = "semihard"
 
     def __init__(self, *, margin=None, seed=None, normalize=True, valid_triplets_only=False):
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < math.inf):
+            raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
         super().__init__(normalize, valid_triplets_only, {"margin": margin, "seed": seed})
 
     @staticmethod
@@ -160,7 +170,9 @@ class PADSMiner(_Miner):
 
     Which triplets it returns, and why: by default it samples as the original does, with its
     self-regularisation (``policy_include_pos``, ``policy_include_same``): negatives are drawn
-    over the whole batch, so some share the anchor's label, and the anchor may be its own
+    over the whole batch, so some share the anchor's label or are the anchor itself (n == a, at
+    distance 0, the first bin: with a distribution that weights small distances, e.g.
+    ``policy_init_distr='distance'``, most negatives can be), and the anchor may be its own
     positive (a == p). These are not label-valid triplets: losses that assert valid pairs
     (PML's MultiSimilarityLoss) refuse them and pair losses read same-label "negatives" as
     negatives. ``valid_triplets_only=True`` (the default of :mod:`pads.pml`) drops them after

@@ -27,6 +27,15 @@ class _PMLMiner(_BaseMiner):
         ``ref_emb`` (BaseMiner.forward passes the batch itself when no reference is given)."""
         return self.core(embeddings, labels, ref_emb, ref_labels)
 
+    def __copy__(self):
+        # A copy mines on its own generator (as copy.copy of a pads miner), not the original's.
+        import copy
+
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        new.core = copy.copy(self.core)
+        return new
+
     @property
     def dropped_triplets(self):
         """Label-invalid triplets the last call dropped."""

@@ -60,7 +60,7 @@ def test_messages_name_the_problem():
 def test_bad_options():
     with pytest.raises(TypeError, match="unexpected keyword"):
         pads.PADSMiner(policy_n_suport=30)
-    with pytest.raises(ValueError, match="policy_n_support must be at least 3"):
+    with pytest.raises(ValueError, match="policy_n_support must be from 3 "):
         pads.PADSMiner(policy_n_support=2)
     with pytest.raises(ValueError, match="unknown variant"):
         pads.PADSMiner(policy_init_distr="gauss")
@@ -71,7 +71,7 @@ def test_bad_options():
     agent = pads.PADSAgent(pads.PADSMiner())
     with pytest.raises(ValueError, match="progress"):
         agent.step_metrics({"recall@1": 0.1, "recall@2": 0.2, "recall@4": 0.3, "recall@8": 0.4, "nmi": 0.5, "intra": 0.1, "inter": 0.9}, 1.5)
-    with pytest.raises(KeyError, match="nmi"):
+    with pytest.raises(ValueError, match="metrics lack nmi, intra, inter"):
         agent.step_metrics({"recall@1": 0.1, "recall@2": 0.2, "recall@4": 0.3, "recall@8": 0.4}, 0.5)
     other = pads.PADSAgent(pads.PADSMiner(policy_n_support=12))
     with pytest.raises(ValueError, match="policy_n_support"):

@@ -55,7 +55,7 @@ def test_semihard_margins_give_different_triplets():
     got = [triplets(pads.SemihardMiner(margin=m, seed=1)) for m in (0.05, 0.2, 5.0)]
     assert got[0] != got[1] and got[1] != got[2] and got[0] != got[2]
     assert pads.SemihardMiner(margin=0.05).options["margin"] == 0.05
-    with pytest.raises(ValueError, match="semihard_margin must be a number >= 0"):
+    with pytest.raises(ValueError, match="^margin must be a finite number >= 0"):
         pads.SemihardMiner(margin=-1.0)
 
 

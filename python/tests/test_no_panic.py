@@ -62,3 +62,80 @@ def test_empty_sets_cannot_be_evaluated():
         pads.evaluate(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), E, L)
     with pytest.raises(ValueError, match="at least 2"):
         pads.PADSAgent(pads.PADSMiner()).step(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), 0.5)
+
+
+# The newcomer review's cases: each once a crash, a panic, a silent wrong answer or an
+# unhelpful error.
+def test_sizes_that_would_abort_the_process_are_option_errors():
+    with pytest.raises(ValueError, match="policy_n_support must be from 3"):
+        pads.PADSMiner(policy_n_support=2**40)
+    with pytest.raises(ValueError, match="policy_size takes one or more layer widths from 1 to 65536"):
+        pads.PADSAgent(pads.PADSMiner(), policy_size=(10**9, 10**9))
+    with pytest.raises(ValueError, match="policy_support_limit takes two increasing distances 0 <= LOW"):
+        pads.PADSMiner(policy_support_limit=(-1, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.uint64])
+def test_unsigned_labels_of_every_width_are_class_ids(dtype):
+    want = pads.evaluate(E, L, nmi=False)
+    assert pads.evaluate(E, L.to(dtype), nmi=False) == want
+    assert [t.tolist() for t in pads.PADSMiner(seed=2)(E, L.to(dtype))] == [t.tolist() for t in pads.PADSMiner(seed=2)(E, L)]
+
+
+def test_float_labels_beyond_exact_whole_numbers_are_refused():
+    with pytest.raises(ValueError, match="magnitude at most 2\\*\\*53"):
+        pads.evaluate(E[:10], torch.tensor([1e19, 2e19] * 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="magnitude at most 2\\*\\*53"):
+        pads.RandomMiner()(E[:10], torch.tensor([1e19, 2e19] * 5, dtype=torch.float64))
+
+
+def test_integers_out_of_range_name_the_option():
+    with pytest.raises(ValueError, match="k values"):
+        pads.evaluate(E, L, k=2**70)
+    with pytest.raises(ValueError, match="seed must be an integer from 0"):
+        pads.evaluate(E, L, seed=2**64)
+    with pytest.raises(ValueError, match="seed is out of the 64-bit integer range"):
+        pads.PADSMiner(seed=2**64)
+    with pytest.raises(ValueError, match="^margin must be a finite number >= 0"):
+        pads.SemihardMiner(margin=-0.1)
+
+
+def test_agent_inputs_are_checked():
+    agent = pads.PADSAgent(pads.PADSMiner())
+    good = {"recall@1": 0.1, "recall@2": 0.2, "recall@4": 0.3, "recall@8": 0.4, "nmi": 0.5, "intra": 0.1, "inter": 0.9}
+    with pytest.raises(ValueError, match=r"metrics\['recall@1'\] must be in \[0, 1\]"):
+        agent.step_metrics({**good, "recall@1": 5.0}, 0.5)
+    with pytest.raises(TypeError, match="metrics must be a dict"):
+        agent.step_metrics(list(good.items()), 0.5)
+    with pytest.raises(TypeError, match="progress must be a number"):
+        agent.step_metrics(good, True)
+    # NaN is undefined, as None: it enters as 0 (the trainer's rule), no JSON error.
+    assert agent.step_metrics({**good, "nmi": float("nan")}, 0.5)["reward"] is None
+    for bad in ({"a": 1}, None):
+        with pytest.raises(ValueError, match="not a PADSAgent state_dict"):
+            agent.load_state_dict(bad)
+    with pytest.raises(ValueError, match="not a miner state_dict"):
+        pads.PADSMiner().load_state_dict({"x": 1})
+    assert agent.options["k_vals"] == [1, 2, 4, 8]
+
+
+def test_tiny_rows_keep_their_direction():
+    # A row of 1e-30 (float32) has a squared norm that underflows; its direction is the
+    # same as the row's at normal scale, so the metrics are too (not "all zero", not ties).
+    want = pads.evaluate(E, L, nmi=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pads.evaluate(E * 1e-30, L, nmi=False)["recall@1"] == want["recall@1"]
+        assert pads.evaluate(E.double() * 1e-310, L, nmi=False)["recall@1"] == want["recall@1"]
+
+
+def test_a_copy_of_a_pml_miner_mines_on_its_own_generator():
+    import copy
+
+    import pads.pml
+
+    m = pads.pml.PADSMiner(seed=4)
+    c = copy.copy(m)
+    assert c.core is not m.core
+    first = [t.tolist() for t in m(E, L)]
+    assert [t.tolist() for t in c(E, L)] == first

@@ -200,9 +200,7 @@ pub fn check_finite(emb: &Tensor) -> anyhow::Result<()> {
 /// were not unit-norm before (|norm - 1| > 1e-3). An all-zero row has no direction: error
 /// naming it.
 pub fn normalize_rows(emb: &Tensor) -> anyhow::Result<(Tensor, usize)> {
-    let e = emb.to_kind(Kind::Float);
-    let norms = e.norm_scalaropt_dim(2, [1i64].as_slice(), false);
-    let zero = norms.eq(0.0);
+    let zero = emb.eq(0.0).all_dim(1, false);
     let n_zero = zero.sum(Kind::Int64).int64_value(&[]);
     if n_zero > 0 {
         let first = zero.nonzero().int64_value(&[0, 0]);
@@ -210,6 +208,17 @@ pub fn normalize_rows(emb: &Tensor) -> anyhow::Result<(Tensor, usize)> {
             "row {first} (0-based) is all zeros and cannot be L2-normalised ({n_zero} such rows); pass {} to keep raw distances",
             crate::options::spell("normalize", Some("false"))
         );
+    }
+    let e = emb.to_kind(Kind::Float);
+    let norms = e.norm_scalaropt_dim(2, [1i64].as_slice(), false);
+    if norms.eq(0.0).logical_or(&norms.isinf()).any().int64_value(&[]) != 0 {
+        // A tiny row's squared norm underflows (a huge one's overflows): divide each row by
+        // its largest |value| first, which keeps its direction; such rows are not unit-norm.
+        let scale = emb.abs().amax([1i64].as_slice(), true);
+        let y = (emb / scale).to_kind(Kind::Float);
+        let ny = y.norm_scalaropt_dim(2, [1i64].as_slice(), false);
+        let off = (&ny * emb.abs().amax([1i64].as_slice(), false).to_kind(Kind::Double) - 1.0).abs().gt(1e-3).logical_or(&norms.eq(0.0)).logical_or(&norms.isinf());
+        return Ok((y / ny.unsqueeze(1), off.sum(Kind::Int64).int64_value(&[]) as usize));
     }
     let off = (&norms - 1.0).abs().gt(1e-3).sum(Kind::Int64).int64_value(&[]) as usize;
     Ok((e / norms.unsqueeze(1), off))

@@ -83,12 +83,13 @@ impl MinerOptions {
         if !(self.semihard_margin >= 0.0 && self.semihard_margin.is_finite()) {
             anyhow::bail!("{} must be a number >= 0, got {}", opt("semihard_margin"), self.semihard_margin);
         }
-        if self.policy_n_support < 3 {
-            anyhow::bail!("{} must be at least 3 (two bins), got {}", opt("policy_n_support"), self.policy_n_support);
+        // The upper bound keeps a mistyped count an error, not an allocation that aborts.
+        if !(3..=10_000).contains(&self.policy_n_support) {
+            anyhow::bail!("{} must be from 3 (two bins) to 10000, got {}", opt("policy_n_support"), self.policy_n_support);
         }
         let lim = &self.policy_support_limit;
-        if lim.len() != 2 || !(lim[0] < lim[1]) {
-            anyhow::bail!("{} takes two increasing numbers LOW,HIGH, got {lim:?}", opt("policy_support_limit"));
+        if lim.len() != 2 || !(lim[0] >= 0.0 && lim[0] < lim[1] && lim[1].is_finite()) {
+            anyhow::bail!("{} takes two increasing distances 0 <= LOW < HIGH, got {lim:?}", opt("policy_support_limit"));
         }
         Ok(())
     }

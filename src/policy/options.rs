@@ -94,6 +94,9 @@ impl AgentOptions {
 
     /// Range checks; each message names the option (`options::spell`) and what it allows.
     pub fn validate(&self) -> Result<()> {
+        // Upper bounds keep a mistyped size an error, not an allocation that aborts.
+        const MAX_WIDTH: usize = 65_536;
+        const MAX_HISTORY: usize = 10_000;
         for (name, v) in [("policy_lr", self.policy_lr), ("policy_ppo_ratio", self.policy_ppo_ratio)] {
             if !(v > 0.0 && v.is_finite()) {
                 bail!("{} must be a positive number, got {v}", opt(name));
@@ -122,8 +125,13 @@ impl AgentOptions {
         if self.policy_state_metrics.is_empty() {
             bail!("{} needs at least one of recall, dists, nmi", opt("policy_state_metrics"));
         }
-        if self.policy_size.is_empty() || self.policy_size.contains(&0) {
-            bail!("{} takes one or more positive layer widths, got {:?}", opt("policy_size"), self.policy_size);
+        if self.policy_size.is_empty() || self.policy_size.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
+            bail!("{} takes one or more layer widths from 1 to {MAX_WIDTH}, got {:?}", opt("policy_size"), self.policy_size);
+        }
+        for (name, v) in [("policy_metric_history", self.policy_metric_history), ("policy_parameter_history", self.policy_parameter_history)] {
+            if v > MAX_HISTORY {
+                bail!("{} must be at most {MAX_HISTORY} (policy steps kept in the state), got {v}", opt(name));
+            }
         }
         if self.policy_old_update_iter == 0 {
             bail!("{} must be at least 1", opt("policy_old_update_iter"));
