@@ -86,7 +86,18 @@ fn run() -> Result<()> {
         // The host GEMMs and selections of the evaluation run on rayon's pool.
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1) as usize).build_global().ok();
     }
-    let matches = pads::config::allow_negative_numbers(pads::config::help::describe(Cli::command())).get_matches();
+    // The original's command line is one more spelling of the same options (config::original).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Asking torch for CUDA starts its runtime: only for a `--gpu` to translate.
+    let gpu_flag = args.iter().any(|a| a.to_str().is_some_and(|a| a == "--gpu" || a.starts_with("--gpu=")));
+    let translated = pads::config::original::translate(args, gpu_flag && tch::Cuda::is_available());
+    if !translated.dropped.is_empty() {
+        tracing::warn!("ignored, as they do nothing in the original either: {}", translated.dropped.join("; "));
+    }
+    for note in &translated.notes {
+        tracing::warn!("{note}");
+    }
+    let matches = pads::config::allow_negative_numbers(pads::config::help::describe(Cli::command())).get_matches_from(translated.args);
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Synth(a) => {
@@ -99,7 +110,13 @@ fn run() -> Result<()> {
         }
         Command::Data { command: DataCommand::Check(a) } => {
             let m = sub_matches(&matches, &["data", "check"]);
-            let cfg = RunConfig::resolve(RunConfig::default(), m)?;
+            let cfg = RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?;
+            if a.dry_run {
+                let origins = pads::config::origins(&cfg, a.preset, a.config.as_deref(), m)?;
+                println!("# pads data check --dry-run: nothing was checked. The resolved options:");
+                print!("{}", pads::config::annotated_toml(&cfg, &origins)?);
+                return Ok(());
+            }
             let report = pads::train::check::check(&cfg, !a.no_decode, &pads::progress::Progress::new(a.json))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -132,48 +149,7 @@ fn run() -> Result<()> {
                 }
             }
         }
-        Command::Train(a) => {
-            let m = sub_matches(&matches, &["train"]);
-            let (cfg, out) = match (&a.resume, &a.out) {
-                (Some(run), Some(out)) => bail!(
-                    "--out {} and --resume {} cannot be combined: --resume continues a run in its own folder; \
-                     to start a new run with that run's options use --config {} --out {}",
-                    out.display(),
-                    run.display(),
-                    run.join("config.toml").display(),
-                    out.display()
-                ),
-                (Some(run), None) => {
-                    for (given, flag) in [(a.config.is_some(), "--config"), (a.preset.is_some(), "--preset"), (a.overwrite, "--overwrite"), (a.eval_before, "--eval-before")] {
-                        if given {
-                            bail!("{flag} cannot be combined with --resume: a resumed run keeps its own options and folder");
-                        }
-                    }
-                    let typed_root = (m.value_source("data_root") == Some(clap::parser::ValueSource::CommandLine)).then(|| a.cfg.data_root.clone());
-                    let stored = pads::run::folder::stored_config(run, typed_root.as_deref())?;
-                    let cfg = RunConfig::resolve(stored.clone(), m)?;
-                    let mut before = stored;
-                    if typed_root.is_some() {
-                        before.data_root = RunConfig::from_toml_file(&run.join("config.toml"))?.data_root;
-                    }
-                    pads::run::resume::check_resume(run, &before, &cfg)?;
-                    (cfg, run.clone())
-                }
-                (None, Some(out)) => (RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?, out.clone()),
-                (None, None) => bail!("pads train needs --out RUN_DIR (or --resume RUN_DIR)"),
-            };
-            let opts = pads::train::TrainOptions {
-                resume: a.resume.is_some(),
-                quiet: a.quiet,
-                eval_before: a.eval_before,
-                stop_after_epoch: a.stop_after_epoch,
-                overwrite: a.overwrite,
-            };
-            let s = pads::train::train(&cfg, &out, &opts)?;
-            println!("run folder {}; test metrics:", out.display());
-            let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| out.display().to_string());
-            print!("{}", pads::demo::best_final_table(&[(name.as_str(), &s, &cfg)]));
-        }
+        Command::Train(a) => cli::train::run(&a, sub_matches(&matches, &["train"]))?,
         Command::Eval(a) => {
             let (m, info) = pads::inference::eval::evaluate_checkpoint(&a.run, a.data_root.as_deref(), a.checkpoint, a.quiet || a.json)?;
             if a.json {
@@ -292,6 +268,16 @@ fn run() -> Result<()> {
             let m = sub_matches(&matches, &["sweep"]);
             let cfg = RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?.with_absolute_paths()?;
             let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &a.out);
+            if a.dry_run {
+                let origins = pads::config::origins(&cfg, a.preset, a.config.as_deref(), m)?;
+                println!("# pads sweep --dry-run: nothing was trained or written. Options of every run:");
+                print!("{}", pads::config::annotated_toml(&cfg, &origins)?);
+                println!("# {} runs, each with its own sampling and seed:", runs.len());
+                for r in &runs {
+                    println!("#   {}: sampling = \"{}\", seed = {}", r.dir.display(), r.sampler.as_str(), r.seed);
+                }
+                return Ok(());
+            }
             if a.slurm {
                 let opts = pads::sweep::SlurmOptions {
                     time: a.slurm_time,

@@ -68,6 +68,8 @@ pub enum Amp {
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
 pub enum LossKind {
+    /// The margin loss with learnable beta (the original's "marginloss").
+    #[cfg_attr(feature = "cli", value(alias = "marginloss"))]
     Margin,
     Triplet,
 }

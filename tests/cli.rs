@@ -90,7 +90,9 @@ fn presets_are_the_original_sample_runs() {
     assert_eq!((cars.beta_lr, cars.tau.clone(), cars.train_val_split, cars.samples_per_class, cars.policy_reward_type), (0.0005, vec![140], 0.9, 4, 2));
     let sop = RunConfig::preset(Preset::OnlineProducts);
     assert_eq!((sop.n_epochs, sop.beta, sop.tau.clone(), sop.policy_sample_freq), (120, 1.2, vec![80], 60));
-    assert!(sop.train_val_split_by_class);
+    // As the sample line: no --train_val_split_by_class (SOP is split by class anyway, as the
+    // original's loader does: tests/data.rs).
+    assert!(!sop.train_val_split_by_class);
     assert_eq!(sop.recall_ks(), vec![1, 10, 100, 1000]);
     // Defaults of the original's PADS options.
     let d = RunConfig::default();
@@ -99,7 +101,7 @@ fn presets_are_the_original_sample_runs() {
     assert_eq!((d.policy_lr, d.policy_baseline_ema_gamma, d.policy_reward_update_w, d.policy_ppo_ratio), (0.01, 0.05, 0.99, 0.2));
     assert_eq!(d.effective_self_reg(), (true, true, true));
     let off = RunConfig { policy_no_self_reg: true, ..RunConfig::default() };
-    assert_eq!(off.effective_self_reg(), (false, false, false));
+    assert_eq!(off.effective_self_reg(), (false, false, true));
 }
 
 #[test]

@@ -187,7 +187,8 @@ class PADSMiner(_Miner):
             uniform_avg, uniform_high, uniform_low_and_tight, uniform_lowish_and_tight,
             normal_low, normal_avg, normal_high, heavyside_low, distance).
         policy_merge_oobs (True), policy_include_pos (True), policy_include_same (True):
-            the self-regularisation switches; policy_no_self_reg (False) turns all three off.
+            the self-regularisation switches; policy_no_self_reg (False) turns include_pos and
+            include_same off (the original's flag; merge_oobs stays).
         seed (pads train's default): generator seed.
         normalize (True): mine on L2-normalised rows (the support assumes unit vectors).
         valid_triplets_only (False): drop label-invalid triplets (see above).

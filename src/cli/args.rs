@@ -151,6 +151,10 @@ pub struct SweepArgs {
     /// No per-run start and end lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Print the resolved options as TOML (each non-default value's origin in a comment) and
+    /// the runs the sweep would train, then stop: nothing is trained or written
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +212,16 @@ pub struct SynthArgs {
 
 #[derive(Args)]
 pub struct CheckArgs {
+    /// Start from an original sample run's settings, as `pads train --preset`
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// TOML file of options, as `pads train --config` [path]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the resolved options as TOML (what config.toml would hold, each non-default
+    /// value's origin in a comment) and stop: nothing is checked or written
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub cfg: RunConfig,
     /// Skip decoding the images (a quick look at the layout; truncated or corrupt files are
@@ -250,6 +264,29 @@ pub struct TrainArgs {
     /// No progress bars or per-epoch lines
     #[arg(long, help_heading = pads::config::help::RUN)]
     pub quiet: bool,
+    /// Print the resolved options as TOML (exactly what config.toml would hold, each
+    /// non-default value's origin in a comment: preset, config file, flag) and stop: nothing
+    /// is trained or written
+    #[arg(long, help_heading = pads::config::help::RUN)]
+    pub dry_run: bool,
+    /// Without --out: create the run folder as the original does, SAVE_PATH/<dataset>/<savename>
+    /// (`_1`, `_2`, ... appended when it exists) [path]
+    #[arg(long, help_heading = pads::config::help::RUN)]
+    pub save_path: Option<PathBuf>,
+    /// Run folder name under --save-path; the original's default group_plus_seed is
+    /// <wandb-group>_s<seed> with --wandb-log, else a dated name [name]
+    #[arg(long, default_value = "group_plus_seed", help_heading = pads::config::help::RUN)]
+    pub savename: String,
+    /// Log the run live to Weights & Biases (the official client, from the project's Python:
+    /// PADS_PYTHON or .venv), as the original's --wandb_log; training never waits on it
+    #[arg(long, help_heading = pads::config::help::RUN)]
+    pub wandb_log: bool,
+    /// wandb project [name]
+    #[arg(long, default_value = "RL-Sampler-NovelSet", help_heading = pads::config::help::RUN)]
+    pub wandb_project_name: String,
+    /// wandb group [name]
+    #[arg(long, default_value = "SampleGroup", help_heading = pads::config::help::RUN)]
+    pub wandb_group: String,
 }
 
 #[derive(Args)]

@@ -19,7 +19,9 @@ pub fn run_config_command() -> clap::Command {
 /// own range checks answer with the option's name and range instead of clap's "unexpected
 /// argument '-0'".
 pub fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
-    let cmd = cmd.allow_negative_numbers(true);
+    // An option typed twice takes its last value, as argparse does (the original's command
+    // lines are read as they are).
+    let cmd = cmd.allow_negative_numbers(true).args_override_self(true);
     let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).collect();
     names.into_iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, allow_negative_numbers))
 }

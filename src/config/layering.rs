@@ -24,13 +24,23 @@ impl RunConfig {
                 }
             }
         }
-        let cfg: RunConfig = table.try_into()?;
+        let mut cfg: RunConfig = table.try_into()?;
+        cfg.record_implied();
         cfg.validate()?;
         Ok(cfg)
     }
 }
 
 impl RunConfig {
+    /// Writes down what one option implies for others, so that config.toml records what
+    /// runs: `policy_no_self_reg` clears include_pos and include_same (the original's rule).
+    pub fn record_implied(&mut self) {
+        if self.policy_no_self_reg {
+            self.policy_include_pos = false;
+            self.policy_include_same = false;
+        }
+    }
+
     /// The configuration before the typed flags: the defaults, then `preset`, then the keys
     /// written in `file` (each overrides the preset's value; keys not written keep it).
     /// `resolve` then applies the flags typed. Errors: an unreadable file, an unknown key or
@@ -76,4 +86,54 @@ impl RunConfig {
         }
         Ok(c)
     }
+}
+
+/// Where each option of a resolved configuration came from, for `--dry-run`: for every key
+/// whose value differs from pads' default, "flag --NAME" (typed), "config file PATH" (written
+/// there) or "preset NAME"; keys at their default are absent.
+#[cfg(feature = "cli")]
+pub fn origins(resolved: &RunConfig, preset: Option<Preset>, file: Option<&Path>, matches: &clap::ArgMatches) -> Result<std::collections::BTreeMap<String, String>> {
+    use clap::parser::ValueSource;
+    let table = |c: &RunConfig| toml::Table::try_from(c);
+    let (now, default) = (table(resolved)?, table(&RunConfig::default())?);
+    let written: toml::Table = match file {
+        Some(f) => toml::from_str(&std::fs::read_to_string(f).with_context(|| format!("cannot read config file {}", f.display()))?)
+            .with_context(|| format!("config file {} is not valid TOML", f.display()))?,
+        None => toml::Table::new(),
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in &now {
+        if default.get(key) == Some(value) {
+            continue;
+        }
+        let typed = matches.try_get_raw(key).is_ok() && matches.value_source(key) == Some(ValueSource::CommandLine);
+        let origin = if typed {
+            format!("flag --{}", key.replace('_', "-"))
+        } else if written.contains_key(key) {
+            format!("config file {}", file.map(|f| f.display().to_string()).unwrap_or_default())
+        } else if let Some(p) = preset {
+            format!("preset {}", p.as_str())
+        } else {
+            "the run folder's config.toml".to_string()
+        };
+        out.insert(key.clone(), origin);
+    }
+    Ok(out)
+}
+
+/// `cfg` as the TOML a run folder's config.toml holds, each non-default value followed by a
+/// comment naming where it came from (`origins`); the text parses back to `cfg`.
+pub fn annotated_toml(cfg: &RunConfig, origins: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    let text = toml::to_string(cfg)?;
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        if let Some((key, _)) = line.split_once(" = ") {
+            if let Some(origin) = origins.get(key.trim()) {
+                out.push_str(&format!("  # {origin}"));
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
 }

@@ -15,6 +15,10 @@ mod convert;
 #[cfg(feature = "cli")]
 pub mod help;
 mod layering;
+pub mod original;
+#[cfg(feature = "cli")]
+pub use layering::origins;
+pub use layering::annotated_toml;
 mod presets;
 mod validate;
 
@@ -180,7 +184,7 @@ pub struct RunConfig {
     /// The anchor may be drawn as its own positive [true/false]
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_include_same))]
     pub policy_include_same: bool,
-    /// Turn --policy-include-pos, --policy-include-same and --policy-merge-oobs off [true/false]
+    /// Turn --policy-include-pos and --policy-include-same off, as the original's flag (--policy-merge-oobs stays) [true/false]
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_no_self_reg))]
     pub policy_no_self_reg: bool,
     /// Training iterations between two policy updates (M in the paper) [iterations]

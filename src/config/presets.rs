@@ -47,7 +47,8 @@ impl RunConfig {
                 c.beta = 1.2;
                 c.tau = vec![80];
                 c.train_val_split = 0.9;
-                c.train_val_split_by_class = true;
+                // The sample line passes no --train_val_split_by_class: the original's SOP
+                // loader splits by class whatever it says, and so does pads on SOP (warned).
                 c.policy_sample_freq = 60;
                 c.policy_reward_type = 2;
             }

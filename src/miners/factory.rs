@@ -37,7 +37,7 @@ pub struct MinerOptions {
     pub policy_include_pos: bool,
     /// The anchor may be its own positive.
     pub policy_include_same: bool,
-    /// Turns the three switches above off.
+    /// Turns include_pos and include_same off (the original's flag; merge_oobs stays).
     pub policy_no_self_reg: bool,
 }
 
@@ -66,10 +66,12 @@ impl From<&MinerOptions> for MinerOptions {
 }
 
 impl MinerOptions {
-    /// (include_pos, include_same, merge_oobs) after `policy_no_self_reg`.
+    /// (include_pos, include_same, merge_oobs) after `policy_no_self_reg`, which clears
+    /// include_pos and include_same as the original's flag does (its `policy_include_merge`
+    /// is a name its sampler never reads, so merging out-of-support distances stays).
     pub fn effective_self_reg(&self) -> (bool, bool, bool) {
         if self.policy_no_self_reg {
-            (false, false, false)
+            (false, false, self.policy_merge_oobs)
         } else {
             (self.policy_include_pos, self.policy_include_same, self.policy_merge_oobs)
         }

@@ -185,3 +185,36 @@ pub fn stored_config(run_dir: &Path, data_root: Option<&Path>) -> Result<crate::
     }
     Ok(cfg)
 }
+
+/// The run folder the original names (auxiliaries.set_logging), for `pads train --save-path
+/// P` without `--out`: `P/<dataset>/<savename>`; the savename `group_plus_seed` (the
+/// original's default) is `<wandb_group>_s<seed>` when logging to wandb, else the folder is
+/// dated, `<DATASET>_<ARCH>_<y-m-d-h-m-s>` (unpadded, as the original writes it). When that
+/// folder exists, `_1`, `_2`, ... is appended until it does not: a new folder, never a write
+/// into an earlier run. `wandb_group`: Some(group) when logging to wandb.
+pub fn original_run_folder(save_path: &Path, dataset: &str, arch: &str, savename: &str, wandb_group: Option<&str>, seed: u64, now: chrono::NaiveDateTime) -> PathBuf {
+    use chrono::{Datelike, Timelike};
+    let base = save_path.join(dataset);
+    let name = match (savename, wandb_group) {
+        ("group_plus_seed", Some(group)) => format!("{group}_s{seed}"),
+        ("group_plus_seed", None) | ("", _) => format!(
+            "{}_{}_{}-{}-{}-{}-{}-{}",
+            dataset.to_uppercase(),
+            arch.to_uppercase(),
+            now.year(),
+            now.month(),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        ),
+        (name, _) => name.to_string(),
+    };
+    let mut dir = base.join(&name);
+    let mut counter = 1;
+    while dir.exists() {
+        dir = base.join(format!("{name}_{counter}"));
+        counter += 1;
+    }
+    dir
+}

@@ -3,12 +3,13 @@
 `pads train --wandb-log` starts this file (embedded in the binary) in the background:
 
     PYTHON wandb_feed.py RUN_DIR --project P --group G --name NAME [--parent-pid PID]
-                         [--poll SECONDS] [--quiet]
+                         [--not-before UNIX_SECONDS] [--poll SECONDS] [--quiet]
 
 It only reads the run folder (wandb writes its own files under RUN_DIR/wandb):
 
-- config.toml (waited for): the run's `config` in `wandb.init(project, group, name,
-  dir=RUN_DIR, config=...)`.
+- config.toml (waited for; with --not-before, one written at or after that time, so that a
+  folder's earlier run, being replaced or resumed, is not taken for this one): the run's
+  `config` in `wandb.init(project, group, name, dir=RUN_DIR, config=...)`.
 - metrics.csv: each new complete row, logged at the TensorBoard log's step, the global
   training iteration (epoch x iterations per epoch, the latter read from the first
   `train/loss` event of RUN_DIR/tensorboard), under TensorBoard's names: `train/loss`,
@@ -29,7 +30,8 @@ It only reads the run folder (wandb writes its own files under RUN_DIR/wandb):
 Steps only grow: a policy line is held back until the metrics rows before it are seen.
 Half-written last lines are not read. When the parent (`--parent-pid`, the trainer) is gone,
 or on SIGTERM / SIGINT, what the folder holds is logged, then the run is finished (with the
-summary when summary.json is there) and the feeder exits 0.
+summary when summary.json is there, else with exit code 1: W&B shows a run that ended before
+its last epoch as failed) and the feeder exits 0.
 
 It never fails training: any error of wandb (not installed, no API key, no network) becomes
 one line `pads wandb: ...` on stderr and exit status 1. Only the standard library and wandb.
@@ -202,14 +204,17 @@ def first_step_of(run_dir, tag):
             if want not in event:
                 continue
             step, summary = 0, None
-            for field, _, value in proto_fields(event):
-                if field == 2:
-                    step = value
-                elif field == 5:
-                    summary = value
-            for field, _, value in proto_fields(summary or b""):
-                if field == 1 and any(f == 1 and v == want for f, _, v in proto_fields(value)):
-                    return step
+            try:
+                for field, _, value in proto_fields(event):
+                    if field == 2:
+                        step = value
+                    elif field == 5:
+                        summary = value
+                for field, _, value in proto_fields(summary or b""):
+                    if field == 1 and any(f == 1 and v == want for f, _, v in proto_fields(value)):
+                        return step
+            except IndexError:  # not an Event as pads writes them: skip it
+                continue
     return None
 
 
@@ -231,28 +236,32 @@ def policy_scalars(record, config, wandb):
     for name in ("reward", "advantage", "policy_loss", "value_loss"):
         if record.get(name) is not None:
             out[f"pads/{name}"] = record[name]
-    probs = record.get("distribution") or []
+    probs = [p if isinstance(p, (int, float)) else 0.0 for p in record.get("distribution") or []]
     if probs:
         support = support_points(config, len(probs))
-        out["pads/distribution"] = wandb.Histogram(np_histogram=(list(probs), support))
         logs = [math.log(max(p, 1e-20)) - math.log(1e-20) for p in probs]
-        out["pads/distribution_log"] = wandb.Histogram(np_histogram=(logs, support))
+        try:
+            out["pads/distribution"] = wandb.Histogram(np_histogram=(probs, support))
+            out["pads/distribution_log"] = wandb.Histogram(np_histogram=(logs, support))
+        except ValueError:  # over wandb's 512 bins: the scalars still go
+            pass
     return {k: v for k, v in out.items() if v is not None}
 
 
 class Progression:
     """pads_progression.jsonl, read on from the last complete line (from the start again
-    when the file shrank: a resumed run rewrites it); records come once each, by `call`."""
+    when the file was replaced or shrank: a resumed run rewrites it); records come once
+    each, by `call`."""
 
     def __init__(self, path):
-        self.path, self.offset, self.next_call = path, 0, 0
+        self.path, self.offset, self.next_call, self.inode = path, 0, 0, None
 
     def new_records(self):
         try:
             with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:
-                    self.offset = 0
+                st = os.fstat(f.fileno())
+                if st.st_size < self.offset or st.st_ino != self.inode:
+                    self.offset, self.inode = 0, st.st_ino
                 f.seek(self.offset)
                 data = f.read()
         except OSError:
@@ -265,8 +274,10 @@ class Progression:
                 record = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(record, dict):
+                continue
             call = record.get("call", self.next_call)
-            if isinstance(record, dict) and call >= self.next_call:
+            if isinstance(call, int) and call >= self.next_call:
                 self.next_call = call + 1
                 out.append(record)
         return out
@@ -335,7 +346,7 @@ class Feeder:
     def finish(self, summary):
         if summary is not None:
             self.run.summary.update(summary)
-        self.wandb.finish()
+        self.wandb.finish(exit_code=0 if summary is not None else 1)
 
 
 def first_line(e):
@@ -358,17 +369,25 @@ def parent_alive(pid, initial_ppid):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="wandb_feed.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="wandb_feed.py", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("run_dir")
     parser.add_argument("--project", required=True)
     parser.add_argument("--group", default=None)
     parser.add_argument("--name", default=None)
     parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--not-before", type=float, default=None,
+                        help="ignore a config.toml last written before this time (seconds since 1970)")
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between reads (2)")
     parser.add_argument("--quiet", action="store_true", help="no line but warnings")
     args = parser.parse_args(argv)
     args.run_dir = os.path.abspath(args.run_dir)
     initial_ppid = os.getppid()
+    try:  # never a login prompt on the trainer's terminal: no stdin
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        sys.stdin = open(os.devnull)
+    except OSError:
+        pass
     stop = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))
@@ -377,7 +396,15 @@ def main(argv=None):
         return bool(stop) or not parent_alive(args.parent_pid, initial_ppid)
 
     config_path = os.path.join(args.run_dir, "config.toml")
-    while not os.path.isfile(config_path):
+
+    def config_ready():
+        try:
+            mtime = os.stat(config_path).st_mtime
+        except OSError:
+            return False
+        return args.not_before is None or mtime >= args.not_before - 1.0  # coarse mtimes
+
+    while not config_ready():
         if parent_gone():
             return 0  # the run ended before it wrote anything
         time.sleep(args.poll)
@@ -404,7 +431,7 @@ def main(argv=None):
         if run is None or getattr(run, "disabled", False):
             return 0  # WANDB_MODE=disabled
         if not args.quiet:
-            if run.settings._offline:
+            if run.offline:
                 say(f"offline run in {run.settings.sync_dir} (upload it with: wandb sync {run.settings.sync_dir})")
             else:
                 say(f"logging to {run.url}")
@@ -419,7 +446,7 @@ def main(argv=None):
                 feeder.finish(summary)
                 if not args.quiet:
                     what = "finished" if summary is not None else "stopped before the end of training; logged what it wrote"
-                    say(f"run {what}" + ("" if run.settings._offline else f": {run.url}"))
+                    say(f"run {what}" + ("" if run.offline else f": {run.url}"))
                 return 0
             time.sleep(args.poll)
     except Exception as e:

@@ -142,6 +142,7 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
             test.len()
         ));
     }
+    warnings.extend(option_warnings(cfg));
     let late: Vec<usize> = cfg.tau.iter().copied().filter(|&t| t >= cfg.n_epochs).collect();
     if !late.is_empty() {
         warnings.push(format!(
@@ -150,6 +151,19 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
         ));
     }
     (errors, warnings)
+}
+
+/// What the options alone warrant a warning about, whatever the data: a `--k-vals` on
+/// online_products (the original ignores it there and reports Recall@1,10,100,1000).
+pub fn option_warnings(cfg: &RunConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if cfg.dataset == crate::options::DatasetKind::OnlineProducts && !cfg.k_vals.is_empty() && crate::eval::unique_ks(&cfg.k_vals) != [1, 10, 100, 1000] {
+        warnings.push(format!(
+            "--k-vals {}: used as given on online_products; the original ignores --k_vals there and always reports Recall@1,10,100,1000 (leave --k-vals out for that)",
+            cfg.k_vals.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(",")
+        ));
+    }
+    warnings
 }
 
 /// The check behind `pads data check`. Never writes (a missing synthetic set is an error
