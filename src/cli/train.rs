@@ -84,7 +84,10 @@ pub fn run(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
         overwrite: a.overwrite,
     };
     // The feeder follows the run folder's files; training creates them.
-    let feed = a.wandb_log.then(|| WandbFeed::start(&out, &wandb_options(a, &cfg, &out)));
+    if a.wandb_log && a.resume.is_some() {
+        tracing::warn!("--wandb-log with --resume: this session logs to a new wandb run, which holds the earlier epochs again");
+    }
+    let feed = a.wandb_log.then(|| WandbFeed::start(&out, &wandb_options(a, &cfg, &out), a.quiet));
     let result = pads::train::train(&cfg, &out, &opts);
     if let (Some(feed), Ok(_)) = (feed, &result) {
         feed.finish(std::time::Duration::from_secs(120));

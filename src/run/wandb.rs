@@ -38,10 +38,13 @@ pub fn feeder_python() -> PathBuf {
 }
 
 impl WandbFeed {
-    /// Starts the feeder on `run_dir` (its stderr is the run's: warnings start `pads
-    /// wandb:`). Never fails: a feeder that cannot start is a warning and an inert feed.
-    pub fn start(run_dir: &Path, opts: &WandbOptions) -> WandbFeed {
+    /// Starts the feeder on `run_dir` (its stderr is the run's: its lines start `pads
+    /// wandb:`; `quiet` keeps only warnings). Files of the folder older than now (a run being
+    /// overwritten or resumed) are not taken for this run's. Never fails: a feeder that
+    /// cannot start is a warning and an inert feed.
+    pub fn start(run_dir: &Path, opts: &WandbOptions, quiet: bool) -> WandbFeed {
         let python = feeder_python();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let child = Command::new(&python)
             .arg("-c")
             .arg(FEEDER)
@@ -49,7 +52,8 @@ impl WandbFeed {
             .args(["--project", &opts.project, "--group", &opts.group, "--name", &opts.name])
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
-            .arg("--quiet")
+            .args(["--not-before", &now.to_string()])
+            .args(quiet.then_some("--quiet"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
