@@ -360,3 +360,39 @@ fn names_that_break_paths_txt_are_refused() {
     assert_eq!(pads::inference::embed::images_in_dir(tmp.path()).unwrap().images.len(), 1);
     assert!(pads::util::list_line("a\tb", "class name").is_err() && pads::util::list_line("a b", "class name").is_ok());
 }
+
+#[test]
+fn search_refuses_a_gallery_embedded_by_another_model_and_warns_when_it_cannot_tell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = synthetic_images(&tmp.path().join("syn"), 2, 3);
+    let run = tmp.path().join("run");
+    make_run(&run, Arch::Small, &images);
+    let run_s = run.to_str().unwrap();
+    let gallery = tmp.path().join("gallery");
+    let (ok, _, err) = pads(&["embed", "--run", run_s, "--images", images.to_str().unwrap(), "--out", gallery.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    // pads embed says which model made the embeddings; --images paths are absolute.
+    let id: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(gallery.join("model.json")).unwrap()).unwrap();
+    assert_eq!(id["checkpoint"], "best");
+    assert!(id["run"].as_str().unwrap().ends_with("run") && id["weights_crc32c"].as_str().unwrap().len() == 8, "{id}");
+    assert!(read_lines(&gallery.join("paths.txt")).iter().all(|p| std::path::Path::new(p).is_absolute()));
+    let query = read_lines(&gallery.join("paths.txt"))[0].clone();
+    let g = gallery.to_str().unwrap();
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &query]);
+    assert!(ok && !err.contains("does not say which model"), "{err}");
+    // The same split embedded through --split carries it too.
+    let split = tmp.path().join("split");
+    let (ok, _, err) = pads(&["embed", "--run", run_s, "--split", "test", "--out", split.to_str().unwrap()]);
+    assert!(ok && split.join("model.json").is_file(), "{err}");
+    // Another model's gallery (other weights): refused, naming both.
+    let mut other = id.clone();
+    other["weights_crc32c"] = "0badcafe".into();
+    other["epoch"] = 9.into();
+    std::fs::write(gallery.join("model.json"), other.to_string()).unwrap();
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &query]);
+    assert!(!ok && err.contains("was embedded by another model") && err.contains("epoch 9"), "{err}");
+    // No identity (embeddings made elsewhere): searched, with a warning.
+    std::fs::remove_file(gallery.join("model.json")).unwrap();
+    let (ok, _, err) = pads(&["search", "--run", run_s, "--gallery", g, "--query", &query]);
+    assert!(ok && err.contains("does not say which model embedded it"), "{err}");
+}

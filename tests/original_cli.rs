@@ -195,6 +195,9 @@ fn dry_run_names_where_each_value_came_from_and_writes_nothing() {
     let table: toml::Table = toml::from_str(&out).unwrap();
     assert_eq!(table["beta"].as_float(), Some(0.7));
     assert_eq!(table["lr"].as_float(), Some(0.001));
+    // An architecture pads lacks is refused with the ones it has.
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--arch", "bninception"]);
+    assert!(!ok && err.contains("bninception") && err.contains("resnet50") && err.contains("small"), "{err}");
     // data check and sweep take it too, and write nothing.
     let (ok, out, err) = pads(&["data", "check", "--preset", "cub200", "--dry-run"]);
     assert!(ok && out.contains("# preset cub200"), "{out}{err}");
@@ -243,4 +246,15 @@ fn online_products_k_vals_given_are_used_with_a_warning() {
     let warnings = pads::train::check::option_warnings(&given);
     assert!(warnings.iter().any(|w| w.contains("the original ignores --k_vals there")), "{warnings:?}");
     assert!(pads::train::check::option_warnings(&sop).is_empty());
+}
+
+#[test]
+fn margin_loss_options_with_the_triplet_loss_are_refused() {
+    for (flag, value) in [("--beta", "0.6"), ("--beta-lr", "0.001"), ("--beta-constant", "true")] {
+        let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--loss", "triplet", flag, value]);
+        assert!(!ok && err.contains(flag) && err.contains("--loss triplet"), "{flag}: {err}");
+    }
+    // A preset's beta (the sample runs' margin loss) with --loss triplet is not typed: accepted.
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--preset", "cub200", "--loss", "triplet"]);
+    assert!(ok, "{err}");
 }

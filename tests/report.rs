@@ -102,3 +102,14 @@ fn an_interrupted_checkpoint_write_leaves_the_previous_one_loadable() {
     let err = format!("{:#}", Checkpoint::load(&path).err().unwrap());
     assert!(err.contains("checkpoint_last.safetensors"), "{err}");
 }
+
+#[test]
+fn count_axes_label_whole_numbers_only() {
+    use pads::report::plots::integer_label;
+    // Epochs and policy updates are counts: 2, not 2.0; no label between two.
+    assert_eq!(integer_label(&2.0), "2");
+    assert_eq!(integer_label(&0.0), "0");
+    assert_eq!(integer_label(&(3.0 - 1e-12)), "3");
+    assert_eq!(integer_label(&2.5), "");
+    assert_eq!(integer_label(&12.25), "");
+}

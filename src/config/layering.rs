@@ -25,6 +25,18 @@ impl RunConfig {
             }
         }
         let mut cfg: RunConfig = table.try_into()?;
+        // Options of the margin loss typed with the triplet loss would do nothing: refused.
+        if cfg.loss == crate::options::LossKind::Triplet {
+            for key in ["beta", "beta_lr", "beta_constant"] {
+                if matches.try_get_raw(key).is_ok() && matches.value_source(key) == Some(ValueSource::CommandLine) {
+                    anyhow::bail!(
+                        "--{} is an option of the margin loss (its learnable beta), but the run uses --loss triplet, which has no beta: leave --{} out, or use --loss margin",
+                        key.replace('_', "-"),
+                        key.replace('_', "-")
+                    );
+                }
+            }
+        }
         cfg.record_implied();
         cfg.validate()?;
         Ok(cfg)

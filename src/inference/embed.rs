@@ -205,8 +205,11 @@ pub fn embed_images_run(run_dir: &Path, which: Option<CheckpointChoice>, source:
         }
         Source::List(f) => (images_from_list(f)?, 0),
     };
+    // Absolute paths: the gallery's paths.txt names the same files from any folder.
+    let paths: Vec<PathBuf> = paths.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect();
     let e = embed_paths(&loaded.model, &paths, loaded.cfg.image_size, loaded.cfg.bs, loaded.device, skip_bad)?;
     write_embedded(out, &e)?;
+    super::identity::write(out, &super::identity::identity(&loaded, run_dir)?)?;
     Ok(EmbedReport { embedded: e.paths.len(), skipped: e.skipped, other_files, checkpoint: loaded.checkpoint })
 }
 
@@ -253,5 +256,6 @@ pub fn embed_split(run_dir: &Path, data_root: Option<&Path>, split: &str, which:
     Tensor::from_slice(&labels).write_npy(out.join("labels.npy"))?;
     crate::util::write_atomic(&out.join("paths.txt"), (paths.join("\n") + "\n").as_bytes())?;
     crate::util::write_atomic(&out.join("classes.txt"), (classes.join("\n") + "\n").as_bytes())?;
+    super::identity::write(out, &super::identity::identity(&loaded, run_dir)?)?;
     Ok(labels.len())
 }

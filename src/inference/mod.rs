@@ -4,6 +4,7 @@
 pub mod embed;
 pub mod eval;
 pub mod export;
+pub mod identity;
 pub mod metrics;
 pub mod search;
 

@@ -85,11 +85,30 @@ pub fn search_run(run_dir: &Path, which: Option<crate::run::CheckpointChoice>, g
         bail!("-k must be at least 1");
     }
     let loaded = super::load_model(run_dir, which, None, None)?;
+    let mut warnings = Vec::new();
+    // The gallery must come from this very model: other weights give ranks that mean nothing.
+    let mine = super::identity::identity(&loaded, run_dir)?;
+    match super::identity::read(gallery)? {
+        Some(theirs) if theirs.weights_crc32c != mine.weights_crc32c => bail!(
+            "--gallery {} was embedded by another model ({}) than the one searching ({}): the distances between them mean nothing; \
+             embed the gallery with this model (pads embed --run {} ...) or search with the model that made it",
+            gallery.display(),
+            theirs.describe(),
+            mine.describe(),
+            run_dir.display()
+        ),
+        Some(_) => {}
+        None => warnings.push(format!(
+            "--gallery {} does not say which model embedded it (no {}): the ranks are right only if it was {}",
+            gallery.display(),
+            super::identity::FILE,
+            mine.describe()
+        )),
+    }
     let paths = query_paths(queries)?;
     let e = embed_paths(&loaded.model, &paths, loaded.cfg.image_size, loaded.cfg.bs, loaded.device, skip_bad).map_err(|err| {
         anyhow::anyhow!("{}", format!("{err:#}").replace("counted and listed in skipped.txt", "each named in a warning"))
     })?;
-    let mut warnings = Vec::new();
     let bad: Vec<_> = e.skipped.iter().filter(|s| s.is_bad_image()).collect();
     if !bad.is_empty() {
         let list: Vec<String> = bad.iter().map(|s| format!("  {}", s.reason)).collect();

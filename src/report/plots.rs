@@ -42,8 +42,18 @@ fn line_frame<'a, 'b>(root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::
         .y_label_area_size(48)
         .build_cartesian_2d(0f64..x_max, 0f64..(y_max * 1.05))
         .map_err(err)?;
-    chart.configure_mesh().x_desc("epoch").y_desc(y_desc).draw().map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").x_label_formatter(&integer_label).y_desc(y_desc).draw().map_err(err)?;
     Ok(chart)
+}
+
+/// An x-axis label for counts (epochs, policy updates): the whole number, and no label where
+/// the axis ticks fall between two (2, not 2.0; nothing at 2.5).
+pub fn integer_label(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{:.0}", x.round())
+    } else {
+        String::new()
+    }
 }
 
 fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<()> {
@@ -124,7 +134,7 @@ fn draw_lines(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, tit
         .y_label_area_size(56)
         .build_cartesian_2d(x_min..x_max, lo..hi)
         .map_err(err)?;
-    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
+    chart.configure_mesh().x_desc(x_desc).x_label_formatter(&integer_label).y_desc(y_desc).draw().map_err(err)?;
     for (i, (name, points)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         chart
@@ -222,7 +232,7 @@ pub fn distribution_heatmap(path: &Path, support: &[f64], progression: &[Vec<f64
         .y_label_area_size(52)
         .build_cartesian_2d(0f64..steps as f64, lo..hi)
         .map_err(err)?;
-    chart.configure_mesh().disable_mesh().x_desc("policy update").y_desc("anchor-negative distance").draw().map_err(err)?;
+    chart.configure_mesh().disable_mesh().x_desc("policy update").x_label_formatter(&integer_label).y_desc("anchor-negative distance").draw().map_err(err)?;
     chart
         .draw_series(progression.iter().enumerate().flat_map(|(t, probs)| {
             probs.iter().enumerate().filter(|(b, _)| b + 1 < support.len()).map(move |(b, &p)| {
