@@ -103,7 +103,8 @@ pub enum StateMetric {
     Recall,
     Dists,
     Nmi,
-    /// KL divergence of the normalised top singular values of the embeddings from uniform.
+    // KL divergence of the normalised top singular values of the embeddings from uniform
+    // (a plain comment: a doc comment would turn the flag's value list into a long one).
     Svd,
 }
 
