@@ -87,3 +87,21 @@ pub fn load_into_varstore(vs: &tch::nn::VarStore, tensors: &HashMap<String, Tens
 pub fn varstore_tensors(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
     vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
 }
+
+/// The original's gradient numbers over every element g of every defined gradient of `vars`:
+/// (sqrt(mean g^2), max |g|), as two 0-d float tensors on the gradients' device (no host
+/// sync). None when no variable has a gradient.
+pub fn grad_norms(vars: &[Tensor]) -> Option<(Tensor, Tensor)> {
+    let grads: Vec<Tensor> = vars.iter().map(|v| v.grad()).filter(|g| g.defined() && g.numel() > 0).collect();
+    if grads.is_empty() {
+        return None;
+    }
+    tch::no_grad(|| {
+        let count: i64 = grads.iter().map(|g| g.numel() as i64).sum();
+        let sq: Vec<Tensor> = grads.iter().map(|g| g.to_kind(Kind::Float).square().sum(Kind::Float)).collect();
+        let mx: Vec<Tensor> = grads.iter().map(|g| g.to_kind(Kind::Float).abs().max()).collect();
+        let l2 = (Tensor::stack(&sq, 0).sum(Kind::Float) / count as f64).sqrt();
+        let max = Tensor::stack(&mx, 0).max();
+        Some((l2, max))
+    })
+}

@@ -105,6 +105,37 @@ pub enum StateMetric {
     Recall,
     Dists,
     Nmi,
+    // KL divergence of the normalised top singular values of the embeddings from uniform
+    // (a plain comment: a doc comment would turn the flag's value list into a long one).
+    Svd,
+}
+
+/// Weight initialisation of the policy network's layers (`--policy-winit-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
+pub enum WinitType {
+    /// torch.nn.Linear's own: weight and bias U(+-1/sqrt(fan_in)).
+    #[default]
+    None,
+    /// Weight N(0, 0.01^2), bias 0 (the original's `base`).
+    Base,
+    /// Weight Kaiming normal (fan_in, ReLU: std sqrt(2 / fan_in)), bias 0 (the original's `he_n`).
+    HeN,
+}
+
+/// Learning-rate schedule of the network and beta (`--scheduler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
+pub enum Scheduler {
+    /// torch's MultiStepLR: times --gamma at each --tau epoch.
+    #[default]
+    Step,
+    /// A constant learning rate.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,7 +204,9 @@ value_names!(Amp { Off => "off", Bf16 => "bf16" });
 value_names!(LossKind { Margin => "margin", Triplet => "triplet" });
 value_names!(Sampling { Random => "random", Semihard => "semihard", Softhard => "softhard", Distance => "distance", Pads => "pads" });
 value_names!(PolicyMode { Reinforce => "reinforce", Ppo => "ppo" });
-value_names!(StateMetric { Recall => "recall", Dists => "dists", Nmi => "nmi" });
+value_names!(StateMetric { Recall => "recall", Dists => "dists", Nmi => "nmi", Svd => "svd" });
+value_names!(WinitType { None => "none", Base => "base", HeN => "he_n" });
+value_names!(Scheduler { Step => "step", None => "none" });
 value_names!(InitDistr {
     Random => "random",
     UniformLow => "uniform_low",

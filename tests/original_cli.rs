@@ -59,6 +59,10 @@ fn translation_spells_the_original_as_pads() {
     let t = translate(os(&["pads", "train", "--gpu", "0"]), false);
     assert_eq!(t.args.iter().skip(2).map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>(), ["--device", "cpu"]);
     assert!(t.notes[0].contains("no CUDA device"), "{:?}", t.notes);
+    // `--scheduler exp` is the step schedule in the original's main.py: so here, announced.
+    let t = translate(os(&["pads", "train", "--scheduler", "exp"]), false);
+    assert_eq!(t.args.iter().skip(2).map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>(), ["--scheduler", "step"]);
+    assert!(t.notes[0].contains("MultiStepLR"), "{:?}", t.notes);
     // Other commands are left as typed.
     let t = translate(os(&["pads", "eval", "--data_root", "x"]), true);
     assert_eq!(t.args, os(&["pads", "eval", "--data_root", "x"]));

@@ -234,7 +234,7 @@ fn state_vector_length_and_layout() {
         let cfg = RunConfig {
             policy_metric_history: h,
             policy_run_avgs: avgs.clone(),
-            policy_parameter_history: p,
+            policy_parameter_history: p as i64,
             policy_state_metrics: metrics.clone(),
             k_vals: (1..=ks).collect(),
             ..RunConfig::default()
@@ -243,7 +243,7 @@ fn state_vector_length_and_layout() {
         let m: usize = metrics.iter().map(|s| match s {
             StateMetric::Recall => ks,
             StateMetric::Dists => 2,
-            StateMetric::Nmi => 1,
+            StateMetric::Nmi | StateMetric::Svd => 1,
         }).sum();
         assert_eq!(agent.state_maker.state_dim(), m * (h + avgs.len()) + p * 29 + 1);
     }

@@ -113,6 +113,10 @@ impl From<&RunConfig> for AgentOptions {
             policy_metric_history: c.policy_metric_history,
             policy_run_avgs: c.policy_run_avgs.clone(),
             policy_parameter_history: c.policy_parameter_history,
+            policy_run_avgs_no_avg: c.policy_run_avgs_no_avg,
+            policy_include_train_metrics: c.policy_include_train_metrics,
+            policy_sup_metric_collect: c.policy_sup_metric_collect,
+            policy_winit_type: c.policy_winit_type,
         }
     }
 }

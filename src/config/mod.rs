@@ -26,7 +26,7 @@ mod validate;
 pub use cli::{allow_negative_numbers, run_config_command};
 pub use convert::takes_val_split;
 
-use crate::options::{Amp, Arch, DatasetKind, InitDistr, LossKind, PolicyMode, Sampling, SelectOn, StateMetric};
+use crate::options::{Amp, Arch, DatasetKind, InitDistr, LossKind, PolicyMode, Sampling, Scheduler, SelectOn, StateMetric, WinitType};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -120,6 +120,12 @@ pub struct RunConfig {
     /// Learning-rate factor applied at each --tau epoch [factor]
     #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, default_value_t = RunConfig::default().gamma))]
     pub gamma: f64,
+    /// Learning-rate schedule of the network and beta: step (times --gamma at each --tau
+    /// epoch, torch's MultiStepLR) or none (constant). The original's help also names exp,
+    /// but its main.py builds MultiStepLR for every value except none, so pads takes only
+    /// these two
+    #[cfg_attr(feature = "cli", arg(help_heading = help::OPTIMISATION, long, value_enum, default_value_t = RunConfig::default().scheduler))]
+    pub scheduler: Scheduler,
     /// Seed of every random choice: weights, validation split, batches, augmentation, sampler
     /// [integer]
     #[cfg_attr(feature = "cli", arg(help_heading = help::RUN, long, default_value_t = RunConfig::default().seed))]
@@ -196,7 +202,8 @@ pub struct RunConfig {
     /// Validation metric whose change is the reward: 0 = NMI, 1 = Recall@1, 2 = their mean
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_reward_type))]
     pub policy_reward_type: u8,
-    /// Validation metrics in the policy's state: recall, dists, nmi [comma-separated]
+    /// Validation metrics in the policy's state: recall, dists, nmi, svd (KL divergence of
+    /// the normalised top singular values of the embeddings from uniform) [comma-separated]
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_state_metrics))]
     pub policy_state_metrics: Vec<StateMetric>,
     /// Past validation metric vectors in the state [policy updates]
@@ -206,9 +213,35 @@ pub struct RunConfig {
     /// comma-separated]
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_run_avgs))]
     pub policy_run_avgs: Vec<usize>,
-    /// Past distributions in the state [policy updates]
+    /// Past distributions in the state [policy updates; -1 = --policy-metric-history]
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_parameter_history))]
-    pub policy_parameter_history: usize,
+    pub policy_parameter_history: i64,
+    /// The running-average slots of the state hold the metric vector of w policy updates ago
+    /// (the oldest of the window) instead of the mean over the last w [true/false]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_run_avgs_no_avg))]
+    pub policy_run_avgs_no_avg: bool,
+    /// The state metrics computed on the training split enter the state too, after the
+    /// validation ones (the whole training split is embedded at every policy update)
+    /// [true/false]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_include_train_metrics))]
+    pub policy_include_train_metrics: bool,
+    /// Sub-episode rewards: S validation rewards at evenly spaced points inside each policy
+    /// period, summed with the period's own with discount 0.7 into its reward metric
+    /// [collections per period, below --policy-sample-freq; -1 = off]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_sup_metric_collect))]
+    pub policy_sup_metric_collect: i64,
+    /// Weight init of the policy's layers: none (torch.nn.Linear's U(+-1/sqrt(fan_in))), base
+    /// (weight N(0, 0.01^2), bias 0) or he_n (Kaiming normal for ReLU, bias 0)
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, value_enum, default_value_t = RunConfig::default().policy_winit_type))]
+    pub policy_winit_type: WinitType,
+    /// Re-draw the training/validation split at random (seeded) every --policy-scramble-freq
+    /// epochs [true/false]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().policy_scramble_dataloaders))]
+    pub policy_scramble_dataloaders: bool,
+    /// With --policy-scramble-dataloaders: re-draw the split before every epoch whose 0-based
+    /// index is a positive multiple of this [epochs]
+    #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, default_value_t = RunConfig::default().policy_scramble_freq))]
+    pub policy_scramble_freq: usize,
     /// Hidden layer widths of the policy network [units, comma-separated]
     #[cfg_attr(feature = "cli", arg(help_heading = help::PADS_POLICY, long, num_args = 1.., value_delimiter = ',', default_values_t = RunConfig::default().policy_size))]
     pub policy_size: Vec<usize>,
@@ -295,6 +328,7 @@ impl Default for RunConfig {
             decay: 4e-4,
             tau: vec![150usize],
             gamma: 0.3,
+            scheduler: Scheduler::Step,
             seed: 1,
             loss: LossKind::Triplet,
             sampling: Sampling::Pads,
@@ -320,6 +354,12 @@ impl Default for RunConfig {
             policy_metric_history: 10,
             policy_run_avgs: vec![2usize, 8, 16, 32],
             policy_parameter_history: 1,
+            policy_run_avgs_no_avg: false,
+            policy_include_train_metrics: false,
+            policy_sup_metric_collect: -1,
+            policy_winit_type: WinitType::None,
+            policy_scramble_dataloaders: false,
+            policy_scramble_freq: 100_000_000,
             policy_size: vec![128usize, 128],
             policy_dont_use_a2c: false,
             policy_action_values: vec![0.5f64, 1.0, 1.5],

@@ -134,6 +134,17 @@ pub fn translate(args: Vec<OsString>, cuda_available: bool) -> Translated {
             }
             continue;
         }
+        // `--scheduler exp`: the original's main.py builds the step schedule for it too.
+        if key == "scheduler" {
+            let value = inline.clone().or_else(|| texts.get(i).cloned().flatten());
+            if value.as_deref() == Some("exp") {
+                notes.push("--scheduler exp: the original's main.py runs the step schedule (MultiStepLR at --tau) for it, and so does pads (--scheduler step)".to_string());
+                out.push(new_name.into());
+                out.push("step".into());
+                i += usize::from(inline.is_none());
+                continue;
+            }
+        }
         out.push(match inline {
             Some(v) => format!("{new_name}={v}").into(),
             None => new_name.into(),

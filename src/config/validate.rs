@@ -66,6 +66,21 @@ impl RunConfig {
                 opt("pretrained")
             );
         }
+        if self.policy_sup_metric_collect > 0 && self.policy_sup_metric_collect as usize >= self.policy_sample_freq {
+            bail!(
+                "{} ({}) must be below {} ({}): the collection points M // (S + 1) * j would all be 0",
+                opt("policy_sup_metric_collect"),
+                self.policy_sup_metric_collect,
+                opt("policy_sample_freq"),
+                self.policy_sample_freq
+            );
+        }
+        if self.policy_scramble_freq == 0 {
+            bail!("{} must be at least 1", opt("policy_scramble_freq"));
+        }
+        if self.policy_scramble_dataloaders && self.sampling == crate::options::Sampling::Pads && self.train_val_split >= 1.0 {
+            bail!("{} re-draws the validation split: set {} below 1", opt("policy_scramble_dataloaders"), opt("train_val_split"));
+        }
         MinerOptions::from(self).validate()?;
         AgentOptions::from(self).validate()?;
         if self.select_on == SelectOn::Val && !self.takes_val_split() {

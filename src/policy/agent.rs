@@ -2,6 +2,7 @@
 //! updates the policy on the previous (state, actions) (REINFORCE or PPO, EMA baseline or
 //! A2C), then samples one action per bin and applies the multipliers to the distribution.
 use super::network::{ema, ppo_loss, reinforce_loss, Policy};
+use super::observe::{discounted_reward, Observation};
 use super::options::AgentOptions;
 use super::state::StateMaker;
 use crate::miners::distribution::Distribution;
@@ -16,26 +17,20 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-/// The metric vector in the order of `policy_state_metrics`.
+/// The metric vector in the order of `policy_state_metrics` (`svd` NaN: it needs the
+/// embeddings, see `observe::Observation`).
 pub fn state_metric_vector(order: &[StateMetric], m: &Metrics) -> Vec<f64> {
-    let mut v = Vec::new();
-    for s in order {
-        match s {
-            StateMetric::Recall => v.extend(m.recall.iter().map(|r| r.1)),
-            StateMetric::Dists => v.extend([m.intra, m.inter]),
-            StateMetric::Nmi => v.push(m.nmi),
-        }
-    }
-    v
+    Observation::val(m.clone()).vector(order)
 }
 
+/// Length of one split's metric vector (`Observation::vector` holds two with training metrics).
 pub fn metric_dim(order: &[StateMetric], n_ks: usize) -> usize {
     order
         .iter()
         .map(|s| match s {
             StateMetric::Recall => n_ks,
             StateMetric::Dists => 2,
-            StateMetric::Nmi => 1,
+            StateMetric::Nmi | StateMetric::Svd => 1,
         })
         .sum()
 }
@@ -103,6 +98,14 @@ pub struct PolicyRecord {
     pub actions: Vec<i64>,
     pub distribution: Vec<f64>,
     pub val_metrics: Vec<(String, f64)>,
+    /// Reward metrics of this period's sub-episode collections (`policy_sup_metric_collect`),
+    /// before the step's own; `reward_metric` is then their discounted sum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_rewards: Vec<f64>,
+    /// The policy's gradient numbers of this step's update (sqrt(mean g^2), max |g|); None
+    /// without an update. Not in pads_progression.jsonl (metrics.csv has their epoch means).
+    #[serde(skip)]
+    pub grad_norms: Option<(f64, f64)>,
 }
 
 /// Checkpoint group names of the agent (`Agent::checkpoint_groups`).
@@ -122,7 +125,10 @@ pub struct Agent {
     pub rewards: Vec<f64>,
     pub prev_state: Option<Vec<f32>>,
     pub prev_actions: Option<Vec<i64>>,
+    /// Reward metrics collected so far in this policy period (`policy_sup_metric_collect`).
+    pub sub_rewards: Vec<f64>,
     state_metrics: Vec<StateMetric>,
+    needs_embeddings: bool,
     reward_type: u8,
     action_values: Vec<f64>,
     mode: PolicyMode,
@@ -143,6 +149,8 @@ pub struct AgentState {
     pub prev_actions: Option<Vec<i64>>,
     pub state_maker: StateMaker,
     pub rng: ChaCha8Rng,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_rewards: Vec<f64>,
 }
 
 impl Agent {
@@ -153,17 +161,19 @@ impl Agent {
     pub fn new(opts: impl Into<AgentOptions>, n_ks: usize) -> Self {
         let cfg: AgentOptions = opts.into();
         let n_bins = cfg.policy_n_support - 1;
+        let splits = if cfg.policy_include_train_metrics { 2 } else { 1 };
         let state_maker = StateMaker::new(
             cfg.policy_metric_history,
             &cfg.policy_run_avgs,
-            cfg.policy_parameter_history,
-            metric_dim(&cfg.policy_state_metrics, n_ks),
+            cfg.parameter_history(),
+            splits * metric_dim(&cfg.policy_state_metrics, n_ks),
             n_bins,
-        );
+        )
+        .with_no_avg(cfg.policy_run_avgs_no_avg);
         let use_a2c = !cfg.policy_dont_use_a2c;
-        let policy = Policy::new(state_maker.state_dim(), &cfg.policy_size, n_bins, use_a2c);
+        let policy = Policy::with_init(state_maker.state_dim(), &cfg.policy_size, n_bins, use_a2c, cfg.policy_winit_type);
         let old_policy = (cfg.policy_mode == PolicyMode::Ppo).then(|| {
-            let mut old = Policy::new(state_maker.state_dim(), &cfg.policy_size, n_bins, use_a2c);
+            let mut old = Policy::with_init(state_maker.state_dim(), &cfg.policy_size, n_bins, use_a2c, cfg.policy_winit_type);
             old.copy_from(&policy);
             old
         });
@@ -179,6 +189,8 @@ impl Agent {
             rewards: Vec::new(),
             prev_state: None,
             prev_actions: None,
+            sub_rewards: Vec::new(),
+            needs_embeddings: cfg.policy_include_train_metrics || cfg.policy_state_metrics.contains(&StateMetric::Svd),
             state_metrics: cfg.policy_state_metrics.clone(),
             reward_type: cfg.policy_reward_type,
             action_values: cfg.policy_action_values.clone(),
@@ -222,6 +234,7 @@ impl Agent {
             prev_actions: self.prev_actions.clone(),
             state_maker: self.state_maker.clone(),
             rng: self.rng.clone(),
+            sub_rewards: self.sub_rewards.clone(),
         }
     }
 
@@ -233,6 +246,19 @@ impl Agent {
         self.prev_actions = s.prev_actions;
         self.state_maker = s.state_maker;
         self.rng = s.rng;
+        self.sub_rewards = s.sub_rewards;
+    }
+
+    /// A sub-episode collection inside a policy period (`policy_sup_metric_collect`): keeps
+    /// this validation's reward metric for the period's next step.
+    pub fn collect_sub_reward(&mut self, val: &Metrics) {
+        self.sub_rewards.push(reward_metric(self.reward_type, val));
+    }
+
+    /// Whether a step needs more than the validation `Metrics` (the `svd` state metric or the
+    /// training split's metrics): then only `step_observed` can take it.
+    pub fn needs_embeddings(&self) -> bool {
+        self.needs_embeddings
     }
 
     fn state_tensor(state: &[f32]) -> Tensor {
@@ -256,8 +282,33 @@ impl Agent {
         iteration: usize,
         actions: Option<Vec<i64>>,
     ) -> anyhow::Result<PolicyRecord> {
-        let metric_vec = state_metric_vector(&self.state_metrics, val);
-        let reward_metric = reward_metric(self.reward_type, val);
+        anyhow::ensure!(
+            !self.needs_embeddings,
+            "the svd state metric and the training split's metrics need the embeddings: use Agent::step_observed"
+        );
+        self.step_observed(&Observation::val(val.clone()), distribution, progress, epoch, iteration, actions)
+    }
+
+    /// `step_with_actions` with everything a step may observe (validation metrics, svd
+    /// values, the training split's metrics).
+    pub fn step_observed(
+        &mut self,
+        obs: &Observation,
+        distribution: &mut Distribution,
+        progress: f64,
+        epoch: usize,
+        iteration: usize,
+        actions: Option<Vec<i64>>,
+    ) -> anyhow::Result<PolicyRecord> {
+        let val = &obs.val.metrics;
+        let metric_vec = obs.vector(&self.state_metrics);
+        let mut reward_metric = reward_metric(self.reward_type, val);
+        let sub_rewards = std::mem::take(&mut self.sub_rewards);
+        if !sub_rewards.is_empty() {
+            let mut all = sub_rewards.clone();
+            all.push(reward_metric);
+            reward_metric = discounted_reward(&all);
+        }
         self.reward_metrics.push(reward_metric);
         let state = self.state_maker.push(&metric_vec, &distribution.probs, progress);
         if state.iter().any(|x| !x.is_finite()) {
@@ -276,6 +327,8 @@ impl Agent {
             actions: Vec::new(),
             distribution: Vec::new(),
             val_metrics: val.named(),
+            sub_rewards,
+            grad_norms: None,
         };
         if let (Some(prev_state), Some(prev_actions)) = (self.prev_state.clone(), self.prev_actions.clone()) {
             let n = self.reward_metrics.len();
@@ -310,6 +363,7 @@ impl Agent {
             }
             self.optimizer.zero_grad();
             loss.backward();
+            record.grad_norms = crate::ops::grad_norms(&self.policy.vs.trainable_variables()).map(|(l2, max)| (l2.double_value(&[]), max.double_value(&[])));
             self.optimizer.step();
             record.reward = Some(reward);
             record.advantage = Some(advantage);

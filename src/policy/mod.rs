@@ -5,6 +5,7 @@
 //! options.rs: `AgentOptions`.
 pub mod agent;
 pub mod network;
+pub mod observe;
 pub mod options;
 pub mod state;
 

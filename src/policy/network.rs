@@ -1,7 +1,10 @@
 //! The policy network and its losses: an MLP (`policy_size`, ReLU), an action head of
 //! 3 x n_bins logits (softmax over the 3 actions of each bin), an optional value head (A2C).
 //! Every layer is initialised as torch.nn.Linear (U(+-1/sqrt(fan_in)) for weight and bias),
-//! as the original's policy (`--policy_winit_type none`).
+//! as the original's policy (`--policy_winit_type none`); `base` and `he_n` then re-draw
+//! every layer as the original's netlib.initialize_weights does (weight N(0, 0.01^2) /
+//! Kaiming normal N(0, 2 / fan_in), bias 0), from the same libtorch generator, after it.
+use crate::options::WinitType;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -15,6 +18,11 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(state_dim: usize, sizes: &[usize], n_bins: usize, use_a2c: bool) -> Self {
+        Self::with_init(state_dim, sizes, n_bins, use_a2c, WinitType::None)
+    }
+
+    /// `new` with the layers' weights initialised as `winit` says.
+    pub fn with_init(state_dim: usize, sizes: &[usize], n_bins: usize, use_a2c: bool, winit: WinitType) -> Self {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let root = vs.root();
         let mut layers = Vec::new();
@@ -25,7 +33,32 @@ impl Policy {
         }
         let action_head = crate::ops::torch_linear(&root / "action_weights", d_in, 3 * n_bins as i64);
         let value_head = use_a2c.then(|| crate::ops::torch_linear(&root / "value", d_in, 1));
-        Policy { vs, layers, action_head, value_head, n_bins: n_bins as i64 }
+        let policy = Policy { vs, layers, action_head, value_head, n_bins: n_bins as i64 };
+        policy.reinit(winit);
+        policy
+    }
+
+    /// The original's initialize_weights over every Linear, in module order (the MLP's layers,
+    /// the action head, the value head); `none` leaves torch.nn.Linear's init.
+    fn reinit(&self, winit: WinitType) {
+        if winit == WinitType::None {
+            return;
+        }
+        let heads = [Some(&self.action_head), self.value_head.as_ref()];
+        tch::no_grad(|| {
+            for l in self.layers.iter().chain(heads.into_iter().flatten()) {
+                let fan_in = l.ws.size()[1].max(1) as f64;
+                let std = match winit {
+                    WinitType::Base => 0.01,
+                    _ => (2.0 / fan_in).sqrt(),
+                };
+                let mut w = l.ws.shallow_clone();
+                let _ = w.normal_(0.0, std);
+                if let Some(b) = &l.bs {
+                    let _ = b.shallow_clone().zero_();
+                }
+            }
+        });
     }
 
     /// (value `[1]` if A2C, action logits `[1, 3, n_bins]`) for a state `[1, S]`.

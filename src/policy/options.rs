@@ -1,6 +1,6 @@
 //! `AgentOptions`: everything the PADS agent needs, with the original's names and defaults.
 use crate::eval::EvalOptions;
-use crate::options::{opt, PolicyMode, StateMetric};
+use crate::options::{opt, PolicyMode, StateMetric, WinitType};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -42,8 +42,19 @@ pub struct AgentOptions {
     pub policy_metric_history: usize,
     /// Windows of the running means in the state.
     pub policy_run_avgs: Vec<usize>,
-    /// Past distributions in the state.
-    pub policy_parameter_history: usize,
+    /// Past distributions in the state (-1: `policy_metric_history` of them).
+    pub policy_parameter_history: i64,
+    /// The running-average slots hold the metric vector of w calls ago instead of the mean
+    /// over the last w calls (the original's `--policy_run_avgs_no_avg`).
+    pub policy_run_avgs_no_avg: bool,
+    /// The state metrics computed on the training split enter the state too, after the
+    /// validation ones.
+    pub policy_include_train_metrics: bool,
+    /// Sub-episode reward collection: S > 0 validation rewards inside each policy period,
+    /// summed with the final one with discount 0.7 (-1 = off).
+    pub policy_sup_metric_collect: i64,
+    /// Weight initialisation of the policy's layers.
+    pub policy_winit_type: WinitType,
 }
 
 impl Default for AgentOptions {
@@ -66,6 +77,10 @@ impl Default for AgentOptions {
             policy_metric_history: 10,
             policy_run_avgs: vec![2, 8, 16, 32],
             policy_parameter_history: 1,
+            policy_run_avgs_no_avg: false,
+            policy_include_train_metrics: false,
+            policy_sup_metric_collect: -1,
+            policy_winit_type: WinitType::None,
         }
     }
 }
@@ -84,6 +99,21 @@ impl AgentOptions {
         } else {
             crate::eval::unique_ks(&self.k_vals)
         }
+    }
+
+    /// Past distributions in the state: `policy_parameter_history`, -1 meaning
+    /// `policy_metric_history` (the original's StateMaker rule).
+    pub fn parameter_history(&self) -> usize {
+        if self.policy_parameter_history < 0 {
+            self.policy_metric_history
+        } else {
+            self.policy_parameter_history as usize
+        }
+    }
+
+    /// Sub-episode collections per policy period (0 when `policy_sup_metric_collect` is off).
+    pub fn sup_metric_collect(&self) -> usize {
+        self.policy_sup_metric_collect.max(0) as usize
     }
 
     /// The evaluation options of the validation metrics (before `agent::validation_metrics`
@@ -123,7 +153,22 @@ impl AgentOptions {
             bail!("{} takes windows of at least 1 policy update, got {:?}", opt("policy_run_avgs"), self.policy_run_avgs);
         }
         if self.policy_state_metrics.is_empty() {
-            bail!("{} needs at least one of recall, dists, nmi", opt("policy_state_metrics"));
+            bail!("{} needs at least one of recall, dists, nmi, svd", opt("policy_state_metrics"));
+        }
+        if self.policy_parameter_history < -1 {
+            bail!(
+                "{} takes a number of past distributions >= 0, or -1 for {}; got {}",
+                opt("policy_parameter_history"),
+                opt("policy_metric_history"),
+                self.policy_parameter_history
+            );
+        }
+        if self.policy_sup_metric_collect < -1 {
+            bail!(
+                "{} takes a number of sub-episode collections >= 1, or -1 (or 0) for none; got {}",
+                opt("policy_sup_metric_collect"),
+                self.policy_sup_metric_collect
+            );
         }
         if self.policy_size.is_empty() || self.policy_size.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
             bail!("{} takes one or more layer widths from 1 to {MAX_WIDTH}, got {:?}", opt("policy_size"), self.policy_size);

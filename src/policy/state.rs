@@ -2,6 +2,10 @@
 //! [last H metric vectors (oldest first) | running means over the last w calls for each w |
 //!  last P distributions | progress]. Before H vectors exist, the history is filled with
 //! copies of the first one (the original appends copies until it holds max(H, 2)).
+//! With `no_avg` (`--policy-run-avgs-no-avg`) each running-average slot holds, instead of the
+//! mean, the oldest vector of its window: the original keeps a deque of maxlen w per window
+//! and then takes its first element, the metric vector of w - 1 calls ago (the oldest call
+//! while fewer than w exist).
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -17,6 +21,10 @@ pub struct StateMaker {
     pub params: Vec<Vec<f64>>,
     /// Unpadded metric vectors of every call (for the running means).
     pub calls: Vec<Vec<f64>>,
+    /// The oldest vector of each window instead of its mean (written only when on, so
+    /// checkpoints of runs without it are unchanged).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_avg: bool,
 }
 
 impl StateMaker {
@@ -30,7 +38,14 @@ impl StateMaker {
             metrics: Vec::new(),
             params: Vec::new(),
             calls: Vec::new(),
+            no_avg: false,
         }
+    }
+
+    /// `new`, with the running-average slots holding the oldest vector of each window.
+    pub fn with_no_avg(mut self, no_avg: bool) -> Self {
+        self.no_avg = no_avg;
+        self
     }
 
     /// metric_dim * (H + #run_avgs) + P * n_bins + 1.
@@ -57,6 +72,10 @@ impl StateMaker {
         }
         for &w in &self.run_avgs {
             let window = &self.calls[self.calls.len().saturating_sub(w)..];
+            if self.no_avg {
+                state.extend(&window[0]);
+                continue;
+            }
             for k in 0..self.metric_dim {
                 state.push(window.iter().map(|m| m[k]).sum::<f64>() / window.len() as f64);
             }

@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 use std::io::Write;
 
 /// The header of metrics.csv: epoch, training loss (mean over the epoch), every test
-/// metric, learning rate, mean beta, the number of PADS policy updates so far, and with
-/// `--select-on val` the validation Recall@1 the best checkpoint is chosen on.
+/// metric, learning rate, mean beta, the number of PADS policy updates so far, with
+/// `--select-on val` the validation Recall@1 the best checkpoint is chosen on, then the
+/// gradient numbers (`EpochGrads`; the policy's only in PADS runs).
 pub fn metrics_header(cfg: &RunConfig) -> Vec<String> {
     let mut h = vec!["epoch".to_string(), "loss".to_string()];
     h.extend(cfg.recall_ks().iter().map(|k| format!("recall@{k}")));
@@ -22,7 +23,60 @@ pub fn metrics_header(cfg: &RunConfig) -> Vec<String> {
     if cfg.select_on == SelectOn::Val {
         h.push(SelectOn::Val.column().to_string());
     }
+    h.extend(["grad_l2", "grad_max"].map(String::from));
+    if cfg.sampling == crate::options::Sampling::Pads {
+        h.extend(["policy_grad_l2", "policy_grad_max"].map(String::from));
+    }
     h
+}
+
+/// An epoch's gradient numbers, as the original logs them: per training iteration, over every
+/// element g of the network's gradients, L2 = sqrt(mean g^2) and max = max |g|, averaged over
+/// the epoch's iterations (`grad_l2`, `grad_max`); the same two numbers of each policy
+/// update, averaged over the epoch's updates (`policy_grad_l2`, `policy_grad_max`). NaN =
+/// undefined (an epoch without a policy update; the untrained row): an empty cell, no scalar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochGrads {
+    pub l2: f64,
+    pub max: f64,
+    pub policy_l2: f64,
+    pub policy_max: f64,
+}
+
+impl EpochGrads {
+    pub fn undefined() -> Self {
+        EpochGrads { l2: f64::NAN, max: f64::NAN, policy_l2: f64::NAN, policy_max: f64::NAN }
+    }
+
+    /// From the network's epoch means and the policy updates' (L2, max) pairs.
+    pub fn new(model: (f64, f64), policy: &[(f64, f64)]) -> Self {
+        let mean = |f: fn(&(f64, f64)) -> f64| if policy.is_empty() { f64::NAN } else { policy.iter().map(f).sum::<f64>() / policy.len() as f64 };
+        EpochGrads { l2: model.0, max: model.1, policy_l2: mean(|p| p.0), policy_max: mean(|p| p.1) }
+    }
+
+    /// TensorBoard `train/grad_l2`, `train/grad_max` (the defined ones).
+    pub fn model_scalars(&self) -> Vec<(String, f64)> {
+        [("grad_l2", self.l2), ("grad_max", self.max)].into_iter().filter(|(_, v)| v.is_finite()).map(|(n, v)| (n.to_string(), v)).collect()
+    }
+
+    /// TensorBoard `pads/policy_grad_l2`, `pads/policy_grad_max` (the defined ones).
+    pub fn policy_scalars(&self) -> Vec<(String, f64)> {
+        [("policy_grad_l2", self.policy_l2), ("policy_grad_max", self.policy_max)]
+            .into_iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(n, v)| (n.to_string(), v))
+            .collect()
+    }
+}
+
+/// The gradient cells of a metrics.csv row (`metrics_header`'s last columns; NaN -> empty).
+pub fn grad_cells(g: &EpochGrads, with_policy: bool) -> Vec<String> {
+    let cell = |v: f64| if v.is_finite() { fmt(v) } else { String::new() };
+    let mut row = vec![cell(g.l2), cell(g.max)];
+    if with_policy {
+        row.extend([cell(g.policy_l2), cell(g.policy_max)]);
+    }
+    row
 }
 
 /// One evaluated row of metrics.csv (`loss` NaN -> empty cell, for the untrained row;

@@ -7,7 +7,8 @@ use crate::data::transform::{Mode, Transform};
 use crate::eval::picks::retrieval_picks;
 use crate::eval::Metrics;
 use crate::model::embed::{embed_store, EmbedOptions};
-use crate::options::SelectOn;
+use crate::options::{SelectOn, StateMetric};
+use crate::policy::observe::{is_sub_collect, svd_metric, Observation, Observed};
 use crate::progress::{fmt_duration, RunProgress};
 use crate::run::log::metrics_row;
 use anyhow::{bail, Context, Result};
@@ -46,29 +47,62 @@ impl Trainer<'_> {
     /// Validation metrics (no mAP@R: the policy does not use it) and their named values,
     /// which leave out what was not computed.
     fn validate(&self) -> Result<(Metrics, Vec<(String, f64)>)> {
-        let store = self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?;
-        let (emb, labels) = embed_store(&self.model, store, &EmbedOptions::from(self.cfg), self.device, &self.progress, "validation")?;
+        let (m, named, _) = self.observe_split(false)?;
+        Ok((m, named))
+    }
+
+    /// The state metrics of the validation split (`train` false) or of the training split
+    /// (embedded as evaluation images, as the original's `evaluation` loader): metrics,
+    /// their named values, and the `svd` state metric when it is one (else NaN).
+    fn observe_split(&self, train: bool) -> Result<(Metrics, Vec<(String, f64)>, f64)> {
+        let (store, what) = if train {
+            (&self.train_store, "training split (state metrics)")
+        } else {
+            (self.val_store.as_ref().context("no validation split (--train-val-split is 1)")?, "validation")
+        };
+        let (emb, labels) = embed_store(&self.model, store, &EmbedOptions::from(self.cfg), self.device, &self.progress, what)?;
         let mut opts = self.cfg.eval_options();
         let m = crate::policy::agent::validation_metrics(&emb, &labels, opts.clone())?;
         opts.with_map = false; // as validation_metrics computes them: no mAP@R
         let named = m.named_for(&opts);
-        Ok((m, named))
+        let svd = if self.cfg.policy_state_metrics.contains(&StateMetric::Svd) { svd_metric(&emb)? } else { f64::NAN };
+        Ok((m, named, svd))
     }
 
     fn policy_step(&mut self, epoch: usize, progress: f64) -> Result<()> {
-        let (val, named) = self.validate()?;
+        let (val, named, val_svd) = self.observe_split(false)?;
+        let step = self.state.global_iter as i64;
+        let train = if self.cfg.policy_include_train_metrics {
+            let (m, named_train, svd) = self.observe_split(true)?;
+            self.log.scalars("train_split", step, &named_train)?;
+            Some(Observed { metrics: m, svd })
+        } else {
+            None
+        };
+        let obs = Observation { val: Observed { metrics: val, svd: val_svd }, train };
         let agent = self.agent.as_mut().expect("agent");
         let dist = self.miner.distribution_mut().expect("PADS miner");
-        let mut record = agent.step(&val, dist, progress, epoch, self.state.global_iter)?;
+        let mut record = agent.step_observed(&obs, dist, progress, epoch, self.state.global_iter, None)?;
         record.val_metrics = named.clone();
-        let step = self.state.global_iter as i64;
+        if let Some(g) = record.grad_norms {
+            self.epoch_policy_grads.push(g);
+        }
         self.log.policy_step(step, &named, &record, self.miner.distribution())
     }
 
-    /// Trains 0-based epoch `epoch0`; returns its mean loss. Errors: non-finite embeddings
+    /// A sub-episode reward collection (`--policy-sup-metric-collect`): the validation
+    /// reward metric now, for the period's next policy step.
+    fn collect_sub_reward(&mut self) -> Result<()> {
+        let (val, _) = self.validate()?;
+        self.agent.as_mut().expect("agent").collect_sub_reward(&val);
+        Ok(())
+    }
+
+    /// Trains 0-based epoch `epoch0`; returns its mean loss and the means of the network's
+    /// gradient numbers (`run::log::EpochGrads`; summed on the device, read once). Errors: non-finite embeddings
     /// or loss, a batch without a valid triplet, a failed policy step (each names the last
     /// good checkpoint).
-    pub(super) fn train_epoch(&mut self, epoch0: usize, clock: &mut RunProgress) -> Result<f64> {
+    pub(super) fn train_epoch(&mut self, epoch0: usize, clock: &mut RunProgress) -> Result<(f64, (f64, f64))> {
         let cfg = self.cfg;
         let factor = lr_factor(cfg, epoch0);
         self.opt_model.lr = cfg.lr * factor;
@@ -86,6 +120,9 @@ impl Trainer<'_> {
         );
         let bar = self.progress.bar(n_batches as u64, &format!("epoch {}/{}", epoch0 + 1, cfg.n_epochs));
         let mut loss_sum = 0.0;
+        let vars = self.model_vs.trainable_variables();
+        let mut grad_sums: Option<(Tensor, Tensor)> = None;
+        let mut grad_iters = 0usize;
         for (it, batch) in loader.enumerate() {
             let batch = batch?;
             let emb = self.model.forward(&batch.images.to_device(self.device));
@@ -104,12 +141,23 @@ impl Trainer<'_> {
             self.opt_model.zero_grad();
             self.objective.zero_grad();
             loss.backward();
+            if let Some((l2, max)) = crate::ops::grad_norms(&vars) {
+                grad_sums = Some(match grad_sums.take() {
+                    None => (l2, max),
+                    Some((a, b)) => (a + l2, b + max),
+                });
+                grad_iters += 1;
+            }
             self.opt_model.step();
             self.objective.step();
             loss_sum += loss_value;
             self.state.global_iter += 1;
             if self.agent.is_some() && epoch0 >= cfg.policy_training_delay {
                 self.state.policy_counter += 1;
+                let sub = cfg.policy_sup_metric_collect.max(0) as usize;
+                if is_sub_collect(self.state.policy_counter, cfg.policy_sample_freq, sub) {
+                    self.collect_sub_reward().with_context(|| format!("PADS sub-episode reward at epoch {}, iteration {} failed", epoch0 + 1, it + 1))?;
+                }
                 if crate::policy::is_policy_step(self.state.policy_counter, cfg.policy_sample_freq) {
                     let progress = self.state.global_iter as f64 / total_iters as f64;
                     self.policy_step(epoch0 + 1, progress).with_context(|| {
@@ -132,7 +180,11 @@ impl Trainer<'_> {
         }
         bar.finish_and_clear();
         self.record_replaced_images()?;
-        Ok(loss_sum / n_batches.max(1) as f64)
+        let grads = match grad_sums {
+            Some((l2, max)) => (l2.double_value(&[]) / grad_iters as f64, max.double_value(&[]) / grad_iters as f64),
+            None => (f64::NAN, f64::NAN),
+        };
+        Ok((loss_sum / n_batches.max(1) as f64, grads))
     }
 
     /// Where a stopped run can continue from: "the last good checkpoint is PATH", or that

@@ -8,6 +8,7 @@
 //! `pads data check` and the checks a run makes before its first epoch.
 pub mod check;
 mod epoch;
+pub mod scramble;
 mod setup;
 mod state;
 
@@ -26,7 +27,7 @@ use crate::optim::Adam;
 use crate::options::Sampling;
 use crate::policy::agent::Agent;
 use crate::progress::{fmt_duration, Progress, RunProgress};
-use crate::run::log::{unevaluated_row, RunLog};
+use crate::run::log::{grad_cells, unevaluated_row, EpochGrads, RunLog};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -65,8 +66,12 @@ pub struct TrainSummary {
 }
 
 /// Learning-rate multiplier of 0-based epoch `epoch0`: gamma^(number of `tau` milestones <=
-/// epoch0), as torch's MultiStepLR stepped once per epoch in the original main.py.
+/// epoch0), as torch's MultiStepLR stepped once per epoch in the original main.py; 1 with
+/// `--scheduler none` (the original then never steps it).
 pub fn lr_factor(cfg: &RunConfig, epoch0: usize) -> f64 {
+    if cfg.scheduler == crate::options::Scheduler::None {
+        return 1.0;
+    }
     cfg.gamma.powi(cfg.tau.iter().filter(|&&t| t <= epoch0).count() as i32)
 }
 
@@ -116,6 +121,11 @@ pub struct Trainer<'a> {
     skips: Vec<SkipRecord>,
     /// (split, images, classes) for the start-up summary.
     split_sizes: Vec<(&'static str, usize, usize)>,
+    /// Training and validation images together, once `--policy-scramble-dataloaders` has
+    /// re-drawn the split (scramble.rs).
+    pool: Option<crate::data::Split>,
+    /// The policy's (L2, max) gradient numbers of this epoch's updates.
+    epoch_policy_grads: Vec<(f64, f64)>,
 }
 
 impl Trainer<'_> {
@@ -137,26 +147,33 @@ impl Trainer<'_> {
             let t0 = Instant::now();
             let m = self.evaluate_test("test (untrained)")?;
             let val_r1 = self.selection_recall1()?;
-            let row = self.metrics_row(0, f64::NAN, &m, cfg.lr, val_r1);
+            let mut row = self.metrics_row(0, f64::NAN, &m, cfg.lr, val_r1);
+            row.extend(grad_cells(&EpochGrads::undefined(), self.agent.is_some()));
             self.log.push_epoch(0, row, t0.elapsed().as_secs_f64())?;
             self.log.scalars("test", 0, &m.named())?;
             self.state.before_metrics = Some(m);
         }
         for epoch0 in self.state.epoch..cfg.n_epochs {
             let t0 = Instant::now();
-            let loss = self.train_epoch(epoch0, &mut clock)?;
+            self.scramble_before(epoch0)?;
+            self.epoch_policy_grads.clear();
+            let (loss, model_grads) = self.train_epoch(epoch0, &mut clock)?;
+            let grads = EpochGrads::new(model_grads, &self.epoch_policy_grads);
             let step = self.state.global_iter as i64;
             let epoch = epoch0 + 1;
             let evaluate = epoch % cfg.eval_every == 0 || epoch == cfg.n_epochs;
             self.state.epoch = epoch;
-            let row = if evaluate {
+            let mut row = if evaluate {
                 self.evaluate_epoch(epoch, loss, &clock, opts.quiet)?
             } else {
                 let with_val = cfg.select_on == crate::options::SelectOn::Val;
                 unevaluated_row(epoch, loss, cfg.recall_ks().len(), self.opt_model.lr, self.objective.beta_mean(), self.policy_updates(), with_val)
             };
+            row.extend(grad_cells(&grads, self.agent.is_some()));
             let beta_mean = self.objective.beta_mean();
             self.log.scalars("train", step, &[("loss".into(), loss), ("lr".into(), self.opt_model.lr), ("beta_mean".into(), beta_mean)])?;
+            self.log.scalars("train", step, &grads.model_scalars())?;
+            self.log.scalars("pads", step, &grads.policy_scalars())?;
             self.log.push_epoch(epoch, row, t0.elapsed().as_secs_f64())?;
             self.checkpoint()?.save(&self.log.run.last_checkpoint())?;
             crate::report::after_epoch(&self.log.run, cfg)?;

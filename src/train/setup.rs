@@ -135,9 +135,12 @@ impl<'a> Trainer<'a> {
             progress: Progress::new(opts.quiet),
             skips,
             split_sizes,
+            pool: None,
+            epoch_policy_grads: Vec::new(),
         };
         if opts.resume {
             t.restore()?;
+            t.rescramble_on_resume(t.state.epoch)?;
         }
         Ok(t)
     }
