@@ -26,15 +26,16 @@ impl RunConfig {
         }
         let mut cfg: RunConfig = table.try_into()?;
         // Options of the margin loss typed with the triplet loss would do nothing: refused.
+        // With the triplet loss only by default (the original's default, so its command lines
+        // may carry them), they are accepted with a warning.
+        let typed = |key: &str| matches.try_get_raw(key).is_ok() && matches.value_source(key) == Some(ValueSource::CommandLine);
         if cfg.loss == crate::options::LossKind::Triplet {
-            for key in ["beta", "beta_lr", "beta_constant"] {
-                if matches.try_get_raw(key).is_ok() && matches.value_source(key) == Some(ValueSource::CommandLine) {
-                    anyhow::bail!(
-                        "--{} is an option of the margin loss (its learnable beta), but the run uses --loss triplet, which has no beta: leave --{} out, or use --loss margin",
-                        key.replace('_', "-"),
-                        key.replace('_', "-")
-                    );
+            for key in ["beta", "beta_lr", "beta_constant"].into_iter().filter(|k| typed(k)) {
+                let flag = format!("--{}", key.replace('_', "-"));
+                if typed("loss") {
+                    anyhow::bail!("{flag} is an option of the margin loss (its learnable beta), but --loss triplet has no beta: leave {flag} out, or use --loss margin");
                 }
+                tracing::warn!("{flag} has no effect: the run uses the triplet loss (the default, as the original's), which has no beta; --loss margin uses it");
             }
         }
         cfg.record_implied();

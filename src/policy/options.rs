@@ -173,7 +173,7 @@ impl AgentOptions {
         if self.policy_size.is_empty() || self.policy_size.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
             bail!("{} takes one or more layer widths from 1 to {MAX_WIDTH}, got {:?}", opt("policy_size"), self.policy_size);
         }
-        for (name, v) in [("policy_metric_history", self.policy_metric_history), ("policy_parameter_history", self.policy_parameter_history)] {
+        for (name, v) in [("policy_metric_history", self.policy_metric_history), ("policy_parameter_history", self.policy_parameter_history.max(0) as usize)] {
             if v > MAX_HISTORY {
                 bail!("{} must be at most {MAX_HISTORY} (policy steps kept in the state), got {v}", opt(name));
             }
