@@ -114,7 +114,9 @@ class PADSAgent:
         policy_state_metrics: Optional[Sequence[Literal["recall", "nmi", "dists"]]] = ...,
         policy_metric_history: Optional[int] = ...,
         policy_run_avgs: Optional[Sequence[int]] = ...,
-        policy_parameter_history: Optional[int] = ...,
+        policy_parameter_history: Optional[int] = ...,  # -1: policy_metric_history
+        policy_run_avgs_no_avg: Optional[bool] = ...,
+        policy_winit_type: Optional[Literal["none", "base", "he_n"]] = ...,
     ) -> None: ...
     def step(
         self, val_embeddings: ArrayLike, val_labels: ArrayLike, progress: float, *,

@@ -61,7 +61,10 @@ class PADSAgent:
     (0.99), policy_mode ('ppo' or 'reinforce'; pads train's default), policy_ppo_ratio (0.2),
     policy_old_update_iter (3), policy_reward_type (2: mean of Recall@1 and NMI; 0: NMI;
     1: Recall@1), policy_state_metrics (of 'recall', 'nmi', 'dists'; all three), policy_metric_history
-    (10), policy_run_avgs ((2, 8, 16, 32)), policy_parameter_history (1).
+    (10), policy_run_avgs ((2, 8, 16, 32)), policy_parameter_history (1; -1: policy_metric_history),
+    policy_run_avgs_no_avg (False: each running-average slot holds its window's mean; True: the
+    oldest vector of the window, the original's option), policy_winit_type ('none': torch.nn.Linear's
+    init; 'base', 'he_n').
 
     The policy's initial weights come from torch's global generator (call
     ``torch.manual_seed`` first for a reproducible run); its actions from its own generator
@@ -88,6 +91,8 @@ class PADSAgent:
         policy_metric_history=None,
         policy_run_avgs=None,
         policy_parameter_history=None,
+        policy_run_avgs_no_avg=None,
+        policy_winit_type=None,
     ):
         core = getattr(miner, "core", miner)
         if not isinstance(core, PADSMiner):

@@ -93,6 +93,9 @@ AGENT_CASES = [
     ("policy_metric_history", 2),
     ("policy_run_avgs", (2, 4)),
     ("policy_parameter_history", 3),
+    ("policy_parameter_history", -1),
+    ("policy_run_avgs_no_avg", True),
+    ("policy_winit_type", "he_n"),
 ]
 
 
