@@ -4,6 +4,7 @@
 //! while its weight and bias are trained (`forward_t(.., false)`).
 pub mod embed;
 pub mod import;
+mod pickle;
 pub mod pth;
 
 use crate::ops::{l2_normalize, torch_linear};

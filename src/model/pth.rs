@@ -2,267 +2,48 @@
 //! ship in): a small pickle machine that understands the opcodes torch.save emits and
 //! rebuilds each tensor from its storage record (`archive/data/<key>`). libtorch's own
 //! loader expects TorchScript archives and rejects plain pickled dicts.
+//!
+//! Nothing in the file runs, and what a few hostile bytes can make it build is bounded
+//! (each limit is an error naming it): data.pkl at most `MAX_PICKLE_BYTES`; at most
+//! `MAX_VALUES` values built or copied through the pickle's memo (a memo re-used in nested
+//! tuples would otherwise grow 3x per 9 bytes); a tensor's strides must not overlap or be 0
+//! on a dimension of size > 1, and must fit its storage; a storage may hold no more bytes
+//! than the tensors that use it need (a small zip entry inflating to gigabytes is refused
+//! after reading just past that need).
 use anyhow::{bail, Context, Result};
+pub use super::pickle::{MAX_PICKLE_BYTES, MAX_VALUES};
+use super::pickle::{global_name, Machine, Value};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
-#[derive(Debug, Clone)]
-#[allow(dead_code)] // scalars are parsed for completeness, only ints are read
-enum Value {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
-    Global(String, String),
-    /// The result of calling a global (REDUCE / NEWOBJ) we do not evaluate further.
-    Call(Box<Value>, Vec<Value>),
-    Persistent(Box<Value>),
-    Mark,
+/// Elements a tensor of `size` and `stride` from `offset` reaches in its storage (0 when
+/// it is empty).
+fn extent(offset: i64, size: &[i64], stride: &[i64]) -> u64 {
+    if size.contains(&0) {
+        return 0;
+    }
+    (offset + 1 + size.iter().zip(stride).map(|(n, s)| (n - 1) * s).sum::<i64>()) as u64
 }
 
-fn global_name(v: &Value) -> Option<(&str, &str)> {
-    match v {
-        Value::Global(m, n) => Some((m.as_str(), n.as_str())),
-        _ => None,
+/// A tensor record's layout: sizes >= 0, offset >= 0, and strides that neither overlap nor
+/// are 0 on a dimension of size > 1 (so `.contiguous()` copies no more elements than the
+/// storage holds), as torch.save writes them.
+fn check_layout(name: &str, offset: i64, size: &[i64], stride: &[i64]) -> Result<()> {
+    if size.len() != stride.len() || offset < 0 || size.iter().any(|&n| n < 0) || stride.iter().any(|&s| s < 0) {
+        bail!("{name}: size {size:?}, stride {stride:?} and offset {offset} are not a tensor layout");
     }
-}
-
-struct Machine<'a> {
-    data: &'a [u8],
-    pos: usize,
-    stack: Vec<Value>,
-    memo: HashMap<u32, Value>,
-}
-
-impl<'a> Machine<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.pos + n > self.data.len() {
-            bail!("pickle ends early");
+    let mut dims: Vec<(i64, i64)> = size.iter().zip(stride).filter(|(n, _)| **n > 1).map(|(n, s)| (*s, *n)).collect();
+    dims.sort();
+    let mut reach = 1i64;
+    for (s, n) in dims {
+        if s < reach {
+            bail!("{name}: stride {stride:?} makes elements of size {size:?} overlap (or repeat with stride 0): refused, torch.save never writes such a layout");
         }
-        let s = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
+        reach = s.checked_mul(n).context("tensor layout overflows")?;
     }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn line(&mut self) -> Result<String> {
-        let start = self.pos;
-        while self.pos < self.data.len() && self.data[self.pos] != b'\n' {
-            self.pos += 1;
-        }
-        let s = String::from_utf8_lossy(&self.data[start..self.pos]).into_owned();
-        self.pos += 1;
-        Ok(s)
-    }
-    fn pop(&mut self) -> Result<Value> {
-        self.stack.pop().context("pickle stack underflow")
-    }
-    fn pop_mark(&mut self) -> Result<Vec<Value>> {
-        let at = self.stack.iter().rposition(|v| matches!(v, Value::Mark)).context("pickle mark missing")?;
-        let items = self.stack.split_off(at + 1);
-        self.stack.pop();
-        Ok(items)
-    }
-    fn top(&mut self) -> Result<&mut Value> {
-        self.stack.last_mut().context("pickle stack empty")
-    }
-
-    fn run(mut self) -> Result<Value> {
-        loop {
-            let op = self.u8()?;
-            match op {
-                0x80 => {
-                    self.u8()?; // PROTO
-                }
-                0x95 => {
-                    self.take(8)?; // FRAME
-                }
-                b'.' => return self.pop(),
-                b'(' => self.stack.push(Value::Mark),
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
-                b'J' => {
-                    let v = i32::from_le_bytes(self.take(4)?.try_into().unwrap());
-                    self.stack.push(Value::Int(v as i64))
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.stack.push(Value::Int(v as i64))
-                }
-                b'M' => {
-                    let v = u16::from_le_bytes(self.take(2)?.try_into().unwrap());
-                    self.stack.push(Value::Int(v as i64))
-                }
-                0x8a => {
-                    let n = self.u8()? as usize;
-                    let bytes = self.take(n)?;
-                    let mut v: i64 = 0;
-                    for (i, b) in bytes.iter().enumerate().take(8) {
-                        v |= (*b as i64) << (8 * i);
-                    }
-                    if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
-                        v -= 1i64 << (8 * n);
-                    }
-                    self.stack.push(Value::Int(v))
-                }
-                b'G' => {
-                    let v = f64::from_be_bytes(self.take(8)?.try_into().unwrap());
-                    self.stack.push(Value::Float(v))
-                }
-                b'X' => {
-                    let n = self.u32()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Value::Str(s))
-                }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Value::Str(s))
-                }
-                b'U' => {
-                    let n = self.u8()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Value::Str(s))
-                }
-                b'T' => {
-                    let n = self.u32()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Value::Str(s))
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.stack.push(Value::Global(module, name))
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
-                        _ => bail!("STACK_GLOBAL expects two strings"),
-                    }
-                }
-                b'q' => {
-                    let k = self.u8()? as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(k, v);
-                }
-                b'r' => {
-                    let k = self.u32()?;
-                    let v = self.top()?.clone();
-                    self.memo.insert(k, v);
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(k, v);
-                }
-                b'h' => {
-                    let k = self.u8()? as u32;
-                    self.stack.push(self.memo.get(&k).context("pickle memo miss")?.clone())
-                }
-                b'j' => {
-                    let k = self.u32()?;
-                    self.stack.push(self.memo.get(&k).context("pickle memo miss")?.clone())
-                }
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items))
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items))
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        bail!("pickle dict with an odd number of items");
-                    }
-                    let pairs = items.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
-                    self.stack.push(Value::Dict(pairs))
-                }
-                0x85 => {
-                    let a = self.pop()?;
-                    self.stack.push(Value::Tuple(vec![a]))
-                }
-                0x86 => {
-                    let b = self.pop()?;
-                    let a = self.pop()?;
-                    self.stack.push(Value::Tuple(vec![a, b]))
-                }
-                0x87 => {
-                    let c = self.pop()?;
-                    let b = self.pop()?;
-                    let a = self.pop()?;
-                    self.stack.push(Value::Tuple(vec![a, b, c]))
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    if let Value::List(l) = self.top()? {
-                        l.push(v);
-                    }
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    if let Value::List(l) = self.top()? {
-                        l.extend(items);
-                    }
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    if let Value::Dict(d) = self.top()? {
-                        d.push((k, v));
-                    }
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        bail!("pickle SETITEMS with an odd number of items");
-                    }
-                    if let Value::Dict(d) = self.top()? {
-                        d.extend(items.chunks(2).map(|c| (c[0].clone(), c[1].clone())));
-                    }
-                }
-                b'R' | 0x81 => {
-                    let args = self.pop()?;
-                    let func = self.pop()?;
-                    let args = match args {
-                        Value::Tuple(a) => a,
-                        other => vec![other],
-                    };
-                    // OrderedDict() is the container of a state dict: keep it a dict.
-                    let v = match global_name(&func) {
-                        Some(("collections", "OrderedDict")) => Value::Dict(Vec::new()),
-                        _ => Value::Call(Box::new(func), args),
-                    };
-                    self.stack.push(v)
-                }
-                b'b' => {
-                    self.pop()?; // BUILD: object state (e.g. `_metadata`), not needed
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    self.stack.push(Value::Persistent(Box::new(pid)))
-                }
-                other => bail!("unsupported pickle opcode 0x{other:02x} at byte {}", self.pos - 1),
-            }
-        }
-    }
+    Ok(())
 }
 
 fn storage_kind(name: &str) -> Result<Kind> {
@@ -349,8 +130,12 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let pkl_name = names.iter().find(|n| n.ends_with("data.pkl")).context("archive has no data.pkl")?.clone();
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let mut pkl = Vec::new();
-    zip.by_name(&pkl_name)?.read_to_end(&mut pkl)?;
-    let root = Machine { data: &pkl, pos: 0, stack: Vec::new(), memo: HashMap::new() }.run()?;
+    zip.by_name(&pkl_name)?.take(MAX_PICKLE_BYTES + 1).read_to_end(&mut pkl)?;
+    if pkl.len() as u64 > MAX_PICKLE_BYTES {
+        bail!("{}: {pkl_name} is larger than {} MiB: refused (a state dict's pickle is a few hundred KiB)", path.display(), MAX_PICKLE_BYTES >> 20);
+    }
+    let root = Machine::run_on(&pkl)
+        .with_context(|| format!("{}: {pkl_name}", path.display()))?;
     let Some((items, taken)) = find_state_dict(&root, 2) else {
         let found: Vec<String> = match &root {
             Value::Dict(items) => items
@@ -371,12 +156,21 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
     if !taken.is_empty() {
         tracing::warn!("{}: a training checkpoint; using its state dict under {}", path.display(), taken.iter().map(|k| format!("[\"{k}\"]")).collect::<String>());
     }
-    let mut out = Vec::new();
+    // Each tensor's storage record, checked; then each storage read once, no further than
+    // the tensors that use it need.
+    struct Record {
+        name: String,
+        kind: Kind,
+        key: String,
+        offset: i64,
+        size: Vec<i64>,
+        stride: Vec<i64>,
+    }
+    let mut records = Vec::new();
     for (k, v) in items {
         let Value::Str(name) = k else { continue };
-        let Value::Call(func, args) = v else { continue };
+        let Value::Call(_, args) = v else { continue };
         if !is_tensor(v) {
-            let _ = func;
             continue;
         }
         let name = name.clone();
@@ -392,17 +186,42 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
         };
         let size = ints(args.get(2).context("tensor size")?)?;
         let stride = ints(args.get(3).context("tensor stride")?)?;
-        let mut bytes = Vec::new();
-        zip.by_name(&format!("{prefix}data/{key}"))
-            .with_context(|| format!("{name}: storage {key} missing from the archive"))?
-            .read_to_end(&mut bytes)?;
-        let numel = bytes.len() / kind.elt_size_in_bytes();
-        let storage = Tensor::f_from_data_size(&bytes, &[numel as i64], kind)?;
+        check_layout(&name, offset, &size, &stride)?;
+        records.push(Record { name, kind, key: key.clone(), offset, size, stride });
+    }
+    let mut need: HashMap<&str, u64> = HashMap::new();
+    for r in &records {
+        let bytes = extent(r.offset, &r.size, &r.stride) * r.kind.elt_size_in_bytes() as u64;
+        let e = need.entry(r.key.as_str()).or_insert(0);
+        *e = (*e).max(bytes);
+    }
+    let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut out = Vec::new();
+    for r in &records {
+        if !storages.contains_key(&r.key) {
+            let wanted = need[r.key.as_str()];
+            let mut bytes = Vec::new();
+            zip.by_name(&format!("{prefix}data/{}", r.key))
+                .with_context(|| format!("{}: storage {} missing from the archive", r.name, r.key))?
+                .take(wanted + 1)
+                .read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > wanted {
+                bail!(
+                    "{}: storage {} holds more than the {wanted} bytes its tensors need: refused (a storage larger than the tensors that use it)",
+                    r.name,
+                    r.key
+                );
+            }
+            storages.insert(r.key.clone(), bytes);
+        }
+        let bytes = &storages[&r.key];
+        let numel = bytes.len() / r.kind.elt_size_in_bytes();
+        let storage = Tensor::f_from_data_size(bytes, &[numel as i64], r.kind)?;
         let t = storage
-            .f_as_strided(size.as_slice(), stride.as_slice(), Some(offset))
-            .with_context(|| format!("{name}: size {size:?} and stride {stride:?} do not fit its storage of {numel} values"))?
+            .f_as_strided(r.size.as_slice(), r.stride.as_slice(), Some(r.offset))
+            .with_context(|| format!("{}: size {:?} and stride {:?} do not fit its storage of {numel} values", r.name, r.size, r.stride))?
             .contiguous();
-        out.push((name, t));
+        out.push((r.name.clone(), t));
     }
     Ok(out)
 }
