@@ -425,6 +425,12 @@ fn data_check_decodes_every_split_and_fails_when_training_would() {
     assert!(first == ("train", "replaced") || first == ("val", "dropped"), "{first:?}");
     assert_eq!((bad[1]["split"].as_str(), bad[1]["action"].as_str()), (Some("test"), Some("dropped")));
     assert_eq!(bad[1]["path"].as_str(), Some(s(&test_file)));
+    // The table says how many images each split has and how many evaluation uses after the
+    // drop (the test split loses the bad one; training replaces its own instead).
+    let test_row = v["splits"].as_array().unwrap().iter().find(|r| r["name"] == "test").unwrap().clone();
+    assert_eq!(test_row["used_images"].as_u64().unwrap() + 1, test_row["images"].as_u64().unwrap(), "{test_row}");
+    let (ok, _, out, _) = pads(&[&base[..], &["--skip-bad-images"]].concat());
+    assert!(ok && out.lines().next().is_some() && out.contains("used"), "{out}");
     // A class smaller than --samples-per-class used to print a problem and exit 0.
     let (ok, code, out, _) = pads(&["data", "check", "--dataset", "synthetic", "--data-root", s(tmp.path()), "--train-val-split", "0.8", "--bs", "32", "--samples-per-class", "16", "--batch-without-replacement", "--no-decode"]);
     assert!(!ok && code == 1 && out.contains("fewer than --samples-per-class"), "{out}");

@@ -17,6 +17,9 @@ pub struct SplitSummary {
     pub images: usize,
     pub min_per_class: usize,
     pub max_per_class: usize,
+    /// Images training and evaluation use: `images` less those dropped because they do not
+    /// decode (validation and test with --skip-bad-images; training replaces them instead).
+    pub used_images: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +49,7 @@ fn summary(name: &str, s: &Split) -> SplitSummary {
         images: s.len(),
         min_per_class: sizes.iter().copied().min().unwrap_or(0),
         max_per_class: sizes.iter().copied().max().unwrap_or(0),
+        used_images: s.len(),
     }
 }
 
@@ -228,6 +232,13 @@ pub fn check(cfg: &RunConfig, decode: bool, progress: &crate::progress::Progress
             }
         }
     }
+    for summary in splits.iter_mut() {
+        match summary.name.as_str() {
+            "val" => summary.used_images = val.as_ref().map_or(0, |v| v.len()),
+            "test" => summary.used_images = test.len(),
+            _ => {}
+        }
+    }
     if let Some(is_query) = &s.test_is_query {
         let (query, gallery, _) = query_gallery_parts(&s.test, is_query);
         splits.push(summary("query", &query));
@@ -273,14 +284,18 @@ fn query_gallery_parts(test: &Split, is_query: &[bool]) -> (Split, Split, usize)
 impl CheckReport {
     pub fn to_text(&self) -> String {
         let mut out = format!("dataset {} at {}\n", self.dataset, self.root);
-        out.push_str(&format!("{:<6} {:>8} {:>8} {:>14}\n", "split", "classes", "images", "per class"));
+        // "used": what training and evaluation get after images that do not decode are
+        // dropped (shown when any split loses some).
+        let dropped = self.splits.iter().any(|s| s.used_images != s.images);
+        out.push_str(&format!("{:<6} {:>8} {:>8} {:>14}{}\n", "split", "classes", "images", "per class", if dropped { "     used" } else { "" }));
         for s in &self.splits {
             out.push_str(&format!(
-                "{:<6} {:>8} {:>8} {:>14}\n",
+                "{:<6} {:>8} {:>8} {:>14}{}\n",
                 s.name,
                 s.classes,
                 s.images,
-                format!("{}-{}", s.min_per_class, s.max_per_class)
+                format!("{}-{}", s.min_per_class, s.max_per_class),
+                if dropped { format!(" {:>8}", s.used_images) } else { String::new() }
             ));
         }
         out.push_str(&format!("skipped: {}\n", self.skipped.len()));
