@@ -229,6 +229,12 @@ pub fn embed_split(run_dir: &Path, data_root: Option<&Path>, split: &str, which:
     let loaded = super::load_model(run_dir, which, data_root, None)?;
     let cfg = &loaded.cfg;
     let splits = load_splits(cfg)?;
+    let recorded = crate::run::splits::records(&splits, &cfg.data_root);
+    let name = if split == "query" || split == "gallery" { "test" } else { split };
+    let now: Vec<_> = recorded.into_iter().filter(|r| r.name == name).collect();
+    for d in crate::run::splits::check(run_dir, &now)? {
+        tracing::warn!("{d}");
+    }
     let chosen = match split {
         "test" => splits.test,
         "train" => splits.train,

@@ -21,6 +21,10 @@ pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: Chec
     let loaded = load_model(run_dir, Some(which), data_root, None)?;
     let cfg = &loaded.cfg;
     let splits = load_splits(cfg)?;
+    let now = [crate::run::splits::record("test", &splits.test, &cfg.data_root)];
+    for d in crate::run::splits::check(run_dir, &now)? {
+        tracing::warn!("{d}: these metrics are not the run's test split's");
+    }
     let progress = Progress::new(quiet);
     let (test, test_is_query, _) = prepare_test_split(splits.test, splits.test_is_query.as_deref(), cfg.skip_bad_images, cfg.num_workers, &progress)?;
     let test = Arc::new(ImageStore::new(test, cfg.caches_images(), false));

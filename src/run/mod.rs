@@ -7,6 +7,7 @@ pub mod folder;
 pub mod resume;
 pub mod log;
 pub mod tensorboard;
+pub mod splits;
 pub mod wandb;
 
 use anyhow::{Context, Result};

@@ -147,6 +147,17 @@ pub fn training_problems(cfg: &RunConfig, train: &Split, val: Option<&Split>, te
         ));
     }
     warnings.extend(option_warnings(cfg));
+    // Test classes are meant to be unseen in training.
+    let shared: Vec<&String> = train.classes.iter().filter(|c| test.classes.contains(c)).collect();
+    if !shared.is_empty() {
+        let shown: Vec<&str> = shared.iter().take(5).map(|s| s.as_str()).collect();
+        warnings.push(format!(
+            "{} class name(s) are in both the train and the test split ({}{}): test classes are meant to be unseen in training (check --test-root and the layout)",
+            shared.len(),
+            shown.join(", "),
+            if shared.len() > 5 { ", ..." } else { "" }
+        ));
+    }
     let late: Vec<usize> = cfg.tau.iter().copied().filter(|&t| t >= cfg.n_epochs).collect();
     if !late.is_empty() {
         warnings.push(format!(

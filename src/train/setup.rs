@@ -62,6 +62,7 @@ impl<'a> Trainer<'a> {
         let device = crate::device::parse_device(&cfg.device)?;
         ensure_dataset(cfg)?;
         let splits = load_splits(cfg)?;
+        let split_records = crate::run::splits::records(&splits, &cfg.data_root);
         let mut skips = Vec::new();
         for s in &splits.skipped {
             tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
@@ -115,6 +116,14 @@ impl<'a> Trainer<'a> {
             crate::run::folder::clear_run_folder(out)?;
         }
         let run = RunDir::create(out)?;
+        // What the run trains and tests on (a resumed run checks its data is the same).
+        if opts.resume {
+            for d in crate::run::splits::check(&run.root, &split_records)? {
+                tracing::warn!("--resume {}: {d}", out.display());
+            }
+        } else {
+            crate::run::splits::write(&run.root, &split_records)?;
+        }
         let state = TrainState::new(miner_rng(cfg.seed), n_train_classes, cfg);
         let mut t = Trainer {
             cfg,
