@@ -738,3 +738,34 @@ fn a_download_named_dataset_folder_gets_a_hint() {
     let err = format!("{:#}", load_layout(&cfg(DatasetKind::OnlineProducts, tmp.path())).err().unwrap());
     assert!(err.contains("holds Stanford_Online_Products/") && err.contains("online_products/"), "{err}");
 }
+
+#[test]
+fn every_layout_problem_is_listed_at_once() {
+    // A CUB tree: two empty class folders and a zero-byte image in a third.
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("cub200/images");
+    for c in ["001.A", "002.B", "003.C", "004.D"] {
+        std::fs::create_dir_all(images.join(c)).unwrap();
+    }
+    for c in ["001.A", "002.B"] {
+        std::fs::write(images.join(c).join("x.png"), b"not empty").unwrap();
+    }
+    std::fs::write(images.join("002.B").join("empty.png"), b"").unwrap();
+    let cfg = RunConfig { dataset: DatasetKind::Cub200, data_root: tmp.path().to_path_buf(), ..RunConfig::default() };
+    let err = format!("{:#}", load_layout(&cfg).err().unwrap());
+    assert!(err.contains("3 problems in the layout"), "{err}");
+    assert!(err.contains("003.C holds no images") && err.contains("004.D holds no images") && err.contains("empty.png: zero-byte file"), "{err}");
+    // SOP: every malformed line of the info file, with its line number.
+    let tmp = tempfile::tempdir().unwrap();
+    sop_fixture(tmp.path());
+    let info = tmp.path().join("online_products/Info_Files/Ebay_train.txt");
+    let mut text = std::fs::read_to_string(&info).unwrap();
+    text.push_str("not a line\n7 x 1 a.jpg\n");
+    std::fs::write(&info, text).unwrap();
+    let err = format!("{:#}", load_layout(&cfg_sop(tmp.path())).err().unwrap());
+    assert!(err.contains("2 problems in the layout") && err.contains("malformed line \"not a line\"") && err.contains("malformed line \"7 x 1 a.jpg\""), "{err}");
+}
+
+fn cfg_sop(root: &std::path::Path) -> RunConfig {
+    RunConfig { dataset: DatasetKind::OnlineProducts, data_root: root.to_path_buf(), ..RunConfig::default() }
+}

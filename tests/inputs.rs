@@ -669,7 +669,9 @@ fn runs_that_cannot_work_are_refused_before_training() {
     use pads::options::Sampling;
     use pads::train::check::training_problems;
     let cfg = RunConfig { sampling: Sampling::Pads, bs: 8, samples_per_class: 2, n_epochs: 2, policy_sample_freq: 30, policy_training_delay: 0, tau: vec![5], k_vals: vec![1, 2, 4, 8], ..RunConfig::default() };
-    let (train, val, test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
+    let (train, val, mut test) = (split_of(&[8, 8, 8, 8]), split_of(&[1, 1, 1, 1]), split_of(&[5, 5]));
+    // Test classes are other classes than training's (same names are flagged: tests/splits_record.rs).
+    test.classes = vec!["t0".into(), "t1".into()];
     let (errors, warnings) = training_problems(&cfg, &train, Some(&val), &test, None);
     // 32 images / bs 8 = 4 batches x 2 epochs = 8 iterations < 30: PADS would never act.
     assert!(errors.iter().any(|e| e.contains("--policy-sample-freq 30 leaves no policy step in the 8 training iterations")), "{errors:?}");

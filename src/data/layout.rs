@@ -76,11 +76,51 @@ fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// The problems of one layout, gathered so that one error lists them all (`pads data
+/// check` and training show every bad file or line at once, not the first only).
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+    /// Ok when there is none; else an error listing them (at most 30, then a count).
+    fn finish(self) -> Result<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => bail!("{}", self.0[0]),
+            n => {
+                let mut lines: Vec<String> = self.0.iter().take(30).map(|p| format!("  {p}")).collect();
+                if n > 30 {
+                    lines.push(format!("  ... and {} more", n - 30));
+                }
+                bail!("{n} problems in the layout:\n{}", lines.join("\n"))
+            }
+        }
+    }
+}
+
+/// The train and the test half read, with the problems of both in one error.
+fn both<T>(train: Result<T>, test: Result<T>) -> Result<(T, T)> {
+    match (train, test) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            let mut problems = Problems::default();
+            for e in [a.err(), b.err()].into_iter().flatten() {
+                format!("{e:#}").lines().filter(|l| !l.ends_with("problems in the layout:")).for_each(|l| problems.push(l.trim().to_string()));
+            }
+            problems.finish().map(|_| unreachable!("an error was pushed"))
+        }
+    }
+}
+
 /// Image files of one class folder (symbolic links followed, as the original does). `._*`
 /// files are macOS debris and always ignored; an empty file, a non-image file or a link whose
 /// target is missing is an error unless `skip_bad`, then a recorded skip.
 fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    let mut problems = Problems::default();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -104,10 +144,11 @@ fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Resul
         };
         match problem {
             Some(why) if skip_bad => skipped.push(Skipped::new(&path, why)),
-            Some(why) => bail!("{}: {why} (pass --skip-bad-images to skip such files)", path.display()),
+            Some(why) => problems.push(format!("{}: {why} (pass --skip-bad-images to skip such files)", path.display())),
             None => files.push(path),
         }
     }
+    problems.finish()?;
     files.sort();
     Ok(files)
 }
@@ -129,17 +170,27 @@ fn read_classes(
     skipped: &mut Vec<Skipped>,
 ) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let mut out = Vec::new();
+    let mut problems = Problems::default();
     for (name, dir) in dirs {
-        let files = class_images(&dir, skip_bad, skipped)?;
+        let files = match class_images(&dir, skip_bad, skipped) {
+            Ok(f) => f,
+            Err(e) => {
+                // Each bad file of the class on its own line.
+                format!("{e:#}").lines().filter(|l| !l.ends_with("problems in the layout:")).for_each(|l| problems.push(l.trim().to_string()));
+                continue;
+            }
+        };
         if files.is_empty() {
             if skip_bad {
                 skipped.push(Skipped::new(&dir, "empty class folder"));
                 continue;
             }
-            bail!("class folder {} holds no images (under {})", dir.display(), images.display());
+            problems.push(format!("class folder {} holds no images (under {})", dir.display(), images.display()));
+            continue;
         }
         out.push((name, files));
     }
+    problems.finish()?;
     Ok(out)
 }
 
@@ -175,8 +226,7 @@ fn split_halves(
     }
     let half = dirs.len() / 2;
     let (train_dirs, test_dirs) = dirs.split_at(half);
-    let train = read_classes(images, train_dirs.to_vec(), skip_bad, skipped)?;
-    let test = read_classes(images, test_dirs.to_vec(), skip_bad, skipped)?;
+    let (train, test) = both(read_classes(images, train_dirs.to_vec(), skip_bad, skipped), read_classes(images, test_dirs.to_vec(), skip_bad, skipped))?;
     Ok((split_from_classes(train)?, split_from_classes(test)?))
 }
 
@@ -226,6 +276,7 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
     let mut by_class: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
     // path -> (line, class id) of its first listing.
     let mut seen: std::collections::HashMap<PathBuf, (usize, u64)> = std::collections::HashMap::new();
+    let mut problems = Problems::default();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -238,20 +289,15 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
                 i + 1
             )
         };
-        if fields.len() != 4 {
-            bail!("{}", malformed());
-        }
-        let class_id: u64 = fields[1].parse().map_err(|_| anyhow::anyhow!("{}", malformed()))?;
-        fields[0].parse::<u64>().map_err(|_| anyhow::anyhow!("{}", malformed()))?;
+        let (Ok(class_id), Ok(_), 4) = (fields.get(1).unwrap_or(&"").parse::<u64>(), fields.first().unwrap_or(&"").parse::<u64>(), fields.len()) else {
+            problems.push(malformed());
+            continue;
+        };
         let path = images.join(fields[3]);
         if let Some(&(first, first_class)) = seen.get(&path) {
             if first_class != class_id {
-                bail!(
-                    "{}:{}: {} is listed again with class {class_id}; line {first} gave it class {first_class}",
-                    file.display(),
-                    i + 1,
-                    fields[3]
-                );
+                problems.push(format!("{}:{}: {} is listed again with class {class_id}; line {first} gave it class {first_class}", file.display(), i + 1, fields[3]));
+                continue;
             }
             tracing::warn!("{}:{}: {} is listed again (first on line {first}); counted once", file.display(), i + 1, fields[3]);
             continue;
@@ -263,10 +309,11 @@ fn sop_info(file: &Path, images: &Path, skip_bad: bool, skipped: &mut Vec<Skippe
                 skipped.push(Skipped::new(&path, &why));
                 continue;
             }
-            Some(why) => bail!("{} ({}:{}): {why}", path.display(), file.display(), i + 1),
+            Some(why) => problems.push(format!("{} ({}:{}): {why}", path.display(), file.display(), i + 1)),
             None => by_class.entry(class_id).or_default().push(path),
         }
     }
+    problems.finish()?;
     if by_class.is_empty() {
         bail!("{} lists no images", file.display());
     }
@@ -281,8 +328,8 @@ fn folder_layout(root: &Path, cfg: &DataOptions, skipped: &mut Vec<Skipped>) -> 
         if !test_root.is_dir() {
             bail!("test root {} does not exist or is not a folder", test_root.display());
         }
-        let train = read_classes(root, dirs, skip, skipped)?;
-        let test = read_classes(test_root, class_dirs(test_root)?, skip, skipped)?;
+        let test_dirs = class_dirs(test_root)?;
+        let (train, test) = both(read_classes(root, dirs, skip, skipped), read_classes(test_root, test_dirs, skip, skipped))?;
         if train.is_empty() || test.is_empty() {
             bail!("{} and {} must each hold at least one class folder", root.display(), test_root.display());
         }
@@ -293,8 +340,7 @@ fn folder_layout(root: &Path, cfg: &DataOptions, skipped: &mut Vec<Skipped>) -> 
     }
     let n_test = ((dirs.len() as f64) * cfg.folder_test_share).round().clamp(1.0, (dirs.len() - 1) as f64) as usize;
     let (train_dirs, test_dirs) = dirs.split_at(dirs.len() - n_test);
-    let train = read_classes(root, train_dirs.to_vec(), skip, skipped)?;
-    let test = read_classes(root, test_dirs.to_vec(), skip, skipped)?;
+    let (train, test) = both(read_classes(root, train_dirs.to_vec(), skip, skipped), read_classes(root, test_dirs.to_vec(), skip, skipped))?;
     Ok((split_from_classes(train)?, split_from_classes(test)?))
 }
 
@@ -343,6 +389,7 @@ fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>
     let mut test: Vec<(PathBuf, String, bool)> = Vec::new();
     let mut item_side: BTreeMap<String, (bool, usize)> = BTreeMap::new();
     let mut listed = 0usize;
+    let mut problems = Problems::default();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -350,20 +397,27 @@ fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>
         listed += 1;
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() != 3 {
-            bail!("{}:{}: malformed line {line:?}, expected `image_name item_id evaluation_status`", file.display(), i + 1);
+            problems.push(format!("{}:{}: malformed line {line:?}, expected `image_name item_id evaluation_status`", file.display(), i + 1));
+            continue;
         }
         let (name, item, status) = (fields[0], fields[1], fields[2]);
         let is_train = match status {
             "train" => true,
             "query" | "gallery" => false,
-            s => bail!("{}:{}: unknown evaluation status {s:?}, expected train, query or gallery", file.display(), i + 1),
+            s => {
+                problems.push(format!("{}:{}: unknown evaluation status {s:?}, expected train, query or gallery", file.display(), i + 1));
+                continue;
+            }
         };
         match item_side.get(item) {
-            Some(&(side, first)) if side != is_train => bail!(
-                "{}:{}: item {item} is listed as {status} but line {first} lists it on the other side of the train / test split",
-                file.display(),
-                i + 1
-            ),
+            Some(&(side, first)) if side != is_train => {
+                problems.push(format!(
+                    "{}:{}: item {item} is listed as {status} but line {first} lists it on the other side of the train / test split",
+                    file.display(),
+                    i + 1
+                ));
+                continue;
+            }
             Some(_) => {}
             None => {
                 item_side.insert(item.to_string(), (is_train, i + 1));
@@ -376,7 +430,10 @@ fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>
                 skipped.push(Skipped::new(&path, &why));
                 continue;
             }
-            Some(why) => bail!("{} ({}:{}): {why} (pass --skip-bad-images to skip such files)", path.display(), file.display(), i + 1),
+            Some(why) => {
+                problems.push(format!("{} ({}:{}): {why} (pass --skip-bad-images to skip such files)", path.display(), file.display(), i + 1));
+                continue;
+            }
             None => {}
         }
         if is_train {
@@ -385,6 +442,7 @@ fn in_shop_layout(dataset_dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>
             test.push((path, item.to_string(), status == "query"));
         }
     }
+    problems.finish()?;
     if listed != announced {
         bail!("{}:1: announces {announced} images but {listed} are listed (truncated file?)", file.display());
     }
