@@ -97,6 +97,9 @@ fn run() -> Result<()> {
     for note in &translated.notes {
         tracing::warn!("{note}");
     }
+    if let Some(e) = &translated.error {
+        bail!("{e}");
+    }
     let matches = pads::config::allow_negative_numbers(pads::config::help::describe(Cli::command())).get_matches_from(translated.args);
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
@@ -267,6 +270,11 @@ fn run() -> Result<()> {
         Command::Sweep(a) => {
             let m = sub_matches(&matches, &["sweep"]);
             let cfg = RunConfig::resolve(base_config(a.config.as_deref(), a.preset)?, m)?.with_absolute_paths()?;
+            for (key, per_run) in [("seed", "--seeds"), ("sampling", "--samplers")] {
+                if m.value_source(key) == Some(clap::parser::ValueSource::CommandLine) {
+                    tracing::warn!("--{key} is replaced in every run of a sweep by {per_run} (each run gets one of them)");
+                }
+            }
             let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &a.out);
             if a.dry_run {
                 let origins = pads::config::origins(&cfg, a.preset, a.config.as_deref(), m)?;

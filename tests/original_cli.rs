@@ -270,3 +270,49 @@ fn margin_loss_options_with_the_triplet_loss_are_refused() {
     let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--preset", "cub200", "--loss", "triplet"]);
     assert!(ok, "{err}");
 }
+
+#[test]
+fn newcomer_cases_of_the_original_spelling() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An option typed twice: the last value, lists included (argparse), said once.
+    let (ok, out, err) = pads(&["train", "--out", "unused", "--dry-run", "--tau", "10", "--tau", "20", "--k_vals", "1", "2", "--k-vals", "4"]);
+    assert!(ok && err.contains("typed again later"), "{err}");
+    let t: toml::Table = toml::from_str(&out).unwrap();
+    assert_eq!((t["tau"].as_array().unwrap().len(), t["tau"][0].as_integer()), (1, Some(20)));
+    assert_eq!(t["k_vals"].as_array().unwrap().iter().map(|v| v.as_integer().unwrap()).collect::<Vec<_>>(), [4]);
+    // --gpu and --device are one option: the later wins, and a bad --gpu names --gpu.
+    let (ok, out, _) = pads(&["train", "--out", "unused", "--dry-run", "--gpu", "0", "--device", "cpu"]);
+    assert!(ok && out.contains("device = \"cpu\""), "{out}");
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--gpu", "abc"]);
+    assert!(!ok && err.contains("--gpu abc: expected a GPU index"), "{err}");
+    // A line copied with its program name; data check and sweep drop train's own options.
+    let (ok, _, err) = pads(&["train", "python", "main.py", "--out", "unused", "--dry-run", "--seed", "3"]);
+    assert!(ok && err.contains("`python` dropped") && err.contains("`main.py` dropped"), "{err}");
+    let (ok, _, err) = pads(&["data", "check", "--dry-run", "--wandb_log", "--wandb_group", "G", "--save_path", "/x"]);
+    assert!(ok && err.contains("--wandb_log ignored") && err.contains("--save_path /x ignored"), "{err}");
+    // A line without --out or --save_path goes where the original's would: ./Training_Results.
+    let out = std::process::Command::new(pads_bin()).current_dir(tmp.path()).args(["train", "--dry-run", "--seed", "3"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("Run folder: Training_Results/cub200/CUB200_RESNET50_") && stderr.contains("Training_Results"), "{stdout}{stderr}");
+    assert!(!tmp.path().join("Training_Results").exists());
+    // --savename is a folder name under --save_path, never a path out of it.
+    let (ok, _, err) = pads(&["train", "--dry-run", "--save_path", "/tmp/x", "--savename", "/tmp/elsewhere"]);
+    assert!(!ok && err.contains("--savename /tmp/elsewhere"), "{err}");
+    // --policy-no-self-reg: what it implies is said, and a contradiction refused.
+    let (ok, out, _) = pads(&["train", "--out", "unused", "--dry-run", "--policy_no_self_reg"]);
+    assert!(ok && out.contains("policy_include_pos = false  # implied by --policy-no-self-reg"), "{out}");
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--policy_no_self_reg", "--policy_include_pos", "true"]);
+    assert!(!ok && err.contains("--policy-include-pos true with --policy-no-self-reg"), "{err}");
+    // PADS options with a fixed sampler are named as doing nothing.
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--sampling", "semihard", "--policy_lr", "5"]);
+    assert!(ok && err.contains("--policy-lr only act with --sampling pads"), "{err}");
+    // --stop-after-epoch 0 would stop nothing: refused.
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--stop-after-epoch", "0"]);
+    assert!(!ok && err.contains("--stop-after-epoch 0"), "{err}");
+    // A dry run on a folder that holds a run says the real run would stop there.
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("config.toml"), "").unwrap();
+    let (ok, out, _) = pads(&["train", "--out", run.to_str().unwrap(), "--dry-run"]);
+    assert!(ok && out.contains("# note: pads train would stop here"), "{out}");
+}

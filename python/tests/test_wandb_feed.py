@@ -187,9 +187,13 @@ def expected_row(row):
     for col, cell in row.items():
         if col in ("epoch", "policy_updates") or cell == "":
             continue
-        if col in ("loss", "lr", "beta_mean"):
+        # The TensorBoard names (docs/pads.md "Gradient numbers"): the network's gradient
+        # numbers are training scalars, the policy's PADS scalars.
+        if col in ("loss", "lr", "beta_mean", "grad_l2", "grad_max"):
             if epoch > 0:
                 out[f"train/{col}"] = float(cell)
+        elif col in ("policy_grad_l2", "policy_grad_max"):
+            out[f"pads/{col}"] = float(cell)
         else:
             out[f"test/{col}"] = float(cell)
     return out

@@ -37,11 +37,18 @@ fn resolve(a: &TrainArgs, m: &ArgMatches) -> Result<(RunConfig, PathBuf)> {
         }
         (None, out) => {
             let cfg = RunConfig::resolve(RunConfig::layered(a.preset, a.config.as_deref())?, m)?;
+            if a.savename.starts_with('/') || std::path::Path::new(&a.savename).components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                bail!("--savename {}: a folder name under --save-path is expected (the original joins the two), not a path that leaves it", a.savename);
+            }
             let out = match (out, &a.save_path) {
                 (Some(out), None) => out.clone(),
                 (Some(out), Some(save)) => bail!("--out {} and --save-path {} name two run folders: give one", out.display(), save.display()),
-                (None, Some(save)) => pads::run::folder::original_run_folder(
-                    save,
+                (None, save) => pads::run::folder::original_run_folder(
+                    &save.clone().unwrap_or_else(|| {
+                        // The original's default --save_path: a line copied without one runs as there.
+                        tracing::warn!("no --out or --save-path: the run folder goes under ./Training_Results, the original's default --save_path");
+                        PathBuf::from("Training_Results")
+                    }),
                     cfg.dataset.as_str(),
                     cfg.arch.as_str(),
                     &a.savename,
@@ -49,7 +56,6 @@ fn resolve(a: &TrainArgs, m: &ArgMatches) -> Result<(RunConfig, PathBuf)> {
                     cfg.seed,
                     chrono::Local::now().naive_local(),
                 ),
-                (None, None) => bail!("pads train needs --out RUN_DIR (or --save-path DIR, or --resume RUN_DIR)"),
             };
             Ok((cfg, out))
         }
@@ -68,10 +74,18 @@ fn wandb_options(a: &TrainArgs, cfg: &RunConfig, out: &std::path::Path) -> Wandb
 
 /// Runs `pads train` (or prints its options with `--dry-run`).
 pub fn run(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
+    if a.stop_after_epoch == Some(0) {
+        bail!("--stop-after-epoch 0: epochs count from 1; give the epoch after which to stop");
+    }
     let (cfg, out) = resolve(a, m)?;
     if a.dry_run {
         let origins = pads::config::origins(&cfg, a.preset, a.config.as_deref(), m)?;
         println!("# pads train --dry-run: nothing was written. Run folder: {}", out.display());
+        if a.resume.is_none() {
+            if let Err(e) = pads::run::folder::check_new_run_folder(&out, a.overwrite) {
+                println!("# note: pads train would stop here: {}", format!("{e:#}").replace('\n', " "));
+            }
+        }
         println!("# The options config.toml would hold; a comment names where a non-default value came from.");
         print!("{}", pads::config::annotated_toml(&cfg.with_absolute_paths()?, &origins)?);
         return Ok(());
@@ -84,11 +98,24 @@ pub fn run(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
         overwrite: a.overwrite,
     };
     // The feeder follows the run folder's files; training creates them.
-    if a.wandb_log && a.resume.is_some() {
-        tracing::warn!("--wandb-log with --resume: this session logs to a new wandb run, which holds the earlier epochs again");
+    let wandb_file = out.join("wandb.json");
+    if a.resume.is_some() {
+        if a.wandb_log {
+            tracing::warn!("--wandb-log with --resume: this session logs to a new wandb run, which holds the earlier epochs again");
+        } else if let Ok(text) = std::fs::read_to_string(&wandb_file) {
+            tracing::warn!("this run logged to wandb ({}); this session does not (pass --wandb-log to log it)", text.trim());
+        }
     }
-    let feed = a.wandb_log.then(|| WandbFeed::start(&out, &wandb_options(a, &cfg, &out), a.quiet));
+    let feed = a.wandb_log.then(|| {
+        let w = wandb_options(a, &cfg, &out);
+        WandbFeed::start(&out, &w)
+    });
     let result = pads::train::train(&cfg, &out, &opts);
+    if a.wandb_log && out.is_dir() {
+        // The run folder says that it logs to wandb, so that a resume without --wandb-log says so.
+        let w = wandb_options(a, &cfg, &out);
+        let _ = std::fs::write(&wandb_file, serde_json::json!({"project": w.project, "group": w.group, "name": w.name}).to_string() + "\n");
+    }
     if let (Some(feed), Ok(_)) = (feed, &result) {
         feed.finish(std::time::Duration::from_secs(120));
     }

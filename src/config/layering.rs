@@ -38,6 +38,23 @@ impl RunConfig {
                 tracing::warn!("{flag} has no effect: the run uses the triplet loss (the default, as the original's), which has no beta; --loss margin uses it");
             }
         }
+        if cfg.policy_no_self_reg {
+            for key in ["policy_include_pos", "policy_include_same"] {
+                if typed(key) && toml::Value::try_from(true).ok().as_ref() == typed_table.get(key) {
+                    anyhow::bail!(
+                        "--{} true with --policy-no-self-reg: the flag turns it off (as the original's does); give one of the two",
+                        key.replace('_', "-")
+                    );
+                }
+            }
+        }
+        // PADS options do nothing with a fixed sampler: said once, naming them.
+        if cfg.sampling != crate::options::Sampling::Pads {
+            let idle: Vec<String> = matches.ids().map(|id| id.as_str()).filter(|k| k.starts_with("policy_") && typed(k)).map(|k| format!("--{}", k.replace('_', "-"))).collect();
+            if !idle.is_empty() {
+                tracing::warn!("{} only act with --sampling pads; this run uses --sampling {}", idle.join(", "), cfg.sampling.as_str());
+            }
+        }
         cfg.record_implied();
         cfg.validate()?;
         Ok(cfg)
@@ -120,7 +137,10 @@ pub fn origins(resolved: &RunConfig, preset: Option<Preset>, file: Option<&Path>
             continue;
         }
         let typed = matches.try_get_raw(key).is_ok() && matches.value_source(key) == Some(ValueSource::CommandLine);
-        let origin = if typed {
+        let implied = resolved.policy_no_self_reg && (key == "policy_include_pos" || key == "policy_include_same");
+        let origin = if implied {
+            "implied by --policy-no-self-reg".to_string()
+        } else if typed {
             format!("flag --{}", key.replace('_', "-"))
         } else if written.contains_key(key) {
             format!("config file {}", file.map(|f| f.display().to_string()).unwrap_or_default())

@@ -42,6 +42,78 @@ pub struct Translated {
     pub args: Vec<OsString>,
     pub dropped: Vec<String>,
     pub notes: Vec<String>,
+    /// A value the translation cannot take (`--gpu abc`): the caller stops with it.
+    pub error: Option<String>,
+}
+
+/// The options of `pads train` alone (its run folder and wandb logging), dropped with a note
+/// from the other commands that read the original's spelling.
+const TRAIN_ONLY: &[&str] = &["save_path", "savename", "wandb_log", "wandb_project_name", "wandb_group"];
+
+/// An option's name as the same option whatever its spelling (`--policy-lr`, `--policy_lr`;
+/// `--gpu`, `--device`).
+fn same_option(name: &str) -> String {
+    let key = name.replace('-', "_");
+    match key.as_str() {
+        "gpu" => "device".into(),
+        "source_path" => "data_root".into(),
+        "kernels" => "num_workers".into(),
+        _ => key,
+    }
+}
+
+/// The part of the command line after the subcommand, before `--`, cut into options (a
+/// `--name` and the values after it); tokens before the first option are positional.
+fn segments(texts: &[Option<String>], start: usize, end: usize) -> Vec<(Option<String>, std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    let mut i = start;
+    while i < end {
+        let is_flag = |j: usize| texts[j].as_deref().is_some_and(|t| t.starts_with("--"));
+        let key = is_flag(i).then(|| texts[i].as_deref().unwrap_or("")[2..].split('=').next().unwrap_or("").to_string());
+        let mut j = i + 1;
+        while j < end && !is_flag(j) && key.is_some() {
+            j += 1;
+        }
+        out.push((key, i..j));
+        i = j;
+    }
+    out
+}
+
+/// Before the spelling is translated: a leading `python` / `main.py` (a line copied whole)
+/// dropped, options of `pads train` alone dropped from the other commands, and an option
+/// typed twice kept once, its last value winning as argparse does; each said in `notes`.
+fn tidy(args: Vec<OsString>, texts: &[Option<String>], start: usize, command: &str, notes: &mut Vec<String>) -> Vec<OsString> {
+    let end = texts.iter().skip(start).position(|t| t.as_deref() == Some("--")).map_or(args.len(), |p| start + p);
+    let segs = segments(texts, start, end);
+    let mut last = std::collections::HashMap::new();
+    for (n, (key, _)) in segs.iter().enumerate() {
+        if let Some(k) = key {
+            last.insert(same_option(k), n);
+        }
+    }
+    let mut out: Vec<OsString> = args[..start].to_vec();
+    let mut leading = true;
+    for (n, (key, range)) in segs.iter().enumerate() {
+        let text = || range.clone().filter_map(|j| texts[j].clone()).collect::<Vec<_>>().join(" ");
+        match key {
+            None if leading && range.clone().all(|j| matches!(texts[j].as_deref(), Some("python" | "python3" | "main.py"))) => {
+                notes.push(format!("`{}` dropped: pads train takes the original's options, not its program name", text()));
+                continue;
+            }
+            None => out.extend(range.clone().map(|j| args[j].clone())),
+            Some(k) if command != "train" && TRAIN_ONLY.contains(&same_option(k).as_str()) => {
+                notes.push(format!("{} ignored: pads {command} has no run folder or wandb logging (an option of pads train)", text()));
+            }
+            Some(k) if last[&same_option(k)] != n => {
+                notes.push(format!("{} is typed again later: the last value is used, as the original's argparse does", text()));
+            }
+            Some(_) => out.extend(range.clone().map(|j| args[j].clone())),
+        }
+        leading = false;
+    }
+    out.extend(args[end..].iter().cloned());
+    out
 }
 
 /// Subcommands whose options are a RunConfig: the ones that take the original's spelling.
@@ -60,10 +132,14 @@ pub fn translate(args: Vec<OsString>, cuda_available: bool) -> Translated {
         let all = cmd.iter().enumerate().all(|(i, c)| texts.get(at + i).and_then(|t| t.as_deref()) == Some(*c));
         all.then_some(at + cmd.len())
     });
-    let Some(start) = start else { return Translated { args, dropped: Vec::new(), notes: Vec::new() } };
+    let Some(start) = start else { return Translated { args, dropped: Vec::new(), notes: Vec::new(), error: None } };
+    let command = texts[start - 1].clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let args = tidy(args, &texts, start, &command, &mut notes);
+    let texts: Vec<Option<String>> = args.iter().map(|a| a.to_str().map(str::to_string)).collect();
     let mut out: Vec<OsString> = args[..start].to_vec();
     let mut dropped = Vec::new();
-    let mut notes = Vec::new();
+    let mut error = None;
     let mut i = start;
     while i < args.len() {
         let Some(text) = texts[i].as_deref() else {
@@ -126,11 +202,13 @@ pub fn translate(args: Vec<OsString>, cuda_available: bool) -> Translated {
             match value {
                 Some(v) if v.parse::<u32>().is_ok() && cuda_available => out.push(format!("cuda:{v}").into()),
                 Some(v) if v.parse::<u32>().is_ok() => {
-                    notes.push(format!("{text} {v}: this machine has no CUDA device, so the run trains on the CPU (--device cpu)"));
+                    notes.push(format!("--gpu {v}: this machine has no CUDA device, so the run trains on the CPU (--device cpu)"));
                     out.push("cpu".into());
                 }
-                Some(v) => out.push(v.into()),
-                None => {}
+                other => {
+                    error = Some(format!("--gpu {}: expected a GPU index (0, 1, ...), as the original's --gpu", other.unwrap_or_default()));
+                    out.push("cpu".into());
+                }
             }
             continue;
         }
@@ -150,7 +228,7 @@ pub fn translate(args: Vec<OsString>, cuda_available: bool) -> Translated {
             None => new_name.into(),
         });
     }
-    Translated { args: out, dropped, notes }
+    Translated { args: out, dropped, notes, error }
 }
 
 /// The no-op options' names (underscored), for tests that walk the original's argparse calls.

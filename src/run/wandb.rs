@@ -39,10 +39,10 @@ pub fn feeder_python() -> PathBuf {
 
 impl WandbFeed {
     /// Starts the feeder on `run_dir` (its stderr is the run's: its lines start `pads
-    /// wandb:`; `quiet` keeps only warnings). Files of the folder older than now (a run being
-    /// overwritten or resumed) are not taken for this run's. Never fails: a feeder that
-    /// cannot start is a warning and an inert feed.
-    pub fn start(run_dir: &Path, opts: &WandbOptions, quiet: bool) -> WandbFeed {
+    /// wandb:`, among them where an offline run is and how to upload it). Files of the
+    /// folder older than now (a run being overwritten or resumed) are not taken for this
+    /// run's. Never fails: a feeder that cannot start is a warning and an inert feed.
+    pub fn start(run_dir: &Path, opts: &WandbOptions) -> WandbFeed {
         let python = feeder_python();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let child = Command::new(&python)
@@ -53,7 +53,6 @@ impl WandbFeed {
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
             .args(["--not-before", &now.to_string()])
-            .args(quiet.then_some("--quiet"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -80,7 +79,12 @@ impl WandbFeed {
                 Err(_) => return false,
             }
         }
-        tracing::warn!("--wandb-log: the wandb feeder is still uploading after {} s; it continues in the background", wait.as_secs());
+        tracing::warn!(
+            "--wandb-log: the wandb feeder has not finished after {} s (still starting or uploading); it continues in the background (pid {}; `kill {}` ends it)",
+            wait.as_secs(),
+            child.id(),
+            child.id()
+        );
         self.child = None;
         false
     }

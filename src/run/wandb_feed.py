@@ -13,8 +13,9 @@ It only reads the run folder (wandb writes its own files under RUN_DIR/wandb):
 - metrics.csv: each new complete row, logged at the TensorBoard log's step, the global
   training iteration (epoch x iterations per epoch, the latter read from the first
   `train/loss` event of RUN_DIR/tensorboard), under TensorBoard's names: `train/loss`,
-  `train/lr`, `train/beta_mean`, `test/<metric>` (recall@k, nmi, f1, map@r, intra, inter),
-  `val/recall@1` (the `val_recall@1` column), plus `epoch` and `pads/policy_updates`. Empty
+  `train/lr`, `train/beta_mean`, `train/grad_l2`, `train/grad_max`, `test/<metric>` (recall@k, nmi, f1, map@r, intra, inter),
+  `val/recall@1` (the `val_recall@1` column), plus `epoch`, `pads/policy_updates`,
+  `pads/policy_grad_l2` and `pads/policy_grad_max`. Empty
   cells (unevaluated epochs, the untrained row's loss) are left out; the untrained row
   (epoch 0) logs only its test metrics, at step 0, as TensorBoard does.
 - pads_progression.jsonl: each new complete line (one PADS policy step), at its `iteration`:
@@ -140,12 +141,12 @@ def metrics_scalars(row):
         v = number(cell)
         if col == "epoch" or v is None:
             continue
-        if col in ("loss", "lr", "beta_mean"):
+        if col in ("loss", "lr", "beta_mean", "grad_l2", "grad_max"):
             if epoch == 0:  # the untrained row: TensorBoard logs only its test metrics
                 continue
             out[f"train/{col}"] = v
-        elif col == "policy_updates":
-            out["pads/policy_updates"] = v
+        elif col in ("policy_updates", "policy_grad_l2", "policy_grad_max"):
+            out[f"pads/{col}"] = v
         elif col.startswith("val_"):
             out[f"val/{col[4:]}"] = v
         else:
