@@ -256,14 +256,14 @@ fn check_best(run: &super::RunDir, at: &ResumePoint, ways: &str) -> Result<()> {
     match held {
         Some(e) if e >= at.best_epoch => Ok(()),
         _ if at.best_epoch == at.epoch => {
-            let last = run.last_checkpoint();
-            let bytes = std::fs::read(&last).with_context(|| format!("cannot read {}", last.display()))?;
-            crate::util::write_atomic(&best, &bytes)?;
             let was = match held {
                 Some(e) => format!("held epoch {e}"),
                 None if best.is_file() => "was unreadable".to_string(),
                 None => "was missing".to_string(),
             };
+            let last = run.last_checkpoint();
+            let bytes = std::fs::read(&last).with_context(|| format!("cannot read {}", last.display()))?;
+            crate::util::write_atomic(&best, &bytes)?;
             eprintln!(
                 "--resume: {} {was}; the best epoch is {} (the last checkpoint's), so it was rebuilt as a copy of checkpoint_last",
                 best.display(),
