@@ -150,6 +150,21 @@ fn two_trainings_started_at_once_on_one_folder_one_is_refused_and_a_killed_holde
     assert!(ok && !err.contains("taking over"), "{err}");
 }
 
+#[test]
+fn a_refused_training_leaves_no_folder_behind_and_a_file_is_no_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Refused after the lock was taken (the data root does not exist): the folders made for
+    // the lock go again.
+    let out = tmp.path().join("a/b/run");
+    let (ok, _, err) = pads(&train_args(&tmp.path().join("no-data"), "random", 1, &out));
+    assert!(!ok && err.contains("does not exist"), "{err}");
+    assert!(!tmp.path().join("a").exists(), "a refused run left its (empty) folders");
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let err = format!("{:#}", pads::run::lock::RunLock::acquire(&file, "test").unwrap_err());
+    assert!(err.contains("is a file, not a folder"), "{err}");
+}
+
 // ---- item 2: a sweep folder belongs to one set of options ----
 
 #[test]

@@ -22,8 +22,9 @@ pub const LOCK_FILE: &str = ".pads.lock";
 pub struct RunLock {
     file: File,
     path: PathBuf,
-    /// The folder was created to take the lock: removed again on release when still empty.
-    created_dir: Option<PathBuf>,
+    /// Folders created to take the lock (deepest first): removed again on release when
+    /// still empty, so a refused command leaves no empty run folder behind.
+    created: Vec<PathBuf>,
 }
 
 /// Whether a process with this PID exists (signal 0 probes without sending anything).
@@ -94,12 +95,11 @@ impl RunLock {
     /// (killed), prints one line naming its PID and whether such a process runs, and takes
     /// the lock over.
     pub fn acquire(dir: &Path, what: &str) -> Result<RunLock> {
-        let created_dir = if dir.exists() {
-            None
-        } else {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create the folder {}", dir.display()))?;
-            Some(dir.to_path_buf())
-        };
+        if dir.exists() && !dir.is_dir() {
+            bail!("{} is a file, not a folder", dir.display());
+        }
+        let created: Vec<PathBuf> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(Path::to_path_buf).collect();
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the folder {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         loop {
             let mut file = std::fs::OpenOptions::new()
@@ -151,7 +151,7 @@ impl RunLock {
             file.rewind()?;
             file.write_all(record.as_bytes()).with_context(|| format!("cannot write the lock file {}", path.display()))?;
             file.sync_all().ok();
-            return Ok(RunLock { file, path, created_dir });
+            return Ok(RunLock { file, path, created });
         }
     }
 
@@ -167,8 +167,10 @@ impl Drop for RunLock {
         // (`same_file`) and locks the new one.
         let _ = std::fs::remove_file(&self.path);
         let _ = flock(&self.file, libc::LOCK_UN);
-        if let Some(dir) = &self.created_dir {
-            let _ = std::fs::remove_dir(dir); // only when still empty
+        for dir in &self.created {
+            if std::fs::remove_dir(dir).is_err() {
+                break; // not empty: a run wrote there
+            }
         }
     }
 }
