@@ -275,7 +275,8 @@ fn run() -> Result<()> {
                     tracing::warn!("--{key} is replaced in every run of a sweep by {per_run} (each run gets one of them)");
                 }
             }
-            let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &a.out);
+            let out = std::path::absolute(&a.out)?;
+            let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &out);
             if a.dry_run {
                 let origins = pads::config::origins(&cfg, a.preset, a.config.as_deref(), m)?;
                 println!("# pads sweep --dry-run: nothing was trained or written. Options of every run:");
@@ -293,16 +294,18 @@ fn run() -> Result<()> {
                     mem: a.slurm_mem,
                     gpus: a.slurm_gpus,
                     partition: a.slurm_partition,
+                    overwrite: a.overwrite,
                 };
-                let script = pads::sweep::write_slurm(&std::env::current_exe()?, &runs, &a.out, &opts)?;
+                let script = pads::sweep::write_slurm(&std::env::current_exe()?, &runs, &out, &opts)?;
                 println!("wrote {} ({} array tasks)", script.display(), runs.len());
                 println!("submit:     sbatch {}", script.display());
-                println!("afterwards: {} summarize {}", std::env::current_exe()?.display(), a.out.display());
+                println!("afterwards: {} summarize {}", std::env::current_exe()?.display(), out.display());
             } else {
                 let t0 = std::time::Instant::now();
-                let (ran, skipped) = pads::sweep::run_local(&std::env::current_exe()?, &runs, a.jobs, a.quiet)?;
+                let opts = pads::sweep::LocalOptions { jobs: a.jobs, quiet: a.quiet, overwrite: a.overwrite };
+                let (ran, skipped) = pads::sweep::run_local(&std::env::current_exe()?, &runs, &out, &opts)?;
                 eprintln!("sweep: {ran} run(s) trained, {skipped} already finished, {:.0} s", t0.elapsed().as_secs_f64());
-                print!("{}", pads::sweep::summarize(&a.out)?);
+                print!("{}", pads::sweep::summarize(&out)?);
             }
         }
         Command::Bench { command } => match command {

@@ -12,7 +12,8 @@ pub fn mix(seed: u64, stream: u64, index: u64) -> u64 {
 }
 
 /// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename.
-/// A crash mid-write leaves the previous file intact.
+/// A crash mid-write leaves the previous file intact; a failed write (a full disk) removes
+/// its temporary file again, and the error names `path` (the previous file is intact).
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
@@ -21,12 +22,17 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
         ".{}.tmp",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
-    {
+    let written = (|| -> anyhow::Result<()> {
         let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()?;
+        f.sync_all().with_context(|| format!("cannot write {} (fsync)", tmp.display()))?;
+        drop(f);
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("cannot write {} (its previous content, if any, is intact)", path.display())));
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -5,7 +5,7 @@ use pads::config::RunConfig;
 use pads::options::{Arch, DatasetKind, Sampling};
 use pads::data::synth::{self, SynthOptions};
 use pads::run::CsvTable;
-use pads::sweep::{plan, run_local, summarize, write_slurm, SlurmOptions};
+use pads::sweep::{plan, run_local, summarize, write_slurm, LocalOptions, SlurmOptions};
 use std::path::PathBuf;
 
 fn tiny_config() -> RunConfig {
@@ -30,6 +30,10 @@ fn tiny_config() -> RunConfig {
     }
 }
 
+fn local(jobs: usize) -> LocalOptions {
+    LocalOptions { jobs, quiet: true, overwrite: false }
+}
+
 fn last_recall1(dir: &std::path::Path) -> f64 {
     let t = CsvTable::read(&dir.join("metrics.csv")).unwrap();
     *t.column("recall@1").unwrap().last().unwrap()
@@ -40,7 +44,7 @@ fn a_2x2_sweep_runs_summarises_and_resumes() {
     let out = tempfile::tempdir().unwrap();
     let runs = plan(&tiny_config(), &[Sampling::Random, Sampling::Distance], &[0, 1], out.path());
     assert_eq!(runs.len(), 4);
-    let (ran, skipped) = run_local(&common::pads_bin(), &runs, 2, true).unwrap();
+    let (ran, skipped) = run_local(&common::pads_bin(), &runs, out.path(), &local(2)).unwrap();
     assert_eq!((ran, skipped), (4, 0));
     for r in &runs {
         assert!(r.dir.join("summary.json").is_file(), "{} unfinished", r.dir.display());
@@ -77,7 +81,7 @@ fn a_2x2_sweep_runs_summarises_and_resumes() {
     assert!(!row.contains("+-") && row.contains(&format!("{:.2}", last_recall1(&single) * 100.0)), "{row}");
     // Running again trains nothing and leaves the runs untouched.
     let stamp = std::fs::metadata(runs[0].dir.join("checkpoint_last.safetensors")).unwrap().modified().unwrap();
-    assert_eq!(run_local(&common::pads_bin(), &runs, 2, true).unwrap(), (0, 4));
+    assert_eq!(run_local(&common::pads_bin(), &runs, out.path(), &local(2)).unwrap(), (0, 4));
     assert_eq!(std::fs::metadata(runs[0].dir.join("checkpoint_last.safetensors")).unwrap().modified().unwrap(), stamp);
 }
 
@@ -86,7 +90,7 @@ fn slurm_script_has_one_array_index_per_run() {
     let out = tempfile::tempdir().unwrap();
     let cuda = RunConfig { device: "cuda".into(), ..tiny_config() };
     let runs = plan(&cuda, &[Sampling::Semihard, Sampling::Pads, Sampling::Random], &[3, 4], out.path());
-    let opts = SlurmOptions { time: "02:00:00".into(), cpus: 4, mem: "16G".into(), gpus: Some(1), partition: Some("gpu".into()) };
+    let opts = SlurmOptions { time: "02:00:00".into(), cpus: 4, mem: "16G".into(), gpus: Some(1), partition: Some("gpu".into()), overwrite: false };
     let script = std::fs::read_to_string(write_slurm(&common::pads_bin(), &runs, out.path(), &opts).unwrap()).unwrap();
     assert!(script.contains("#SBATCH --array=0-5\n"));
     assert!(script.contains("#SBATCH --gres=gpu:1") && script.contains("#SBATCH --partition=gpu"));
@@ -111,7 +115,7 @@ fn slurm_requests_a_gpu_only_for_runs_that_use_one() {
         let out = tempfile::tempdir().unwrap();
         let cfg = RunConfig { device: device.into(), ..tiny_config() };
         let runs = plan(&cfg, &[Sampling::Random], &[0], out.path());
-        let opts = SlurmOptions { time: "01:00:00".into(), cpus: 2, mem: "8G".into(), gpus, partition: None };
+        let opts = SlurmOptions { time: "01:00:00".into(), cpus: 2, mem: "8G".into(), gpus, partition: None, overwrite: false };
         Ok(std::fs::read_to_string(write_slurm(&common::pads_bin(), &runs, out.path(), &opts)?).unwrap())
     };
     // CPU runs: no --gres, and the line says why.

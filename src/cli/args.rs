@@ -133,6 +133,10 @@ pub struct SweepArgs {
     /// Write a Slurm job-array script instead of running.
     #[arg(long)]
     pub slurm: bool,
+    /// The sweep folder holds a sweep of other options: remove its runs' files first
+    /// (saying which) instead of refusing
+    #[arg(long)]
+    pub overwrite: bool,
     /// Time limit per array task [Slurm time, HH:MM:SS]
     #[arg(long, default_value = "24:00:00")]
     pub slurm_time: String,

@@ -57,7 +57,14 @@ impl Checkpoint {
             .collect()
     }
 
+    /// Writes the checkpoint atomically (see `to_bytes`).
     pub fn save(&self, path: &Path) -> Result<()> {
+        crate::util::write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// The checkpoint as safetensors bytes (tensors sorted by name: the same checkpoint gives
+    /// the same bytes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut host: Vec<(String, Tensor)> = self
             .tensors
             .iter()
@@ -77,8 +84,29 @@ impl Checkpoint {
             .map(|(n, d, s, b)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
             .collect::<Result<_>>()?;
         let meta: HashMap<String, String> = [("pads_state".to_string(), self.state.to_string())].into();
-        let bytes = safetensors::serialize(views, &Some(meta))?;
-        crate::util::write_atomic(path, &bytes)
+        Ok(safetensors::serialize(views, &Some(meta))?)
+    }
+
+    /// Only the plain-data state of the checkpoint at `path`, read from the file's header
+    /// (the tensors are not read).
+    ///
+    /// Errors: an absent, truncated or foreign file, named.
+    pub fn read_state(path: &Path) -> Result<serde_json::Value> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len).with_context(|| format!("{}: truncated checkpoint", path.display()))?;
+        let len = u64::from_le_bytes(len);
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > size.saturating_sub(8) || len > 100_000_000 {
+            bail!("{}: not a pads checkpoint (bad safetensors header)", path.display());
+        }
+        let mut header = vec![0u8; len as usize];
+        f.read_exact(&mut header).with_context(|| format!("{}: truncated checkpoint", path.display()))?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&header).with_context(|| format!("{}: not a pads checkpoint (bad safetensors header)", path.display()))?;
+        let text = header["__metadata__"]["pads_state"].as_str().with_context(|| format!("{}: checkpoint has no pads state", path.display()))?;
+        serde_json::from_str(text).with_context(|| format!("{}: unreadable pads state", path.display()))
     }
 
     pub fn load(path: &Path) -> Result<Self> {

@@ -28,7 +28,7 @@ fn is_run_output(name: &str) -> bool {
     if RUN_MARKERS.contains(&name) {
         return true;
     }
-    if name.starts_with('.') && name.ends_with(".tmp") {
+    if is_leftover(name) {
         return true;
     }
     [".png", ".csv", ".json", ".jsonl", ".html", ".safetensors"].iter().any(|ext| name.ends_with(ext))
@@ -98,6 +98,21 @@ pub struct Cleared {
 ///
 /// Errors: a file that cannot be removed, named.
 pub fn clear_run_folder(dir: &Path) -> Result<Cleared> {
+    let cleared = clear_run_folder_quiet(dir)?;
+    if !cleared.removed.is_empty() {
+        let kept = if cleared.kept.is_empty() { String::new() } else { format!("; kept {}", cleared.kept.join(", ")) };
+        eprintln!(
+            "--overwrite: removed the previous run's {} file(s) from {} ({}){kept}",
+            cleared.removed.len(),
+            dir.display(),
+            cleared.removed.join(", ")
+        );
+    }
+    Ok(cleared)
+}
+
+/// `clear_run_folder` without its line (for callers that say it their way: sweeps).
+pub fn clear_run_folder_quiet(dir: &Path) -> Result<Cleared> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
     let mut cleared = Cleared::default();
     let mut entries: Vec<(String, PathBuf, bool)> = std::fs::read_dir(dir)
@@ -110,6 +125,9 @@ pub fn clear_run_folder(dir: &Path) -> Result<Cleared> {
         .collect();
     entries.sort();
     for (name, path, is_dir) in entries {
+        if name == super::lock::LOCK_FILE {
+            continue; // the lock of the run that clears the folder
+        }
         let output = if is_dir { name == "tensorboard" } else { is_run_output(&name) };
         if !output {
             cleared.kept.push(name);
@@ -123,16 +141,41 @@ pub fn clear_run_folder(dir: &Path) -> Result<Cleared> {
         .with_context(|| format!("--overwrite: cannot remove {}", path.display()))?;
         cleared.removed.push(name);
     }
-    if !cleared.removed.is_empty() {
-        let kept = if cleared.kept.is_empty() { String::new() } else { format!("; kept {}", cleared.kept.join(", ")) };
+    Ok(cleared)
+}
+
+/// Whether `name` is the temporary file of an atomic write (`util::write_atomic`).
+fn is_leftover(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Removes the temporary files that an interrupted atomic write (a kill, a full disk) left
+/// in `dir`, printing one line naming them. Called under the folder's lock, so no write of
+/// another process is in flight. Returns their names.
+///
+/// Errors: a leftover that cannot be removed, named.
+pub fn remove_leftovers(dir: &Path) -> Result<Vec<String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_leftover(n))
+        .collect();
+    names.sort();
+    for n in &names {
+        let p = dir.join(n);
+        std::fs::remove_file(&p).with_context(|| format!("cannot remove the leftover temporary file {}", p.display()))?;
+    }
+    if !names.is_empty() {
         eprintln!(
-            "--overwrite: removed the previous run's {} file(s) from {} ({}){kept}",
-            cleared.removed.len(),
+            "{}: removed {} temporary file(s) an interrupted write left behind ({}); the files they would have replaced are intact",
             dir.display(),
-            cleared.removed.join(", ")
+            names.len(),
+            names.join(", ")
         );
     }
-    Ok(cleared)
+    Ok(names)
 }
 
 /// A saved run's configuration (its config.toml), for `pads eval`, `embed` and `--resume`,

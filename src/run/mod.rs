@@ -4,6 +4,7 @@
 //! checkpoints. Layer 3: uses config/ (the stored RunConfig), never report/.
 pub mod checkpoint;
 pub mod folder;
+pub mod lock;
 pub mod resume;
 pub mod log;
 pub mod tensorboard;

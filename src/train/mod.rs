@@ -87,13 +87,23 @@ pub fn planned_policy_updates(cfg: &RunConfig, iterations_per_epoch: usize) -> u
 }
 
 /// Trains (or with `opts.resume` continues) the run in `out`. The config is stored with
-/// absolute paths. Errors: a new run in a folder holding another run, without
-/// `opts.overwrite` (before any work); everything `Trainer::new` and `run` report.
+/// absolute paths. The folder is locked for the whole run (`run::lock`): a second writer is
+/// refused, naming this process.
+///
+/// Errors: another process writes `out` (naming its PID); a new run in a folder holding
+/// another run, without `opts.overwrite` (before any work); everything `Trainer::new` and
+/// `run` report.
+/// Effects: removes (and names) temporary files an interrupted write left; on resume of a
+/// finished run to a larger `n_epochs`, removes its summary.json (see `run::resume`).
 pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let cfg = cfg.with_absolute_paths()?;
-    if !opts.resume {
+    let _lock = crate::run::lock::RunLock::acquire(out, if opts.resume { "pads train --resume" } else { "pads train" })?;
+    if opts.resume {
+        crate::run::resume::start_extension(out, cfg.n_epochs)?;
+    } else {
         crate::run::folder::check_new_run_folder(out, opts.overwrite)?;
     }
+    crate::run::folder::remove_leftovers(out)?;
     Trainer::new(&cfg, out, opts)?.run(opts)
 }
 
@@ -149,6 +159,9 @@ impl Trainer<'_> {
             let val_r1 = self.selection_recall1()?;
             let mut row = self.metrics_row(0, f64::NAN, &m, cfg.lr, val_r1);
             row.extend(grad_cells(&EpochGrads::undefined(), self.agent.is_some()));
+            if let Some(rows) = &mut self.state.metrics_rows {
+                rows.push(row.clone());
+            }
             self.log.push_epoch(0, row, t0.elapsed().as_secs_f64())?;
             self.log.scalars("test", 0, &m.named())?;
             self.state.before_metrics = Some(m);
@@ -163,19 +176,18 @@ impl Trainer<'_> {
             let epoch = epoch0 + 1;
             let evaluate = epoch % cfg.eval_every == 0 || epoch == cfg.n_epochs;
             self.state.epoch = epoch;
-            let mut row = if evaluate {
+            let (mut row, improved) = if evaluate {
                 self.evaluate_epoch(epoch, loss, &clock, opts.quiet)?
             } else {
                 let with_val = cfg.select_on == crate::options::SelectOn::Val;
-                unevaluated_row(epoch, loss, cfg.recall_ks().len(), self.opt_model.lr, self.objective.beta_mean(), self.policy_updates(), with_val)
+                (unevaluated_row(epoch, loss, cfg.recall_ks().len(), self.opt_model.lr, self.objective.beta_mean(), self.policy_updates(), with_val), false)
             };
             row.extend(grad_cells(&grads, self.agent.is_some()));
             let beta_mean = self.objective.beta_mean();
             self.log.scalars("train", step, &[("loss".into(), loss), ("lr".into(), self.opt_model.lr), ("beta_mean".into(), beta_mean)])?;
             self.log.scalars("train", step, &grads.model_scalars())?;
             self.log.scalars("pads", step, &grads.policy_scalars())?;
-            self.log.push_epoch(epoch, row, t0.elapsed().as_secs_f64())?;
-            self.checkpoint()?.save(&self.log.run.last_checkpoint())?;
+            self.save_epoch(epoch, row, improved, t0.elapsed().as_secs_f64())?;
             crate::report::after_epoch(&self.log.run, cfg)?;
             if opts.stop_after_epoch == Some(epoch) {
                 break;
@@ -198,9 +210,26 @@ impl Trainer<'_> {
         })
     }
 
-    /// The test evaluation after `epoch`: metrics.csv row, TensorBoard scalars, the best
-    /// checkpoint when the selection rule improves, and the per-epoch line.
-    fn evaluate_epoch(&mut self, epoch: usize, loss: f64, clock: &RunProgress, quiet: bool) -> Result<Vec<String>> {
+    /// The end of `epoch`, in this order, so that the logs are never ahead of the checkpoint
+    /// (a failed write, e.g. a full disk, stops the run with the folder consistent):
+    /// checkpoint_last (holding `row` with the earlier rows), checkpoint_best when the
+    /// selection rule `improved` (the same bytes), then metrics.csv and timing.csv.
+    fn save_epoch(&mut self, epoch: usize, row: Vec<String>, improved: bool, seconds: f64) -> Result<()> {
+        if let Some(rows) = &mut self.state.metrics_rows {
+            rows.push(row.clone());
+        }
+        let bytes = self.checkpoint()?.to_bytes()?;
+        crate::util::write_atomic(&self.log.run.last_checkpoint(), &bytes)?;
+        if improved {
+            crate::util::write_atomic(&self.log.run.best_checkpoint(), &bytes)?;
+        }
+        self.log.push_epoch(epoch, row, seconds)
+    }
+
+    /// The test evaluation after `epoch`: its metrics.csv row and whether the selection rule
+    /// improved (checkpoint_best is then written by `save_epoch`), TensorBoard scalars, and
+    /// the per-epoch line.
+    fn evaluate_epoch(&mut self, epoch: usize, loss: f64, clock: &RunProgress, quiet: bool) -> Result<(Vec<String>, bool)> {
         let step = self.state.global_iter as i64;
         let m = self.evaluate_test("test")?;
         let val_r1 = self.selection_recall1()?;
@@ -212,18 +241,18 @@ impl Trainer<'_> {
         }
         self.state.last_metrics = Some(m.clone());
         self.state.last_epoch = epoch;
-        if score > self.state.best_score {
+        let improved = score > self.state.best_score;
+        if improved {
             self.state.best_score = score;
             self.state.best_epoch = epoch;
             self.state.best_metrics = Some(m.clone());
-            self.checkpoint()?.save(&self.log.run.best_checkpoint())?;
         }
         if !quiet {
             let summary: Vec<String> = m.named().iter().take(4).map(|(n, v)| format!("{n} {v:.4}")).collect();
             let eta = clock.eta_seconds(self.state.global_iter).map(|s| format!(", run ETA {}", fmt_duration(s))).unwrap_or_default();
             self.progress.line(&format!("epoch {epoch}/{}: loss {loss:.4}, test {}{eta}", self.cfg.n_epochs, summary.join(", ")));
         }
-        Ok(row)
+        Ok((row, improved))
     }
 
     /// skipped_images.csv: this session's records, and on resume the training replacements

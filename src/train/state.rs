@@ -34,6 +34,11 @@ pub struct TrainState {
     pub n_train_classes: usize,
     pub arch: Arch,
     pub embed_dim: usize,
+    /// Every metrics.csv row up to this state's epoch, as written: metrics.csv is never ahead
+    /// of the checkpoint, and a resume rebuilds a missing or short metrics.csv exactly from
+    /// them. None in checkpoints of an older pads.
+    #[serde(default)]
+    pub metrics_rows: Option<Vec<Vec<String>>>,
 }
 
 impl TrainState {
@@ -55,6 +60,7 @@ impl TrainState {
             n_train_classes,
             arch: cfg.arch,
             embed_dim: cfg.embed_dim,
+            metrics_rows: Some(Vec::new()),
         }
     }
 }
@@ -110,6 +116,19 @@ impl Trainer<'_> {
         if let (Some(d), Some(saved)) = (self.miner.distribution_mut(), state.distribution.clone()) {
             *d = saved;
         }
+        // The folder's other files must be the ones of this checkpoint: rebuilt when that is
+        // exact (said so), else refused, naming the file.
+        crate::run::resume::check_run_files(
+            &self.log.run,
+            self.cfg,
+            &crate::run::resume::ResumePoint {
+                epoch: state.epoch,
+                best_epoch: state.best_epoch,
+                policy_calls: state.agent.as_ref().map(|a| a.call_count).unwrap_or(0),
+                eval_before: state.before_metrics.is_some(),
+                metrics_rows: state.metrics_rows.as_deref(),
+            },
+        )?;
         // Keep only the log lines the checkpoint has seen.
         self.log.truncate_to(state.epoch, state.agent.as_ref().map(|a| a.call_count).unwrap_or(0))?;
         self.state = state;

@@ -9,6 +9,11 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod folder;
+pub mod slurm;
+
+pub use slurm::{slurm_gpus, write_slurm, SlurmOptions};
+
 #[derive(Debug, Clone)]
 pub struct SweepRun {
     pub sampler: Sampling,
@@ -36,14 +41,35 @@ pub fn plan(base: &RunConfig, samplers: &[Sampling], seeds: &[u64], out: &Path) 
     runs
 }
 
-pub fn is_finished(dir: &Path) -> bool {
-    dir.join("summary.json").is_file()
+/// Whether the run in `dir` finished `n_epochs` epochs (its summary.json says so; a run
+/// finished with fewer epochs is extended by the sweep).
+pub fn is_finished(dir: &Path, n_epochs: usize) -> bool {
+    crate::run::resume::finished_epochs(dir).is_some_and(|done| done >= n_epochs)
+}
+
+/// The flags a resumed sweep run gets: `--n-epochs` (a longer sweep extends its runs) and
+/// the options a resume may change (`run::resume::FREE_ON_RESUME`), as the sweep has them.
+pub fn resume_flags(run: &SweepRun) -> Vec<String> {
+    let c = &run.config;
+    vec![
+        "--n-epochs".into(),
+        c.n_epochs.to_string(),
+        "--device".into(),
+        c.device.clone(),
+        "--num-workers".into(),
+        c.num_workers.to_string(),
+        "--cache-images".into(),
+        c.cache_images.to_string(),
+    ]
 }
 
 /// The command line that trains (or resumes) one run; the config sits in the run folder.
 pub fn run_command(exe: &Path, run: &SweepRun) -> Vec<String> {
     if run.dir.join("checkpoint_last.safetensors").is_file() {
-        vec![exe.display().to_string(), "train".into(), "--resume".into(), run.dir.display().to_string(), "--quiet".into()]
+        let mut cmd = vec![exe.display().to_string(), "train".into(), "--resume".into(), run.dir.display().to_string()];
+        cmd.extend(resume_flags(run));
+        cmd.push("--quiet".into());
+        cmd
     } else {
         vec![
             exe.display().to_string(),
@@ -60,25 +86,34 @@ pub fn run_command(exe: &Path, run: &SweepRun) -> Vec<String> {
     }
 }
 
-fn write_configs(runs: &[SweepRun]) -> Result<()> {
-    for r in runs {
-        std::fs::create_dir_all(&r.dir).with_context(|| format!("cannot create {}", r.dir.display()))?;
-        crate::util::write_atomic(&r.dir.join("sweep-config.toml"), r.config.to_toml().as_bytes())?;
-    }
-    Ok(())
+/// How `run_local` runs a sweep.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    /// Runs at once (at least 1).
+    pub jobs: usize,
+    /// No per-run start and end lines.
+    pub quiet: bool,
+    /// Replace the sweep folder's earlier runs (see `folder::prepare`).
+    pub overwrite: bool,
 }
 
-/// Runs every unfinished run, `jobs` at a time, each in its own process (`exe`, the pads
-/// binary) with cores / jobs torch threads. Returns (ran, skipped).
-pub fn run_local(exe: &Path, runs: &[SweepRun], jobs: usize, quiet: bool) -> Result<(usize, usize)> {
-    write_configs(runs)?;
+/// Runs every unfinished run of the sweep `runs` in folder `out` (see `plan`), `jobs` at a
+/// time, each in its own process (`exe`, the pads binary) with cores / jobs torch threads,
+/// holding the sweep folder's lock. Returns (ran, skipped).
+///
+/// Errors: those of `folder::prepare` (another sweep writes `out`; `out` holds a sweep of
+/// other options, without `overwrite`), before any run starts; runs that failed, each named
+/// with its log.
+pub fn run_local(exe: &Path, runs: &[SweepRun], out: &Path, opts: &LocalOptions) -> Result<(usize, usize)> {
+    let (jobs, quiet) = (opts.jobs, opts.quiet);
+    let _lock = folder::prepare(out, runs, opts.overwrite)?;
     if let Some(first) = runs.first() {
         crate::train::ensure_dataset(&first.config)?; // once, before parallel jobs start
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let jobs = jobs.max(1);
     let threads = (cores / jobs).max(1);
-    let todo: Vec<&SweepRun> = runs.iter().filter(|r| !is_finished(&r.dir)).collect();
+    let todo: Vec<&SweepRun> = runs.iter().filter(|r| !is_finished(&r.dir, r.config.n_epochs)).collect();
     let skipped = runs.len() - todo.len();
     let mut running: Vec<(std::process::Child, &SweepRun)> = Vec::new();
     let mut queue = todo.iter().copied();
@@ -124,71 +159,6 @@ pub fn run_local(exe: &Path, runs: &[SweepRun], jobs: usize, quiet: bool) -> Res
         bail!("{} sweep run(s) failed: {}", failures.len(), failures.join(", "));
     }
     Ok((todo.len(), skipped))
-}
-
-#[derive(Debug, Clone)]
-pub struct SlurmOptions {
-    pub time: String,
-    pub cpus: usize,
-    pub mem: String,
-    /// GPUs per array task; None: one when the runs' device is cuda or auto, else none
-    /// (see `slurm_gpus`).
-    pub gpus: Option<usize>,
-    pub partition: Option<String>,
-}
-
-/// Writes `<out>/sweep.sbatch`: a job array with one index per run; index i runs runs[i].
-/// GPUs to request per Slurm task for runs on `device` (`cpu`, `cuda`, `cuda:N`, `auto`) and
-/// the user's `--slurm-gpus` (None when not given), with a line saying what is requested and
-/// why. A GPU is requested only when the runs can use it (cuda or auto).
-///
-/// Errors: GPUs requested for runs on the CPU; no GPU for runs on cuda.
-pub fn slurm_gpus(device: &str, requested: Option<usize>) -> Result<(usize, String)> {
-    let dev = device.trim().to_ascii_lowercase();
-    let uses_gpu = dev == "auto" || dev.starts_with("cuda");
-    Ok(match (uses_gpu, requested) {
-        (false, Some(n)) if n > 0 => bail!(
-            "--slurm-gpus {n}, but the runs train on --device {device}: pass --device cuda (or auto) to train on the GPUs, or drop --slurm-gpus"
-        ),
-        (false, _) => (0, format!("slurm: no GPU requested, the runs train on --device {device} (pass --device cuda to train on GPUs)")),
-        (true, Some(0)) if dev != "auto" => bail!("--slurm-gpus 0, but the runs train on --device {device}, which needs a GPU"),
-        (true, Some(0)) => (0, "slurm: no GPU requested (--slurm-gpus 0); --device auto then trains on the CPU".to_string()),
-        (true, n) => {
-            let n = n.unwrap_or(1);
-            (n, format!("slurm: requesting {n} GPU(s) per task (--gres=gpu:{n}), as the runs train on --device {device}"))
-        }
-    })
-}
-
-pub fn write_slurm(exe: &Path, runs: &[SweepRun], out: &Path, opts: &SlurmOptions) -> Result<PathBuf> {
-    let device = runs.first().map(|r| r.config.device.clone()).unwrap_or_else(|| "cpu".into());
-    let (gpus, note) = slurm_gpus(&device, opts.gpus)?;
-    eprintln!("{note}");
-    write_configs(runs)?;
-    let mut s = String::from("#!/bin/bash\n");
-    s.push_str("#SBATCH --job-name=pads-sweep\n");
-    s.push_str(&format!("#SBATCH --array=0-{}\n", runs.len().saturating_sub(1)));
-    s.push_str(&format!("#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --mem={}\n", opts.time, opts.cpus, opts.mem));
-    if gpus > 0 {
-        s.push_str(&format!("#SBATCH --gres=gpu:{gpus}\n"));
-    }
-    if let Some(p) = &opts.partition {
-        s.push_str(&format!("#SBATCH --partition={p}\n"));
-    }
-    s.push_str(&format!("#SBATCH --output={}/runs/slurm-%A_%a.log\n", out.display()));
-    s.push_str("set -euo pipefail\nRUNS=(\n");
-    for r in runs {
-        s.push_str(&format!("  \"{}\"\n", r.dir.display()));
-    }
-    s.push_str(")\nRUN=\"${RUNS[$SLURM_ARRAY_TASK_ID]}\"\n");
-    s.push_str("if [ -f \"$RUN/summary.json\" ]; then echo \"$RUN already finished\"; exit 0; fi\n");
-    s.push_str(&format!(
-        "if [ -f \"$RUN/checkpoint_last.safetensors\" ]; then\n  exec \"{exe}\" train --resume \"$RUN\" --quiet\nelse\n  exec \"{exe}\" train --config \"$RUN/sweep-config.toml\" --out \"$RUN\" --quiet --overwrite\nfi\n",
-        exe = exe.display()
-    ));
-    let path = out.join("sweep.sbatch");
-    crate::util::write_atomic(&path, s.as_bytes())?;
-    Ok(path)
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
