@@ -316,3 +316,18 @@ fn newcomer_cases_of_the_original_spelling() {
     let (ok, out, _) = pads(&["train", "--out", run.to_str().unwrap(), "--dry-run"]);
     assert!(ok && out.contains("# note: pads train would stop here"), "{out}");
 }
+
+#[test]
+fn a_sweep_plans_each_run_once_however_often_it_is_named() {
+    let runs = pads::sweep::plan(
+        &pads::config::RunConfig::default(),
+        &[pads::options::Sampling::Pads, pads::options::Sampling::Pads, pads::options::Sampling::Distance],
+        &[0, 0, 1],
+        Path::new("/sweep"),
+    );
+    let dirs: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
+    assert_eq!(dirs, ["/sweep/runs/pads_seed0", "/sweep/runs/pads_seed1", "/sweep/runs/distance_seed0", "/sweep/runs/distance_seed1"]);
+    // `learned` is `pads`: one run too.
+    let (ok, out, err) = pads(&["sweep", "--out", "/tmp/unused-sweep", "--samplers", "pads,learned", "--seeds", "0,0", "--dry-run"]);
+    assert!(ok && out.contains("# 1 runs") && err.contains("name a run twice"), "{out}{err}");
+}

@@ -26,11 +26,24 @@ pub fn sampler_name(s: Sampling) -> String {
     s.as_str().to_string()
 }
 
-/// The runs of a sweep, in a fixed order (sampler-major).
+/// The runs of a sweep, in a fixed order (sampler-major); a sampler or seed given twice is
+/// planned once (warned).
 pub fn plan(base: &RunConfig, samplers: &[Sampling], seeds: &[u64], out: &Path) -> Vec<SweepRun> {
+    // A sampler or seed named twice (`learned` is `pads`) is one run folder: planned once,
+    // never trained twice at once in the same folder.
+    let mut samplers: Vec<Sampling> = samplers.to_vec();
+    let mut seeds: Vec<u64> = seeds.to_vec();
+    let (n_samplers, n_seeds) = (samplers.len(), seeds.len());
+    let mut seen = Vec::new();
+    samplers.retain(|s| !seen.contains(s) && { seen.push(*s); true });
+    let mut seen = Vec::new();
+    seeds.retain(|s| !seen.contains(s) && { seen.push(*s); true });
+    if samplers.len() < n_samplers || seeds.len() < n_seeds {
+        tracing::warn!("--samplers / --seeds name a run twice: each run is planned once ({} samplers x {} seeds)", samplers.len(), seeds.len());
+    }
     let mut runs = Vec::new();
-    for &sampler in samplers {
-        for &seed in seeds {
+    for &sampler in &samplers {
+        for &seed in &seeds {
             let mut config = base.clone();
             config.sampling = sampler;
             config.seed = seed;
