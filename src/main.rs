@@ -275,7 +275,7 @@ fn run() -> Result<()> {
                     tracing::warn!("--{key} is replaced in every run of a sweep by {per_run} (each run gets one of them)");
                 }
             }
-            let out = std::path::absolute(&a.out)?;
+            let out = pads::util::absolute_clean(&a.out)?;
             let runs = pads::sweep::plan(&cfg, &a.samplers, &a.seeds, &out);
             if a.dry_run {
                 let origins = pads::config::origins(&cfg, a.preset, a.config.as_deref(), m)?;

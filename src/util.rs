@@ -11,6 +11,25 @@ pub fn mix(seed: u64, stream: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `path` made absolute against the current folder, with `.` and `..` taken out lexically
+/// (`/a/b/../data` is `/a/data`; symbolic links are not resolved), so that a stored path does
+/// not depend on the folder it was typed from still existing.
+pub fn absolute_clean(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use std::path::Component;
+    let abs = std::path::absolute(path)?;
+    let mut out = std::path::PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    Ok(out)
+}
+
 /// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename.
 /// A crash mid-write leaves the previous file intact; a failed write (a full disk) removes
 /// its temporary file again, and the error names `path` (the previous file is intact).

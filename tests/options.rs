@@ -82,3 +82,14 @@ fn messages_spell_options_as_the_front_end_does() {
     assert!(agent.starts_with("<policy_size> takes one or more"), "{agent}");
     assert_eq!(opt("policy_lr"), "--policy-lr");
 }
+
+#[test]
+fn stored_paths_are_absolute_without_dot_dot() {
+    use pads::util::absolute_clean;
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(absolute_clean(std::path::Path::new("a/b/../data")).unwrap(), cwd.join("a/data"));
+    assert_eq!(absolute_clean(std::path::Path::new("/x/./y/../z")).unwrap(), std::path::PathBuf::from("/x/z"));
+    // A run folder stores its data root that way: from a folder that may later be removed.
+    let cfg = pads::config::RunConfig { data_root: "some/where/../data".into(), ..pads::config::RunConfig::default() };
+    assert_eq!(cfg.with_absolute_paths().unwrap().data_root, cwd.join("some/data"));
+}

@@ -72,13 +72,24 @@ fn a_2x2_sweep_runs_summarises_and_resumes() {
     let one = tempfile::tempdir().unwrap();
     let single = one.path().join("runs/distance_seed0");
     std::fs::create_dir_all(&single).unwrap();
-    for f in ["metrics.csv", "config.toml"] {
+    for f in ["metrics.csv", "config.toml", "summary.json"] {
         std::fs::copy(out.path().join("runs/distance_seed0").join(f), single.join(f)).unwrap();
     }
+    // An unfinished run (no summary.json) and a planned one never started stay out of the
+    // table, named: an unfinished run's "final" is another epoch's.
+    let unfinished = one.path().join("runs/distance_seed1");
+    std::fs::create_dir_all(&unfinished).unwrap();
+    for f in ["metrics.csv", "config.toml"] {
+        std::fs::copy(out.path().join("runs/distance_seed1").join(f), unfinished.join(f)).unwrap();
+    }
+    let planned = one.path().join("runs/random_seed0");
+    std::fs::create_dir_all(&planned).unwrap();
+    std::fs::copy(out.path().join("runs/random_seed0/config.toml"), planned.join("sweep-config.toml")).unwrap();
     summarize(one.path()).unwrap();
     let md = std::fs::read_to_string(one.path().join("summary.md")).unwrap();
     let row = md.lines().find(|l| l.starts_with("| distance | 1 |")).unwrap_or_else(|| panic!("{md}"));
     assert!(!row.contains("+-") && row.contains(&format!("{:.2}", last_recall1(&single) * 100.0)), "{row}");
+    assert!(md.contains("not in the table: distance_seed1 (unfinished") && md.contains("random_seed0 (not started)") && !md.contains("| random |"), "{md}");
     // Running again trains nothing and leaves the runs untouched.
     let stamp = std::fs::metadata(runs[0].dir.join("checkpoint_last.safetensors")).unwrap().modified().unwrap();
     assert_eq!(run_local(&common::pads_bin(), &runs, out.path(), &local(2)).unwrap(), (0, 4));

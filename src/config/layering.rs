@@ -105,7 +105,7 @@ impl RunConfig {
     /// (against the current folder), as a run folder stores them: `pads eval`, `embed` and
     /// `--resume` then find the data from any working folder.
     pub fn with_absolute_paths(&self) -> Result<RunConfig> {
-        let abs = |p: &Path| std::path::absolute(p).with_context(|| format!("cannot make {} absolute", p.display()));
+        let abs = |p: &Path| crate::util::absolute_clean(p).with_context(|| format!("cannot make {} absolute", p.display()));
         let mut c = self.clone();
         c.data_root = abs(&self.data_root)?;
         if let Some(p) = &self.test_root {

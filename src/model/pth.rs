@@ -216,6 +216,9 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
         }
         let bytes = &storages[&r.key];
         let numel = bytes.len() / r.kind.elt_size_in_bytes();
+        if extent(r.offset, &r.size, &r.stride) > numel as u64 {
+            bail!("{}: size {:?} and stride {:?} do not fit its storage of {numel} values (a storage shorter than its tensor)", r.name, r.size, r.stride);
+        }
         let storage = Tensor::f_from_data_size(bytes, &[numel as i64], r.kind)?;
         let t = storage
             .f_as_strided(r.size.as_slice(), r.stride.as_slice(), Some(r.offset))

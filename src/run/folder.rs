@@ -189,7 +189,7 @@ pub fn stored_config(run_dir: &Path, data_root: Option<&Path>) -> Result<crate::
     let run = super::RunDir::open(run_dir)?;
     let mut cfg = crate::config::RunConfig::from_toml_file(&run.config())?;
     if let Some(root) = data_root {
-        cfg.data_root = std::path::absolute(root).with_context(|| format!("cannot make {} absolute", root.display()))?;
+        cfg.data_root = crate::util::absolute_clean(root).with_context(|| format!("cannot make {} absolute", root.display()))?;
         if !cfg.data_root.is_dir() {
             bail!("--data-root {} does not exist or is not a folder", root.display());
         }

@@ -192,7 +192,12 @@ impl RunLog {
         self.tensorboard = Some(tb);
         if resume {
             self.metrics = CsvTable::read(&self.run.metrics_csv()).unwrap_or_default();
-            self.timing = CsvTable::read(&self.run.timing_csv()).unwrap_or_default();
+            // A timing.csv that is gone or empty starts again with its header (its earlier
+            // rows are lost, as the resume check says).
+            self.timing = CsvTable::read(&self.run.timing_csv())
+                .ok()
+                .filter(|t| !t.header.is_empty())
+                .unwrap_or_else(|| CsvTable { header: vec!["epoch".into(), "seconds".into()], rows: Vec::new() });
         } else {
             self.metrics = CsvTable { header: metrics_header(&self.cfg), rows: Vec::new() };
             self.timing = CsvTable { header: vec!["epoch".into(), "seconds".into()], rows: Vec::new() };

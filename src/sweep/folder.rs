@@ -66,7 +66,9 @@ fn check_same_options(out: &Path, base: &RunConfig) -> Result<()> {
     let mut keys: Vec<String> = Vec::new();
     let mut compared: Option<PathBuf> = None;
     for dir in run_dirs(out) {
-        let Some(path) = record(&dir) else { continue };
+        // Only runs that started (their config.toml) say what a sweep trained with; a
+        // folder holding only the plan (sweep-config.toml of a run never started) is re-planned.
+        let Some(path) = record(&dir).filter(|p| p.ends_with("config.toml") && !p.ends_with("sweep-config.toml")) else { continue };
         let old = RunConfig::from_toml_file(&path).with_context(|| format!("cannot read the sweep run's options {}", path.display()))?;
         let mut diffs = differences(&old, base, &skip)?;
         if base.n_epochs < old.n_epochs {

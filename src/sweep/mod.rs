@@ -240,13 +240,23 @@ pub fn summarize(out: &Path) -> Result<String> {
         .collect();
     dirs.sort();
     let mut results = Vec::new();
+    // Only finished runs enter the table: an unfinished run's "final" is another epoch's.
+    let mut left_out = Vec::new();
     for d in dirs {
-        if let Some(r) = read_run(&d)? {
-            results.push(r);
+        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let planned = RunConfig::from_toml_file(&d.join("config.toml")).or_else(|_| RunConfig::from_toml_file(&d.join("sweep-config.toml"))).map(|c| c.n_epochs).ok();
+        let done = crate::run::resume::finished_epochs(&d);
+        match (read_run(&d)?, planned) {
+            (Some(r), Some(n)) if done.is_some_and(|k| k >= n) => results.push(r),
+            (Some(r), Some(n)) => left_out.push(format!("{name} (unfinished: {} of {n} epochs evaluated)", r.epochs.len())),
+            _ => left_out.push(format!("{name} (not started)")),
         }
     }
     if results.is_empty() {
-        bail!("no run in {} has evaluated metrics yet", runs_dir.display());
+        bail!("no run in {} has finished yet{}", runs_dir.display(), if left_out.is_empty() { String::new() } else { format!(": {}", left_out.join(", ")) });
+    }
+    if !left_out.is_empty() {
+        tracing::warn!("left out of the summary: {}", left_out.join(", "));
     }
     let names = results[0].metric_names.clone();
     // Runs of one summary must log the same metrics (e.g. the same --k-vals); a table mixing
@@ -286,6 +296,9 @@ pub fn summarize(out: &Path) -> Result<String> {
         "# Sweep summary\n\nMean +- standard deviation over seeds (sample std). `final` = last evaluated epoch, `best` = the epoch checkpoint_best holds, chosen by the {}.\n\n",
         rules.join(" / ")
     );
+    if !left_out.is_empty() {
+        md.push_str(&format!("Finished runs only; not in the table: {}.\n\n", left_out.join(", ")));
+    }
     let shown: Vec<&String> = names.iter().filter(|n| !["intra", "inter"].contains(&n.as_str())).collect();
     md.push_str("| sampler | runs |");
     for n in &shown {

@@ -51,7 +51,7 @@ fn sh_word(text: &str) -> String {
 
 /// A path for the script: absolute, one bash word.
 fn quoted(p: &Path) -> Result<String> {
-    let abs = std::path::absolute(p).with_context(|| format!("cannot make {} absolute", p.display()))?;
+    let abs = crate::util::absolute_clean(p).with_context(|| format!("cannot make {} absolute", p.display()))?;
     let text = abs.to_str().with_context(|| format!("the path {} is not valid UTF-8, so the Slurm script cannot name it", abs.display()))?;
     Ok(sh_word(text))
 }
@@ -68,7 +68,7 @@ fn quoted(p: &Path) -> Result<String> {
 pub fn write_slurm(exe: &Path, runs: &[SweepRun], out: &Path, opts: &SlurmOptions) -> Result<PathBuf> {
     let device = runs.first().map(|r| r.config.device.clone()).unwrap_or_else(|| "cpu".into());
     let (gpus, note) = slurm_gpus(&device, opts.gpus)?;
-    let out = std::path::absolute(out).with_context(|| format!("cannot make {} absolute", out.display()))?;
+    let out = crate::util::absolute_clean(out).with_context(|| format!("cannot make {} absolute", out.display()))?;
     let out_text = out.display().to_string();
     if out_text.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
         bail!("--out {out_text}: the Slurm script's #SBATCH lines cannot hold a path with spaces or quotes; choose a sweep folder without them");
