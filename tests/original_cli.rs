@@ -9,7 +9,12 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/CVPR2020_PADS");
+/// The original's SAMPLE_RUNS.sh lines and argparse options, as
+/// bench/reference/make_cli_fixture.py reads them from the reference code.
+fn fixture() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference/original_cli.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("tests/fixtures/reference/original_cli.json")).unwrap()
+}
 
 fn pads(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(pads_bin()).args(args).output().unwrap();
@@ -29,8 +34,7 @@ fn dry_run_table(args: &[&str]) -> toml::Table {
 
 /// The lines of SAMPLE_RUNS.sh that run main.py, as argument lists (after `main.py`).
 fn sample_lines() -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(Path::new(REFERENCE).join("SAMPLE_RUNS.sh")).expect("the reference code is at ../shared/reference");
-    text.lines().filter_map(|l| l.split_once("main.py").map(|(_, rest)| rest.split_whitespace().map(str::to_string).collect())).collect()
+    fixture()["sample_runs"].as_array().unwrap().iter().map(|l| l.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()).collect()
 }
 
 /// pads' key of an original option name as the line types it (`--beta_lr` -> `beta_lr`).
@@ -130,27 +134,12 @@ fn the_cub_and_cars_sample_lines_train_when_shrunk() {
 /// Every `add_argument('--NAME', ...)` of main.py and PADS_utilities.py, with the values
 /// `--dry-run` can take: the default for a typed option, nothing for a store_true.
 fn original_options() -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for file in ["main.py", "PADS_utilities.py"] {
-        let text = std::fs::read_to_string(Path::new(REFERENCE).join(file)).unwrap();
-        for line in text.lines().map(str::trim).filter(|l| l.starts_with("parser.add_argument('--")) {
-            let name = line["parser.add_argument('--".len()..].split('\'').next().unwrap().to_string();
-            let values: Vec<String> = if line.contains("store_true") {
-                Vec::new()
-            } else {
-                let default = line.split("default=").nth(1).map(|d| d.trim_start()).unwrap_or("");
-                if let Some(list) = default.strip_prefix('[') {
-                    list.split(']').next().unwrap().split(',').map(|v| v.trim().trim_matches('\'').to_string()).collect()
-                } else if default.starts_with("os.getcwd()") {
-                    vec!["/tmp".into()]
-                } else {
-                    vec![default.split(',').next().unwrap().trim().trim_matches('\'').to_string()]
-                }
-            };
-            out.push((name, values));
-        }
-    }
-    out
+    fixture()["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap().to_string(), o["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()))
+        .collect()
 }
 
 #[test]
