@@ -761,6 +761,9 @@ fn sweep_summary_with_mixed_metric_sets_is_an_error_not_a_panic() {
     ] {
         std::fs::create_dir_all(runs.join(name)).unwrap();
         std::fs::write(runs.join(name).join("metrics.csv"), format!("{header}\n{row}\n")).unwrap();
+        // Finished one-epoch runs (summarize counts finished runs only).
+        std::fs::write(runs.join(name).join("config.toml"), "n_epochs = 1\n").unwrap();
+        std::fs::write(runs.join(name).join("summary.json"), "{\"epochs\": 1}\n").unwrap();
     }
     let err = format!("{:#}", pads::sweep::summarize(tmp.path()).unwrap_err());
     assert!(err.contains("different metrics") && err.contains("--k-vals"), "{err}");
