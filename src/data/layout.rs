@@ -101,26 +101,11 @@ impl Problems {
     }
 }
 
-/// The train and the test half read, with the problems of both in one error.
-fn both<T>(train: Result<T>, test: Result<T>) -> Result<(T, T)> {
-    match (train, test) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        (a, b) => {
-            let mut problems = Problems::default();
-            for e in [a.err(), b.err()].into_iter().flatten() {
-                format!("{e:#}").lines().filter(|l| !l.ends_with("problems in the layout:")).for_each(|l| problems.push(l.trim().to_string()));
-            }
-            problems.finish().map(|_| unreachable!("an error was pushed"))
-        }
-    }
-}
-
 /// Image files of one class folder (symbolic links followed, as the original does). `._*`
 /// files are macOS debris and always ignored; an empty file, a non-image file or a link whose
 /// target is missing is an error unless `skip_bad`, then a recorded skip.
-fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>> {
+fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>, problems: &mut Problems) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let mut problems = Problems::default();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -148,7 +133,6 @@ fn class_images(dir: &Path, skip_bad: bool, skipped: &mut Vec<Skipped>) -> Resul
             None => files.push(path),
         }
     }
-    problems.finish()?;
     files.sort();
     Ok(files)
 }
@@ -163,23 +147,18 @@ fn split_from_classes(classes: Vec<(String, Vec<PathBuf>)>) -> Result<Split> {
     Ok(split)
 }
 
+/// The classes of `dirs` with their images; bad files and empty classes go to `problems`
+/// (the caller reports every one at once).
 fn read_classes(
     images: &Path,
     dirs: Vec<(String, PathBuf)>,
     skip_bad: bool,
     skipped: &mut Vec<Skipped>,
+    problems: &mut Problems,
 ) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let mut out = Vec::new();
-    let mut problems = Problems::default();
     for (name, dir) in dirs {
-        let files = match class_images(&dir, skip_bad, skipped) {
-            Ok(f) => f,
-            Err(e) => {
-                // Each bad file of the class on its own line.
-                format!("{e:#}").lines().filter(|l| !l.ends_with("problems in the layout:")).for_each(|l| problems.push(l.trim().to_string()));
-                continue;
-            }
-        };
+        let files = class_images(&dir, skip_bad, skipped, problems)?;
         if files.is_empty() {
             if skip_bad {
                 skipped.push(Skipped::new(&dir, "empty class folder"));
@@ -190,7 +169,6 @@ fn read_classes(
         }
         out.push((name, files));
     }
-    problems.finish()?;
     Ok(out)
 }
 
@@ -226,7 +204,10 @@ fn split_halves(
     }
     let half = dirs.len() / 2;
     let (train_dirs, test_dirs) = dirs.split_at(half);
-    let (train, test) = both(read_classes(images, train_dirs.to_vec(), skip_bad, skipped), read_classes(images, test_dirs.to_vec(), skip_bad, skipped))?;
+    let mut problems = Problems::default();
+    let train = read_classes(images, train_dirs.to_vec(), skip_bad, skipped, &mut problems)?;
+    let test = read_classes(images, test_dirs.to_vec(), skip_bad, skipped, &mut problems)?;
+    problems.finish()?;
     Ok((split_from_classes(train)?, split_from_classes(test)?))
 }
 
@@ -329,7 +310,10 @@ fn folder_layout(root: &Path, cfg: &DataOptions, skipped: &mut Vec<Skipped>) -> 
             bail!("test root {} does not exist or is not a folder", test_root.display());
         }
         let test_dirs = class_dirs(test_root)?;
-        let (train, test) = both(read_classes(root, dirs, skip, skipped), read_classes(test_root, test_dirs, skip, skipped))?;
+        let mut problems = Problems::default();
+        let train = read_classes(root, dirs, skip, skipped, &mut problems)?;
+        let test = read_classes(test_root, test_dirs, skip, skipped, &mut problems)?;
+        problems.finish()?;
         if train.is_empty() || test.is_empty() {
             bail!("{} and {} must each hold at least one class folder", root.display(), test_root.display());
         }
@@ -340,7 +324,10 @@ fn folder_layout(root: &Path, cfg: &DataOptions, skipped: &mut Vec<Skipped>) -> 
     }
     let n_test = ((dirs.len() as f64) * cfg.folder_test_share).round().clamp(1.0, (dirs.len() - 1) as f64) as usize;
     let (train_dirs, test_dirs) = dirs.split_at(dirs.len() - n_test);
-    let (train, test) = both(read_classes(root, train_dirs.to_vec(), skip, skipped), read_classes(root, test_dirs.to_vec(), skip, skipped))?;
+    let mut problems = Problems::default();
+    let train = read_classes(root, train_dirs.to_vec(), skip, skipped, &mut problems)?;
+    let test = read_classes(root, test_dirs.to_vec(), skip, skipped, &mut problems)?;
+    problems.finish()?;
     Ok((split_from_classes(train)?, split_from_classes(test)?))
 }
 
