@@ -10,6 +10,22 @@ use std::path::Path;
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
+/// The last step of both transforms: `(pixel / 255 - mean[c]) / std[c]` per channel, with
+/// mean and std given in RGB order, then the channels optionally written in BGR order
+/// (what the original's datasets.py does for BN-Inception).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Output channel order reversed (B, G, R) after normalising.
+    pub bgr: bool,
+}
+
+impl Normalization {
+    /// torchvision's ImageNet statistics, RGB order (the original's ResNet50 input).
+    pub const IMAGENET: Normalization = Normalization { mean: IMAGENET_MEAN, std: IMAGENET_STD, bgr: false };
+}
+
 /// Decodes any supported image to 8-bit RGB (grayscale, alpha, 16-bit and CMYK converted).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read image file", path.display()))?;
@@ -69,11 +85,17 @@ pub enum Mode {
 pub struct Transform {
     pub size: u32,
     pub mode: Mode,
+    pub norm: Normalization,
 }
 
 impl Transform {
+    /// ImageNet normalisation (RGB); see [`Transform::with_normalization`].
     pub fn new(size: usize, mode: Mode) -> Self {
-        Transform { size: size as u32, mode }
+        Transform { size: size as u32, mode, norm: Normalization::IMAGENET }
+    }
+
+    pub fn with_normalization(self, norm: Normalization) -> Self {
+        Transform { norm, ..self }
     }
 
     /// 3 * size * size floats, channel-major.
@@ -102,16 +124,17 @@ impl Transform {
                 imageops::crop_imm(&resized, x, y, self.size, self.size).to_image()
             }
         };
-        to_chw_normalised(&out)
+        to_chw_normalised(&out, &self.norm)
     }
 }
 
-fn to_chw_normalised(img: &RgbImage) -> Vec<f32> {
+fn to_chw_normalised(img: &RgbImage, norm: &Normalization) -> Vec<f32> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut out = vec![0f32; 3 * w * h];
     for (i, px) in img.pixels().enumerate() {
         for c in 0..3 {
-            out[c * w * h + i] = (px[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+            let plane = if norm.bgr { 2 - c } else { c };
+            out[plane * w * h + i] = (px[c] as f32 / 255.0 - norm.mean[c]) / norm.std[c];
         }
     }
     out
