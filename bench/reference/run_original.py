@@ -9,7 +9,8 @@ Patches:
   - main.py's `torch.device('cuda')` -> `torch.device('cpu')` (the one source substitution);
   - `torch.cuda.FloatTensor` -> `torch.FloatTensor`; `nn.Module.cuda()` -> no-op;
   - `pretrainedmodels` (downloads weights) -> torchvision's resnet50 with `fc` renamed
-    `last_linear`, as pretrainedmodels builds it (only `pretrained=None` is supported here);
+    `last_linear`, as pretrainedmodels builds it, and pretrainedmodels' own bninception when
+    the package is installed (only `pretrained=None`: bench/reference/original_stubs.py);
   - `wandb` -> absent (do not pass --wandb_log); faiss-cpu serves the faiss calls;
   - image size: the hard-coded 224 crops (and the 256 resize) scale to --image-size.
 Writes --result: final and per-epoch test Recall@k / NMI / F1 and per-epoch seconds.
@@ -30,35 +31,9 @@ RESULT = os.path.abspath(args.result)
 import torch, torch.nn as nn, torchvision
 if args.threads:
     torch.set_num_threads(args.threads)
-torch.cuda.FloatTensor = torch.FloatTensor
-nn.Module.cuda = lambda self, *a, **k: self
-
-
-# pretrainedmodels stand-in (no download): torchvision's resnet50, fc renamed last_linear.
-def _resnet50(num_classes=1000, pretrained=None):
-    if pretrained is not None:
-        sys.exit('run_original.py: only --not_pretrained is supported (no weight download)')
-    m = torchvision.models.resnet50(weights=None)
-    m.last_linear = m.fc
-    del m.fc
-    return m
-
-
-ptm = types.ModuleType('pretrainedmodels')
-ptm.resnet50 = _resnet50
-ptm.utils = types.ModuleType('pretrainedmodels.utils')
-sys.modules['pretrainedmodels'] = ptm
-sys.modules['pretrainedmodels.utils'] = ptm.utils
-
-# Image size: scale the original's fixed 224 / 256 to --image-size.
-S = args.image_size
-if S != 224:
-    from torchvision import transforms as T
-    _RRC, _Resize, _CC = T.RandomResizedCrop, T.Resize, T.CenterCrop
-    scale = lambda v: max(1, int(round(v * S / 224))) if isinstance(v, int) else v
-    T.RandomResizedCrop = lambda size, *a, **k: _RRC(scale(size), *a, **k)
-    T.Resize = lambda size, *a, **k: _Resize(scale(size), *a, **k)
-    T.CenterCrop = lambda size, *a, **k: _CC(scale(size), *a, **k)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import original_stubs  # noqa: E402  (pretrainedmodels without downloads, image size)
+original_stubs.install(args.image_size)
 
 sys.path.insert(0, ORIG)
 os.chdir(ORIG)  # PADS_utilities chdir()s there on import anyway
