@@ -33,6 +33,7 @@ pub mod config;
 pub mod run;
 // ---- L4 ----
 pub mod inference;
+pub mod original;
 pub mod report;
 pub mod train;
 // ---- L5 ----

@@ -170,6 +170,18 @@ fn run() -> Result<()> {
                 print_metrics(&m, false)?;
             }
         }
+        Command::Import(a) => {
+            let opts = pads::original::import::ImportOptions { folder: a.folder.clone(), out: a.out.clone(), data_root: a.data_root.clone(), overwrite: a.overwrite };
+            let report = pads::original::import::import_run(&opts)?;
+            println!("imported {} into {}:", a.folder.display(), a.out.display());
+            for line in &report.imported {
+                println!("  + {line}");
+            }
+            println!("not imported:");
+            for line in &report.not_imported {
+                println!("  - {line}");
+            }
+        }
         Command::Compare(a) => {
             let out = match a.out {
                 Some(o) => o,

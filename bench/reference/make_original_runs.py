@@ -94,6 +94,7 @@ for name in names:
     torch.save(ckpt, os.path.join(folder, 'checkpoint_Class_legacy.pth.tar'), _use_new_zipfile_serialization=False)
 
     opt = pickle.load(open(os.path.join(folder, 'hypa.pkl'), 'rb'))
+    opt_as_saved = pickle.load(open(os.path.join(folder, 'hypa.pkl'), 'rb'))
     model = netlib.networkselect(opt)
     model.load_state_dict(ckpt['state_dict'])
     opt.source_path = os.path.join(DATA, opt.dataset)
@@ -126,7 +127,17 @@ for name in names:
     slim = dict(ckpt, state_dict=head)
     torch.save(slim, os.path.join(fx, 'checkpoint_slim.pth.tar'))
     torch.save(slim, os.path.join(fx, 'checkpoint_slim_legacy.pth.tar'), _use_new_zipfile_serialization=False)
+    # What Python reads from them, for the reader's tests: the history, the policy, the
+    # distributions.
+    seen = {'progress': {name: {g: {s: [float(x) for x in e['content']] for s, e in segs.items()}
+                                for g, segs in saver.groups.items()} for name, saver in ckpt['progress'].items()},
+            'epoch': int(ckpt['progress']['Train'].groups['epochs']['epochs']['content'][-1]),
+            'aux': None if ckpt['aux'] is None else {k: [list(v.shape), float(v.double().sum())] for k, v in ckpt['aux'].items()},
+            'options': {k: (v if isinstance(v, (bool, int, float, str, list, type(None))) else repr(v)) for k, v in vars(opt_as_saved).items()}}
     if os.path.isfile(os.path.join(folder, 'distr_progression.pkl')):
         shutil.copy(os.path.join(folder, 'distr_progression.pkl'), fx)
+        d = pickle.load(open(os.path.join(folder, 'distr_progression.pkl'), 'rb'))
+        seen['distributions'] = [[float(x) for x in p] for p in d['progression']]
+    json.dump(seen, open(os.path.join(fx, 'python_reads.json'), 'w'), indent=1)
     json.dump(json.load(open(os.path.join(folder, 'original_eval.json'))), open(os.path.join(fx, 'original_eval.json'), 'w'), indent=1)
 print('done:', OUT)

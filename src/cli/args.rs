@@ -48,6 +48,10 @@ pub enum Command {
     /// Did PADS help? One HTML page and a table (best and final rows, overlaid test
     /// curves, each PADS run's distribution and policy) for runs on the same data.
     Compare(CompareArgs),
+    /// Convert a run folder of the original PADS code (hypa.pkl, checkpoint_Class.pth.tar)
+    /// into a pads run folder. (eval, embed, export and search also read such a folder
+    /// directly with --run.)
+    Import(ImportArgs),
     /// Rebuild a sweep's summary from the runs it has.
     Summarize {
         /// The sweep folder.
@@ -305,8 +309,24 @@ pub struct CompareArgs {
 }
 
 #[derive(Args)]
+pub struct ImportArgs {
+    /// The original's run folder (hypa.pkl and checkpoint_Class.pth.tar; only read) [path]
+    pub folder: PathBuf,
+    /// The pads run folder to write [path]
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Folder holding the dataset folder (cub200/, cars196/, ...) on this machine; hypa.pkl
+    /// holds the original machine's path [path; default: that stored path]
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args)]
 pub struct EvalArgs {
-    /// Run folder to evaluate (its config.toml and best checkpoint) [path]
+    /// Run folder to evaluate (its config.toml and best checkpoint), or a run folder of the original code (hypa.pkl, checkpoint_Class.pth.tar; only read) [path]
     #[arg(long)]
     pub run: PathBuf,
     /// Which checkpoint: `best` (the epoch the run's --select-on rule chose) or `last`.
@@ -374,7 +394,7 @@ pub struct MetricsArgs {
 
 #[derive(Args)]
 pub struct EmbedArgs {
-    /// Run folder whose best checkpoint embeds [path]
+    /// Run folder whose best checkpoint embeds, or a run folder of the original code [path]
     #[arg(long)]
     pub run: PathBuf,
     /// A split of the run's dataset: train, val or test (the default when neither --images
@@ -408,7 +428,7 @@ pub struct EmbedArgs {
 
 #[derive(Args)]
 pub struct SearchArgs {
-    /// The run whose model embeds the queries.
+    /// The run whose model embeds the queries (a pads run folder, or the original code's).
     #[arg(long)]
     pub run: PathBuf,
     /// Folder written by `pads embed` with the same run: embeddings.npy + paths.txt.
@@ -437,7 +457,7 @@ pub struct SearchArgs {
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The run folder.
+    /// The run folder (pads', or the original code's).
     #[arg(long)]
     pub run: PathBuf,
     /// Which checkpoint: the best epoch's or the last one.

@@ -15,6 +15,7 @@ mod convert;
 #[cfg(feature = "cli")]
 pub mod help;
 mod layering;
+pub mod namespace;
 pub mod original;
 #[cfg(feature = "cli")]
 pub use layering::origins;

@@ -20,6 +20,14 @@ use std::sync::Arc;
 pub fn evaluate_checkpoint(run_dir: &Path, data_root: Option<&Path>, which: CheckpointChoice, quiet: bool) -> Result<(Metrics, LoadedModel)> {
     let loaded = load_model(run_dir, Some(which), data_root, None)?;
     let cfg = &loaded.cfg;
+    if !cfg.data_root.is_dir() {
+        anyhow::bail!(
+            "the data root {} (stored in {}) does not exist here: pass --data-root DIR, the folder holding {}/",
+            cfg.data_root.display(),
+            run_dir.display(),
+            cfg.dataset.as_str()
+        );
+    }
     let splits = load_splits(cfg)?;
     let now = [crate::run::splits::record("test", &splits.test, &cfg.data_root)];
     for d in crate::run::splits::check(run_dir, &now)? {

@@ -56,6 +56,9 @@ pub fn choose_checkpoint(run: &RunDir, which: Option<CheckpointChoice>) -> Check
 /// `run_config`). Errors: not a run folder, that checkpoint missing (named), a checkpoint
 /// that does not fit the run's config (named), an unavailable device.
 pub fn load_model(run_dir: &Path, which: Option<CheckpointChoice>, data_root: Option<&Path>, device: Option<Device>) -> Result<LoadedModel> {
+    if crate::original::is_original_folder(run_dir) {
+        return load_original(run_dir, which, data_root, device);
+    }
     let run = RunDir::open(run_dir)?;
     let cfg = run_config(&run, data_root)?;
     let device = match device {
@@ -69,4 +72,18 @@ pub fn load_model(run_dir: &Path, which: Option<CheckpointChoice>, data_root: Op
     let (vs, model) = crate::model::empty(&ModelOptions::from(&cfg), device);
     load_into_varstore(&vs, &ck.group("model"), "model").with_context(|| format!("{} does not fit the run's config", checkpoint.display()))?;
     Ok(LoadedModel { cfg, vs, model, device, which, checkpoint, epoch })
+}
+
+/// `load_model` for a run folder of the original code (crate::original): its only
+/// checkpoint, checkpoint_Class.pth.tar, is the best by test Recall@1 (evaluate.py), so
+/// `which` must be best or None. The data root may be absent (only `pads eval` needs it,
+/// and says so); the device is `device`, else the CPU.
+fn load_original(run_dir: &Path, which: Option<CheckpointChoice>, data_root: Option<&Path>, device: Option<Device>) -> Result<LoadedModel> {
+    if which == Some(CheckpointChoice::Last) {
+        anyhow::bail!("{} is a run folder of the original code, which keeps only its best checkpoint (checkpoint_Class.pth.tar, chosen by test Recall@1): leave out --checkpoint last", run_dir.display());
+    }
+    let device = device.unwrap_or(Device::Cpu);
+    let (got, vs, model, ck) = crate::original::load_model(run_dir, data_root, device)?;
+    let checkpoint = run_dir.join(crate::original::CHECKPOINT);
+    Ok(LoadedModel { cfg: got.cfg, vs, model, device, which: CheckpointChoice::Best, checkpoint, epoch: ck.epoch.map(|e| e + 1) })
 }

@@ -88,9 +88,11 @@ pub fn reward_sign(previous: f64, current: f64) -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyRecord {
     pub call: usize,
-    pub epoch: usize,
-    pub iteration: usize,
-    pub reward_metric: f64,
+    /// None where not known: a step imported from the original's distr_progression.pkl,
+    /// which records only the distributions (`pads import`).
+    pub epoch: Option<usize>,
+    pub iteration: Option<usize>,
+    pub reward_metric: Option<f64>,
     pub reward: Option<f64>,
     pub advantage: Option<f64>,
     pub policy_loss: Option<f64>,
@@ -317,9 +319,9 @@ impl Agent {
         let s_t = Self::state_tensor(&state);
         let mut record = PolicyRecord {
             call: self.call_count,
-            epoch,
-            iteration,
-            reward_metric,
+            epoch: Some(epoch),
+            iteration: Some(iteration),
+            reward_metric: Some(reward_metric),
             reward: None,
             advantage: None,
             policy_loss: None,

@@ -168,7 +168,7 @@ pub fn policy_curves(path: &Path, records: &[crate::policy::agent::PolicyRecord]
     root.fill(&WHITE).map_err(err)?;
     let panels = root.split_evenly((3, 1));
     let x = |r: &crate::policy::agent::PolicyRecord| r.call as f64 + 1.0;
-    let metric: Vec<(f64, f64)> = records.iter().map(|r| (x(r), r.reward_metric)).collect();
+    let metric: Vec<(f64, f64)> = records.iter().filter_map(|r| r.reward_metric.map(|m| (x(r), m))).collect();
     draw_lines(&panels[0], &format!("reward metric: {metric_label}"), "policy update", "value", &[(metric_label.to_string(), metric)], false)?;
     let rewards: Vec<(f64, f64)> = records.iter().filter_map(|r| r.reward.map(|v| (x(r), v))).collect();
     let running: Vec<(f64, f64)> = rewards

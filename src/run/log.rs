@@ -230,7 +230,9 @@ impl RunLog {
     /// distribution as a histogram (all at `step`), and a line of pads_progression.jsonl.
     pub fn policy_step(&mut self, step: i64, val: &[(String, f64)], record: &PolicyRecord, dist: Option<&Distribution>) -> Result<()> {
         let mut scalars = val.to_vec();
-        scalars.push(("reward_metric".into(), record.reward_metric));
+        if let Some(m) = record.reward_metric {
+            scalars.push(("reward_metric".into(), m));
+        }
         self.scalars("val", step, &scalars)?;
         let mut pads_scalars = Vec::new();
         for (name, v) in [("reward", record.reward), ("advantage", record.advantage), ("policy_loss", record.policy_loss), ("value_loss", record.value_loss)] {

@@ -1,0 +1,118 @@
+//! `pads import`: an original run folder (mod.rs) written out as a pads run folder, as far
+//! as it holds: config.toml (from hypa.pkl), checkpoint_best (the network, and the policy of
+//! a learned-sampler run), metrics.csv (the checkpoint's history), pads_progression.jsonl
+//! (distr_progression.pkl). The original folder is only read.
+use super::{history, OriginalRun, DISTRIBUTIONS};
+use crate::model::torchfile::read_torch_file;
+use crate::run::checkpoint::{varstore_tensors, Checkpoint};
+use crate::run::RunDir;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+/// What `import_run` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The original run folder (hypa.pkl, checkpoint_Class.pth.tar, ...).
+    pub folder: PathBuf,
+    /// The pads run folder to write.
+    pub out: PathBuf,
+    /// Where the dataset folder is on this machine (None: the stored path).
+    pub data_root: Option<PathBuf>,
+    /// Replace a run already in `out`.
+    pub overwrite: bool,
+}
+
+/// What was imported and what not, one line each, for the user.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub imported: Vec<String>,
+    pub not_imported: Vec<String>,
+}
+
+/// Writes the pads run folder `opts.out` from the original folder `opts.folder`.
+///
+/// Errors: `out` is the original folder or inside it; `out` holds a run and `overwrite` is
+/// off; the original's hypa.pkl or checkpoint unreadable or not fitting each other (named).
+/// Parts the original folder lacks (history, distributions) are reported, not errors.
+pub fn import_run(opts: &ImportOptions) -> Result<ImportReport> {
+    let src = std::path::absolute(&opts.folder).unwrap_or_else(|_| opts.folder.clone());
+    let out = std::path::absolute(&opts.out).unwrap_or_else(|_| opts.out.clone());
+    if out.starts_with(&src) {
+        bail!("--out {} is inside the original folder {}: pads never writes into it; choose another --out", opts.out.display(), opts.folder.display());
+    }
+    let run = OriginalRun::open(&opts.folder)?;
+    crate::run::folder::check_new_run_folder(&out, opts.overwrite)?;
+    let (got, vs, _model, ck) = super::load_model(&opts.folder, opts.data_root.as_deref(), tch::Device::Cpu)?;
+    let mut report = ImportReport::default();
+    if opts.overwrite {
+        crate::run::folder::clear_run_folder(&out)?;
+    }
+    let dir = RunDir::create(&out)?;
+    let cfg = got.cfg;
+
+    let header = format!(
+        "# Imported by `pads import` from the original code's run folder {}\n# (options from {}; the network from {}).\n",
+        src.display(),
+        super::HYPA,
+        super::CHECKPOINT
+    );
+    crate::util::write_atomic(&dir.config(), (header + &cfg.to_toml()).as_bytes())?;
+    report.imported.push(format!("config.toml: {} of the original's options ({})", got.carried.len(), got.carried.join(", ")));
+    for (name, why) in &got.not_carried {
+        report.not_imported.push(format!("option {name}: {why}"));
+    }
+    if !got.data_root_found {
+        report.not_imported.push(format!(
+            "the data root {} (from hypa.pkl's source_path) does not exist here: pass --data-root DIR (the folder holding {}/) to pads import or pads eval",
+            cfg.data_root.display(),
+            cfg.dataset.as_str()
+        ));
+    }
+
+    let epoch = ck.epoch.map(|e| e + 1);
+    let state = serde_json::json!({
+        "imported_from": src.display().to_string(),
+        "epoch": epoch,
+    });
+    let mut checkpoint = Checkpoint::new(state);
+    checkpoint.add_group("model", varstore_tensors(&vs));
+    let epoch_text = epoch.map(|e| format!(" (epoch {e}, pads' count from 1)")).unwrap_or_default();
+    report.imported.push(format!("checkpoint_best.safetensors: the network{epoch_text}, from the original's best test Recall@1"));
+    match &ck.policy {
+        Some(policy) => {
+            checkpoint.add_group(crate::policy::agent::GROUP_POLICY, policy.iter().map(|(k, v)| (k.clone(), v.shallow_clone())));
+            report.imported.push(format!("the PADS policy ({} tensors, from the checkpoint's 'aux')", policy.len()));
+        }
+        None => report.not_imported.push("no policy: the run used a fixed sampler ('aux' is None)".into()),
+    }
+    report.not_imported.push("optimiser states, margin-loss betas, random generator states: the original does not save them, so the run cannot be resumed".into());
+    checkpoint.save(&dir.best_checkpoint())?;
+
+    match &ck.progress {
+        Ok(progress) => {
+            let table = progress.metrics_table(crate::run::log::metrics_header(&cfg))?;
+            dir.write_table(&dir.metrics_csv(), &table)?;
+            report.imported.push(format!(
+                "metrics.csv: {} epoch(s) of test metrics, the history the checkpoint holds (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them); map@r, lr, beta_mean, policy_updates and policy gradients are empty: the original does not log them per epoch",
+                table.rows.len()
+            ));
+        }
+        Err(why) => report.not_imported.push(format!("metrics.csv: the checkpoint's history is not readable: {why}")),
+    }
+
+    let distr = run.root.join(DISTRIBUTIONS);
+    if distr.is_file() {
+        let file = read_torch_file(&distr)?;
+        let records = history::progression_records(&file.root).with_context(|| distr.display().to_string())?;
+        let mut text = String::new();
+        for r in &records {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        crate::util::write_atomic(&dir.progression(), text.as_bytes())?;
+        report.imported.push(format!("pads_progression.jsonl: {} sampling distributions from {DISTRIBUTIONS} (no epochs, rewards or actions: the file has none)", records.len()));
+    } else if ck.policy.is_some() {
+        report.not_imported.push(format!("{DISTRIBUTIONS} is absent: no distribution history"));
+    }
+    Ok(report)
+}
