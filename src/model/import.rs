@@ -1,28 +1,90 @@
-//! Loading torchvision ImageNet weights (.safetensors or .pth) into the ResNet50.
-//! The classifier `fc.*` and BatchNorm `num_batches_tracked` counters are ignored; the head
-//! `last_linear.*` is loaded when the file has it; any other mismatch is an error listing keys.
+//! Loading weights into a network: torchvision's ImageNet files (.safetensors or .pth), or a
+//! checkpoint of the original PADS code (`checkpoint_Class.pth.tar`, either torch.save
+//! format), names normalised by `normalize_names`. The classifier `fc.*` and BatchNorm
+//! `num_batches_tracked` counters are ignored; the head `last_linear.*` (the original's
+//! trained embedding head) is loaded when the file has it with the model's shape, and
+//! announced and left random when its size differs from --embed-dim; any other mismatch is
+//! an error listing keys.
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap};
+use super::torchfile::Format;
+use std::io::Read;
 use std::path::Path;
 use tch::{nn, Tensor};
 
+/// The tensors of a weights file, names normalised (`normalize_names`). The format is told
+/// by content, not by extension: safetensors (a `.safetensors` file, or a JSON header after
+/// an 8-byte length), or torch.save in either format (`.pth`, `.pt`, `.bin`, the original
+/// code's `.pth.tar`, `.ckpt`, any name), a state dict or a checkpoint holding one
+/// (`pth::CONTAINER_KEYS`). Errors name the file and what was expected.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.is_file() {
         bail!("weights file {} does not exist", path.display());
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let tensors = match ext.as_str() {
-        "safetensors" => Tensor::read_safetensors(path)
-            .with_context(|| format!("{}: not a readable safetensors file", path.display()))?,
-        "pth" | "pt" | "bin" => super::pth::read_pth(path).with_context(|| {
-            format!(
-                "{}: not a readable PyTorch state dict (expected torch.save(model.state_dict()))",
-                path.display()
-            )
-        })?,
-        _ => bail!("weights file {}: expected a .safetensors or .pth file", path.display()),
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(512).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let torch = matches!(super::torchfile::sniff(&head), Ok(Format::Zip | Format::Legacy));
+    let safetensors = ext == "safetensors" || (head.len() > 8 && head[8] == b'{' && !torch);
+    let tensors = if safetensors {
+        Tensor::read_safetensors(path).with_context(|| format!("{}: not a readable safetensors file", path.display()))?
+    } else if torch {
+        super::pth::read_pth(path).with_context(|| {
+            format!("{}: not a readable PyTorch state dict (expected torch.save(model.state_dict()) or a checkpoint holding one)", path.display())
+        })?
+    } else {
+        bail!(
+            "weights file {}: expected a .safetensors or .pth file (torch.save, zip or pre-1.6 format; .pth.tar and .ckpt too), found neither by its content",
+            path.display()
+        )
     };
-    Ok(strip_data_parallel(path, tensors.into_iter().collect()))
+    normalize_names(path, tensors.into_iter().collect())
+}
+
+/// Names as pads' models spell them, from the spellings other code saves them under, each
+/// change announced: the `module.` prefix of `torch.nn.DataParallel`; the original PADS
+/// code's ResNet50 wrapper (netlib.py `NetworkSuperClass_ResNet50`), whose state dict holds
+/// the backbone under `model.` and every block a second time as `layer_blocks.N.*`
+/// (`self.layer_blocks = nn.ModuleList([model.layer1, ...])`): each such duplicate is
+/// checked equal to its `layer{N+1}.*` twin and dropped, then the `model.` prefix removed.
+/// Errors: a duplicate that differs from its twin (naming both keys).
+pub fn normalize_names(path: &Path, tensors: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+    let mut tensors = strip_data_parallel(path, tensors);
+    let mut dropped = 0;
+    let dups: Vec<String> = tensors.keys().filter(|k| !layer_block_twins(k).is_empty()).cloned().collect();
+    for key in dups {
+        let Some(twin) = layer_block_twins(&key).into_iter().find(|t| tensors.contains_key(t)) else { continue };
+        let t = &tensors[&twin];
+        let d = &tensors[&key];
+        if d.size() != t.size() || d.kind() != t.kind() || !d.equal(t) {
+            bail!("{}: {key} differs from its twin {twin} (the original code lists each ResNet block twice; both must hold the same tensor)", path.display());
+        }
+        tensors.remove(&key);
+        dropped += 1;
+    }
+    if dropped > 0 {
+        tracing::warn!("{}: {dropped} `layer_blocks.*` entries (the original code lists each ResNet block twice) equal their `layerN.*` twins; dropped", path.display());
+    }
+    if !tensors.is_empty() && tensors.keys().all(|k| k.starts_with("model.")) {
+        tracing::warn!("{}: every name starts with `model.` (the original code wraps its backbone as `self.model`); the prefix is removed", path.display());
+        tensors = tensors.into_iter().map(|(k, v)| (k["model.".len()..].to_string(), v)).collect();
+    }
+    Ok(tensors)
+}
+
+/// The names a key `[model.]layer_blocks.N.REST` may duplicate: `model.layer{N+1}.REST`
+/// (netlib.py: `layer_blocks` sits beside `model`, its twin inside it), then
+/// `[model.]layer{N+1}.REST`. Empty for any other key.
+fn layer_block_twins(key: &str) -> Vec<String> {
+    let (prefix, rest) = match key.strip_prefix("model.") {
+        Some(r) => ("model.", r),
+        None => ("", key),
+    };
+    let Some((n, tail)) = rest.strip_prefix("layer_blocks.").and_then(|r| r.split_once('.')) else { return Vec::new() };
+    let Ok(n) = n.parse::<usize>() else { return Vec::new() };
+    vec![format!("model.layer{}.{tail}", n + 1), format!("{prefix}layer{}.{tail}", n + 1)]
 }
 
 /// Names saved from a `torch.nn.DataParallel` / DistributedDataParallel model carry a
@@ -71,6 +133,16 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
     tch::no_grad(|| -> Result<()> {
         for (name, var) in vars.iter() {
             if let Some(src) = file.get(name) {
+                if name.starts_with("last_linear.") && src.size() != var.size() {
+                    // A trained embedding head (the original's checkpoints) of another size.
+                    tracing::warn!(
+                        "{}: {name} has shape {:?}, the model's head {:?} (--embed-dim): the file's head is not loaded, the head starts from random weights",
+                        path.display(),
+                        src.size(),
+                        var.size()
+                    );
+                    continue;
+                }
                 if src.size() != var.size() {
                     bail!("{}: {name} has shape {:?}, the model expects {:?}", path.display(), src.size(), var.size());
                 }

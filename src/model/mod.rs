@@ -4,8 +4,8 @@
 //! while its weight and bias are trained (`forward_t(.., false)`).
 pub mod embed;
 pub mod import;
-mod pickle;
 pub mod pth;
+pub mod torchfile;
 
 use crate::ops::{l2_normalize, torch_linear};
 use crate::options::Arch;
