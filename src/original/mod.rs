@@ -96,7 +96,7 @@ impl OriginalRun {
         let file = read_torch_file(&path)?;
         let ctx = || path.display().to_string();
         let state = file.req("state_dict")?;
-        let model = original_state_dict(tensors_of(state).with_context(ctx)?, &path)?;
+        let model = crate::model::import::normalize_names(&path, tensors_of(state).with_context(ctx)?.into_iter().collect())?;
         let policy = match file.get("aux")? {
             None | Some(Value::None) => None,
             Some(v) => Some(policy_names(tensors_of(v).with_context(|| format!("{}: 'aux' (the policy)", path.display()))?)),
@@ -168,24 +168,36 @@ pub fn load_model(dir: &Path, data_root: Option<&Path>, device: Device) -> Resul
     let (vs, model) = crate::model::empty(&ModelOptions::from(&got.cfg), device);
     let mut tensors = ck.model.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect::<HashMap<_, _>>();
     tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
-    crate::ops::load_into_varstore(&vs, &tensors, "model").with_context(|| format!("{} does not fit the options in {}", run.checkpoint_path().map(|p| p.display().to_string()).unwrap_or_default(), run.hypa().display()))?;
+    let ck_path = run.checkpoint_path()?;
+    let mut missing: Vec<String> = vs.variables().into_keys().filter(|k| !tensors.contains_key(k)).collect();
+    if !missing.is_empty() {
+        missing.sort();
+        bail!(
+            "{}: lacks {} of the {} tensors the network of {} needs ({} {}, embed_dim {}), e.g. {}",
+            ck_path.display(),
+            missing.len(),
+            vs.variables().len(),
+            run.hypa().display(),
+            got.cfg.arch.as_str(),
+            got.cfg.dataset.as_str(),
+            got.cfg.embed_dim,
+            missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let vars = vs.variables();
+    let mut unexpected: Vec<&String> = tensors.keys().filter(|k| !vars.contains_key(*k)).collect();
+    if !unexpected.is_empty() {
+        unexpected.sort();
+        bail!(
+            "{}: holds {} tensor(s) the {} network of {} does not have, e.g. {}",
+            ck_path.display(),
+            unexpected.len(),
+            got.cfg.arch.as_str(),
+            run.hypa().display(),
+            unexpected.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    crate::ops::load_into_varstore(&vs, &tensors, "model").with_context(|| format!("{} does not fit the options in {}", ck_path.display(), run.hypa().display()))?;
     Ok((got, vs, model, ck))
 }
 
-/// TEMPORARY until the --pretrained reader lands: `model.` removed, `layer_blocks.N` checked
-/// equal to `layer{N+1}` and dropped.
-fn original_state_dict(tensors: Vec<(String, Tensor)>, path: &Path) -> Result<HashMap<String, Tensor>> {
-    let mut out: HashMap<String, Tensor> = tensors.into_iter().map(|(k, v)| (k.strip_prefix("model.").map(str::to_string).unwrap_or(k), v)).collect();
-    let dups: Vec<String> = out.keys().filter(|k| k.starts_with("layer_blocks.")).cloned().collect();
-    for k in dups {
-        let rest = &k["layer_blocks.".len()..];
-        let (i, field) = rest.split_once('.').unwrap_or((rest, ""));
-        let twin = format!("layer{}.{field}", i.parse::<usize>().unwrap_or(99) + 1);
-        let dup = out.remove(&k).unwrap();
-        match out.get(&twin) {
-            Some(t) if t.size() == dup.size() && t.equal(&dup) => {}
-            _ => bail!("{}: {k} differs from {twin}", path.display()),
-        }
-    }
-    Ok(out)
-}
