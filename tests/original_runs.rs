@@ -163,3 +163,19 @@ fn import_refuses_to_write_into_the_original_folder() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("never writes into it"));
 }
+
+#[test]
+fn the_originals_csv_logs_hold_the_whole_history() {
+    let p = Progress::from_csv_logs(&fixture("CUB_PADS").join("CSV_Logs")).unwrap();
+    // Two epochs trained and evaluated; the checkpoint's copy stops before the last.
+    assert_eq!(p.values("Test", "Epochs", "Epochs").unwrap(), &[0.0, 1.0]);
+    assert_eq!(p.values("Train", "epochs", "epochs").unwrap(), &[0.0, 1.0]);
+    let seen = &python_reads("CUB_PADS")["progress"]["Test"]["Class_Recall"]["Recall @ 1"];
+    assert_eq!(p.values("Test", "Class_Recall", "Recall @ 1").unwrap()[0], seen[0].as_f64().unwrap());
+    assert_eq!(p.values("Model Grad", "L2", "Grad L2").unwrap().len(), 2);
+    assert!(p.values("RL-Policy", "Gradient L2", "Gradient L2").is_some());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Data_Test_Class_NMI.csv"), "NMI\n0.5\nx\n").unwrap();
+    let err = format!("{:#}", Progress::from_csv_logs(dir.path()).unwrap_err());
+    assert!(err.contains("Data_Test_Class_NMI.csv line 3") && err.contains("\"x\""), "{err}");
+}

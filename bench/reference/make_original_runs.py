@@ -139,5 +139,8 @@ for name in names:
         d = pickle.load(open(os.path.join(folder, 'distr_progression.pkl'), 'rb'))
         seen['distributions'] = [[float(x) for x in p] for p in d['progression']]
     json.dump(seen, open(os.path.join(fx, 'python_reads.json'), 'w'), indent=1)
+    if os.path.isdir(os.path.join(fx, 'CSV_Logs')):
+        shutil.rmtree(os.path.join(fx, 'CSV_Logs'))
+    shutil.copytree(os.path.join(folder, 'CSV_Logs'), os.path.join(fx, 'CSV_Logs'))
     json.dump(json.load(open(os.path.join(folder, 'original_eval.json'))), open(os.path.join(fx, 'original_eval.json'), 'w'), indent=1)
 print('done:', OUT)

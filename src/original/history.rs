@@ -40,6 +40,42 @@ impl Progress {
         Ok(Progress(out))
     }
 
+    /// The original's own CSV logs (`CSV_Logs/Data_<sub-logger>_<group>.csv`, written by
+    /// auxiliaries.CSV_Writer after every epoch: a header of segment names, then one row per
+    /// log call), the whole run's history. Sub-loggers are main.py's: Train, Test, Val,
+    /// Model Grad, RL-Policy, RL-Policy Grad. Errors name the file and line.
+    pub fn from_csv_logs(dir: &std::path::Path) -> Result<Self> {
+        const SUB_LOGGERS: [&str; 6] = ["RL-Policy Grad", "RL-Policy", "Model Grad", "Train", "Test", "Val"];
+        let mut out: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<f64>>>> = BTreeMap::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_prefix("Data_").and_then(|n| n.strip_suffix(".csv")) else { continue };
+            let Some((sub, group)) = SUB_LOGGERS.iter().find_map(|s| stem.strip_prefix(s).and_then(|g| g.strip_prefix('_')).map(|g| (*s, g))) else { continue };
+            let path = entry.path();
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+            let mut columns: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
+            for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
+                let cells: Vec<&str> = line.split(',').collect();
+                if cells.len() != header.len() {
+                    anyhow::bail!("{} line {}: {} values, the header names {}", path.display(), n + 2, cells.len(), header.len());
+                }
+                for (c, cell) in cells.iter().enumerate() {
+                    let v = cell.trim().parse::<f64>().with_context(|| format!("{} line {}: {cell:?} is not a number", path.display(), n + 2))?;
+                    columns[c].push(v);
+                }
+            }
+            let segments = out.entry(sub.to_string()).or_default().entry(group.to_string()).or_default();
+            for (h, col) in header.iter().zip(columns) {
+                segments.insert(h.to_string(), col);
+            }
+        }
+        Ok(Progress(out))
+    }
+
     /// The values of `sub_logger` / `group` / `segment`, if logged.
     pub fn values(&self, sub_logger: &str, group: &str, segment: &str) -> Option<&[f64]> {
         self.0.get(sub_logger)?.get(group)?.get(segment).map(Vec::as_slice)

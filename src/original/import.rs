@@ -88,16 +88,30 @@ pub fn import_run(opts: &ImportOptions) -> Result<ImportReport> {
     report.not_imported.push("optimiser states, margin-loss betas, random generator states: the original does not save them, so the run cannot be resumed".into());
     checkpoint.save(&dir.best_checkpoint())?;
 
-    match &ck.progress {
+    // The original's CSV logs hold the whole run; the checkpoint's history stops before
+    // the best epoch's metrics. Released folders have only the checkpoint.
+    let csv_logs = run.root.join("CSV_Logs");
+    let from_csv = csv_logs.is_dir().then(|| history::Progress::from_csv_logs(&csv_logs));
+    let (progress, source) = match (from_csv, &ck.progress) {
+        (Some(Ok(p)), _) => (Ok(p), "the original's CSV_Logs/ (the whole run)"),
+        (Some(Err(e)), Ok(p)) => {
+            report.not_imported.push(format!("CSV_Logs/ not readable ({e:#}); the checkpoint's history is used"));
+            (Ok(p.clone()), "the checkpoint's history (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them)")
+        }
+        (None, Ok(p)) => (Ok(p.clone()), "the checkpoint's history (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them)"),
+        (Some(Err(e)), Err(_)) => (Err(format!("{e:#}")), ""),
+        (None, Err(e)) => (Err(e.clone()), ""),
+    };
+    match progress {
         Ok(progress) => {
             let table = progress.metrics_table(crate::run::log::metrics_header(&cfg))?;
             dir.write_table(&dir.metrics_csv(), &table)?;
             report.imported.push(format!(
-                "metrics.csv: {} epoch(s) of test metrics, the history the checkpoint holds (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them); map@r, lr, beta_mean, policy_updates and policy gradients are empty: the original does not log them per epoch",
+                "metrics.csv: {} epoch(s) of test metrics from {source}; map@r, lr, beta_mean, policy_updates and policy gradients are empty: the original does not log them per epoch",
                 table.rows.len()
             ));
         }
-        Err(why) => report.not_imported.push(format!("metrics.csv: the checkpoint's history is not readable: {why}")),
+        Err(why) => report.not_imported.push(format!("metrics.csv: no readable history: {why}")),
     }
 
     let distr = run.root.join(DISTRIBUTIONS);
