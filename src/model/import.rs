@@ -1,6 +1,9 @@
-//! Loading torchvision ImageNet weights (.safetensors or .pth) into the ResNet50.
+//! Loading ImageNet weights (.safetensors or .pth) into the ResNet50 (torchvision's names) or
+//! BN-Inception (pretrainedmodels' names).
 //! The classifier `fc.*` and BatchNorm `num_batches_tracked` counters are ignored; the head
-//! `last_linear.*` is loaded when the file has it; any other mismatch is an error listing keys.
+//! `last_linear.*` is loaded when its shape fits the model's head, and dropped with a warning
+//! when not (pretrainedmodels' 1000-way ImageNet classifier is its `last_linear`); any other
+//! mismatch is an error listing keys.
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -51,8 +54,13 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
         let hint = if given.is_empty() {
             "\n  hint: the file holds no tensors besides ignored ones (fc.*, num_batches_tracked)".to_string()
         } else if missing.len() == expected.len() {
+            let names = if vars.contains_key("conv1_7x7_s2.weight") {
+                "pretrainedmodels BN-Inception names like \"conv1_7x7_s2.weight\", \"inception_3a_1x1_bn.running_mean\""
+            } else {
+                "torchvision ResNet50 names like \"conv1.weight\", \"layer1.0.conv1.weight\""
+            };
             format!(
-                "\n  hint: no name matches; the file's names look like {:?}, the model expects torchvision ResNet50 names like \"conv1.weight\", \"layer1.0.conv1.weight\" (a checkpoint may wrap them under a prefix)",
+                "\n  hint: no name matches; the file's names look like {:?}, the model expects {names} (a checkpoint may wrap them under a prefix)",
                 given.iter().take(3).collect::<Vec<_>>()
             )
         } else {
@@ -68,9 +76,14 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
         );
     }
     let mut copied = 0;
+    let mut dropped_head = Vec::new();
     tch::no_grad(|| -> Result<()> {
         for (name, var) in vars.iter() {
             if let Some(src) = file.get(name) {
+                if name.starts_with("last_linear.") && src.size() != var.size() {
+                    dropped_head.push(format!("{name} {:?} (the model's {:?})", src.size(), var.size()));
+                    continue;
+                }
                 if src.size() != var.size() {
                     bail!("{}: {name} has shape {:?}, the model expects {:?}", path.display(), src.size(), var.size());
                 }
@@ -81,5 +94,13 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
         }
         Ok(())
     })?;
+    if !dropped_head.is_empty() {
+        dropped_head.sort();
+        tracing::warn!(
+            "{}: its head does not fit the embedding head and is not loaded: {}; the head last_linear starts from random weights, as the original replaces the ImageNet classifier",
+            path.display(),
+            dropped_head.join(", ")
+        );
+    }
     Ok(copied)
 }
