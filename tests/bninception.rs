@@ -131,10 +131,16 @@ fn trains_from_the_imagenet_format_file_with_batchnorm_in_train_mode() {
     let (ok, _, err) = pads(&args);
     assert!(!ok && err.contains("--image-size 80") && err.contains("70 or 95"), "{err}");
     assert!(!run.exists());
-    let mut args = vec!["train", "--out", run_s, "--image-size", "64", "--bs", "8", "--samples-per-class", "2", "--embed-dim", "16"];
-    args.extend(common);
-    args.extend(["--n-epochs", "1", "--num-workers", "1", "--device", "cpu", "--sampling", "distance", "--quiet"]);
-    let (ok, out, err) = pads(&args);
+    let train_args = |out: &'static str, extra: &[&'static str]| {
+        let dir = tmp.path().join(out);
+        let mut args: Vec<String> = ["train", "--out", dir.to_str().unwrap(), "--image-size", "64", "--bs", "8", "--samples-per-class", "2", "--embed-dim", "16"].map(String::from).to_vec();
+        args.extend(common.map(String::from));
+        args.extend(["--n-epochs", "2", "--num-workers", "1", "--device", "cpu", "--sampling", "distance", "--quiet"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run_args = |args: Vec<String>| pads(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (ok, out, err) = run_args(train_args("run", &[]));
     assert!(ok, "{out}\n{err}");
     // The file's 1000-way last_linear is announced and not loaded.
     assert!(err.contains("last_linear.weight [1000, 1024]") && err.contains("not loaded"), "{err}");
@@ -154,6 +160,17 @@ fn trains_from_the_imagenet_format_file_with_batchnorm_in_train_mode() {
         assert!(max_abs(&ck[name], &file[name]) > 1e-6, "{name} unchanged by training");
     }
     assert!(ck["last_linear.weight"].size() == [16, 1024]);
+    // Stopped after epoch 1 and resumed: the running statistics come back from the
+    // checkpoint, and the run ends where the uninterrupted one did, bit for bit.
+    let (ok, out, err) = run_args(train_args("stopped", &["--stop-after-epoch", "1"]));
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = pads(&["train", "--resume", tmp.path().join("stopped").to_str().unwrap(), "--quiet"]);
+    assert!(ok, "{out}\n{err}");
+    let resumed = Checkpoint::load(&tmp.path().join("stopped/checkpoint_last.safetensors")).unwrap().group("model");
+    assert_eq!(resumed.len(), ck.len());
+    for (name, t) in &ck {
+        assert!(t.equal(&resumed[name]), "{name} differs after stop + resume");
+    }
     // Evaluation and embedding use the running statistics: twice the same numbers.
     let emb = |dir: &Path| {
         let (ok, out, err) = pads(&["embed", "--run", run_s, "--images", data.join("synthetic/images").to_str().unwrap(), "--out", dir.to_str().unwrap()]);
@@ -163,4 +180,30 @@ fn trains_from_the_imagenet_format_file_with_batchnorm_in_train_mode() {
     let (a, b) = (emb(&tmp.path().join("e1")), emb(&tmp.path().join("e2")));
     assert!(a.equal(&b) && bool::try_from(a.isfinite().all()).unwrap());
     assert_eq!(a.size(), [48, 16]);
+}
+
+/// Under --amp bf16 the backbone runs in bfloat16 while BatchNorm's parameters and running
+/// statistics stay float32 and are still updated in training mode; evaluation mode leaves
+/// them alone. Close to the float32 network.
+#[test]
+fn bf16_backbone_keeps_float32_batchnorm_and_updates_it_in_training() {
+    tch::manual_seed(3);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut model = EmbeddingNet::new(&vs.root(), Arch::Bninception, 16);
+    let x = Tensor::randn([4, 3, 32, 32], (tch::Kind::Float, Device::Cpu)) * 50.0;
+    let full = tch::no_grad(|| model.forward(&x));
+    model.amp_bf16 = true;
+    let mean = || vs.variables()["inception_4c_1x1_bn.running_mean"].copy();
+    let before = mean();
+    let mixed = tch::no_grad(|| model.forward(&x));
+    assert!(mean().equal(&before), "evaluation mode must not touch the running statistics");
+    let d = max_abs(&mixed, &full);
+    assert!(d > 0.0 && d < 0.05, "bf16 vs f32 embedding difference {d}");
+    let out = model.forward_t(&x, true);
+    assert_eq!(out.kind(), tch::Kind::Float);
+    assert_eq!(mean().kind(), tch::Kind::Float);
+    assert!(max_abs(&mean(), &before) > 0.0, "training mode updates the running statistics");
+    out.sum(tch::Kind::Float).backward();
+    let g = vs.variables()["inception_4c_1x1_bn.weight"].grad();
+    assert!(g.defined() && g.kind() == tch::Kind::Float);
 }

@@ -4,7 +4,7 @@
 //!   mode). Input float32 `[N, 3, H, W]`, normalised as the arch was trained (ImageNet RGB;
 //!   BN-Inception: the original's mean and std, then BGR; see `preprocess.json`); output the
 //!   L2-normalised `[N, D]` embeddings, the same numbers `pads embed` writes.
-//! - `model.safetensors` (ResNet50 only): the weights under torchvision's `resnet50` key
+//! - `model.safetensors` (ResNet50; BN-Inception below): the weights under torchvision's `resnet50` key
 //!   names, the head as `fc.weight` `[D, 2048]` / `fc.bias` `[D]` (pads' `last_linear`), for
 //!   `torchvision.models.resnet50()` with `fc = nn.Linear(2048, D)`, evaluated in `eval()`
 //!   mode and followed by L2 normalisation. BatchNorm appears unfolded, as torchvision
