@@ -4,7 +4,7 @@
 use crate::config::RunConfig;
 use crate::options::{Arch, LossKind, Sampling};
 use crate::data::loader::{spawn_loader, ImageStore};
-use crate::data::transform::{Mode, Transform};
+use crate::data::transform::{Mode, Normalization, Transform};
 use crate::miners::build_miner;
 use crate::model::EmbeddingNet;
 use crate::optim::Adam;
@@ -50,7 +50,7 @@ pub fn train_step_server(arch: Arch, image_size: usize, bs: usize, sampling: Sam
     let profile = std::env::var_os("PADS_BENCH_PROFILE").is_some();
     let step = |miner: &mut Box<dyn crate::miners::Miner>, rng: &mut ChaCha8Rng, opt: &mut Adam, opt_beta: &mut Adam| {
         let t0 = Instant::now();
-        let emb = model.forward(&x);
+        let emb = model.forward_t(&x, true);
         let t_fwd = t0.elapsed().as_secs_f64();
         let t = miner.mine(&emb, &labels, rng);
         let loss = match cfg.loss {
@@ -132,12 +132,12 @@ pub fn loader(cfg: &RunConfig, threads: &[usize], batches: usize) -> Result<serd
     let mut out = serde_json::Map::new();
     for &t in threads {
         // Warm the page cache once, then time.
-        for b in spawn_loader(store.clone(), plan[..1].to_vec(), Transform::new(cfg.image_size, Mode::Train), 0, t, 2) {
+        for b in spawn_loader(store.clone(), plan[..1].to_vec(), Transform::new(cfg.image_size, Mode::Train).with_normalization(Normalization::for_arch(cfg.arch)), 0, t, 2) {
             b?;
         }
         let t0 = Instant::now();
         let mut images = 0;
-        for b in spawn_loader(store.clone(), plan.clone(), Transform::new(cfg.image_size, Mode::Train), 0, t, 4) {
+        for b in spawn_loader(store.clone(), plan.clone(), Transform::new(cfg.image_size, Mode::Train).with_normalization(Normalization::for_arch(cfg.arch)), 0, t, 4) {
             images += b?.labels.len();
         }
         out.insert(t.to_string(), serde_json::json!(images as f64 / t0.elapsed().as_secs_f64()));

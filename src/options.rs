@@ -52,6 +52,7 @@ pub enum DatasetKind {
 pub enum Arch {
     Resnet50,
     Small,
+    Bninception,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +200,7 @@ pub enum Preset {
 
 
 value_names!(DatasetKind { Cub200 => "cub200", Cars196 => "cars196", OnlineProducts => "online_products", Folder => "folder", Synthetic => "synthetic", InShop => "in_shop" });
-value_names!(Arch { Resnet50 => "resnet50", Small => "small" });
+value_names!(Arch { Resnet50 => "resnet50", Small => "small", Bninception => "bninception" });
 value_names!(Amp { Off => "off", Bf16 => "bf16" });
 value_names!(LossKind { Margin => "margin", Triplet => "triplet" });
 value_names!(Sampling { Random => "random", Semihard => "semihard", Softhard => "softhard", Distance => "distance", Pads => "pads" });

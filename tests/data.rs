@@ -368,6 +368,35 @@ fn transforms_have_the_right_shape_and_range() {
     assert!(out[0] < 0.0 && out[31] > 0.0);
 }
 
+/// BN-Inception's input as the original's datasets.py makes it (ToTensor, Normalize with
+/// mean [0.502, 0.4588, 0.4078] and std 0.0039, channels reversed), worked by hand on one
+/// pixel (R, G, B) = (255, 0, 128).
+#[test]
+fn bninception_normalisation_is_the_originals_in_bgr_order() {
+    use pads::data::transform::Normalization;
+    use rand::SeedableRng;
+    let norm = Normalization::for_arch(pads::options::Arch::Bninception);
+    assert_eq!(norm, Normalization::BNINCEPTION);
+    assert_eq!(Normalization::for_arch(pads::options::Arch::Resnet50), Normalization::IMAGENET);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let flat = RgbImage::from_pixel(20, 30, Rgb([255, 0, 128]));
+    let out = Transform::new(8, Mode::Eval).with_normalization(norm).apply(&flat, &mut rng);
+    // Plane 0 is blue: (128 / 255 - 0.4078) / 0.0039 = 0.0941608 / 0.0039; plane 1 green:
+    // -0.4588 / 0.0039; plane 2 red: (1 - 0.502) / 0.0039 = 0.498 / 0.0039.
+    let want = [24.143791, -117.641026, 127.692308];
+    for (plane, w) in want.iter().enumerate() {
+        assert!(out[plane * 64..(plane + 1) * 64].iter().all(|v| (v - w).abs() < 1e-3), "plane {plane}: {} vs {w}", out[plane * 64]);
+    }
+    // Training crops: the same crop and flip as in RGB order, the planes reversed.
+    let img = RgbImage::from_fn(50, 30, |x, y| Rgb([(x * 5) as u8, (y * 8) as u8, ((x + y) * 3) as u8]));
+    let rgb = Normalization { bgr: false, ..norm };
+    let a = Transform::new(16, Mode::Train).with_normalization(norm).apply(&img, &mut rand_chacha::ChaCha8Rng::seed_from_u64(5));
+    let b = Transform::new(16, Mode::Train).with_normalization(rgb).apply(&img, &mut rand_chacha::ChaCha8Rng::seed_from_u64(5));
+    for plane in 0..3 {
+        assert_eq!(a[plane * 256..(plane + 1) * 256], b[(2 - plane) * 256..(3 - plane) * 256], "plane {plane}");
+    }
+}
+
 #[test]
 fn loader_batches_do_not_depend_on_thread_count() {
     let tmp = tempfile::tempdir().unwrap();

@@ -67,14 +67,15 @@ fn make_run(dir: &Path, arch: Arch, data_root: &Path) -> RunConfig {
 }
 
 /// Loads paths.txt's images as preprocess.json describes, runs model.pt (and, when given,
-/// torchvision's resnet50 with fc = Linear(2048, D) on model.safetensors) and asserts the
-/// largest absolute difference to embeddings.npy stays below the tolerances.
+/// torchvision's resnet50 with fc = Linear(2048, D), or pretrainedmodels' bninception with
+/// num_classes = D, on model.safetensors) and asserts the largest absolute difference to
+/// embeddings.npy stays below the tolerances.
 const CHECK_PY: &str = r#"
 import sys, json, numpy as np, torch, torchvision
 from PIL import Image
-exp, emb_dir, want_tv = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+exp, emb_dir, peer = sys.argv[1], sys.argv[2], sys.argv[3]
 pre = json.load(open(f"{exp}/preprocess.json"))
-assert pre["channel_order"] == "RGB" and pre["layout"] == "NCHW", pre
+assert pre["channel_order"] in ("RGB", "BGR") and pre["mean_std_channel_order"] == "RGB" and pre["layout"] == "NCHW", pre
 paths = open(f"{emb_dir}/paths.txt").read().split("\n")[:-1]
 ref = np.load(f"{emb_dir}/embeddings.npy")
 S, R = pre["center_crop"][0], pre["resize_shorter_side"]
@@ -86,8 +87,9 @@ for p in paths:
     assert a.shape[:2] == (R, R), a.shape
     o = (R - S) // 2
     a = a[o:o + S, o:o + S].transpose(2, 0, 1).astype(np.float32) * np.float32(pre["scale"])
-    xs.append((a - mean) / std)
-x = torch.from_numpy(np.stack(xs))
+    a = (a - mean) / std
+    xs.append(a[::-1] if pre["channel_order"] == "BGR" else a)
+x = torch.from_numpy(np.stack(xs).copy())
 m = torch.jit.load(f"{exp}/model.pt")
 with torch.no_grad():
     e = m(x).numpy()
@@ -98,18 +100,24 @@ print("torchscript max abs diff", d)
 assert d < 1e-5, d
 assert float(np.abs(e3 - ref[:3]).max()) < 1e-5, "another batch size"
 assert abs(np.linalg.norm(e, axis=1) - 1).max() < 1e-5
-if want_tv:
+if peer != "none":
     from safetensors.torch import load_file
     sd = load_file(f"{exp}/model.safetensors")
-    assert "layer4.2.bn3.running_var" in sd and "layer1.0.downsample.1.num_batches_tracked" in sd
-    net = torchvision.models.resnet50()
-    net.fc = torch.nn.Linear(2048, sd["fc.weight"].shape[0])
+    if peer == "bninception":
+        import pretrainedmodels
+        net = pretrainedmodels.bninception(num_classes=sd["last_linear.weight"].shape[0], pretrained=None)
+        # Its AvgPool2d(7) fits 224 px only; pads averages the whole map at any size.
+        net.global_pool = torch.nn.AdaptiveAvgPool2d(1)
+    else:
+        assert "layer4.2.bn3.running_var" in sd and "layer1.0.downsample.1.num_batches_tracked" in sd
+        net = torchvision.models.resnet50()
+        net.fc = torch.nn.Linear(2048, sd["fc.weight"].shape[0])
     net.load_state_dict(sd, strict=True)
     net.eval()
     with torch.no_grad():
         e2 = torch.nn.functional.normalize(net(x), dim=1).numpy()
     d2 = float(np.abs(e2 - ref).max())
-    print("torchvision max abs diff", d2)
+    print(peer, "max abs diff", d2)
     assert d2 < 1e-5, d2
 "#;
 
@@ -129,7 +137,7 @@ fn export_resnet50_torchscript_and_torchvision_weights_match_pads_embed() {
     let emb = tmp.path().join("emb");
     let (ok, out, err) = pads(&["embed", "--run", run.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", emb.to_str().unwrap()]);
     assert!(ok && out.contains("wrote 12 embeddings"), "{out}\n{err}");
-    common::run_python(CHECK_PY, &[exp.to_str().unwrap(), emb.to_str().unwrap(), "1"]);
+    common::run_python(CHECK_PY, &[exp.to_str().unwrap(), emb.to_str().unwrap(), "resnet50"]);
 }
 
 #[test]
@@ -155,7 +163,30 @@ fn export_small_cnn_is_torchscript_only_and_says_so() {
     let emb = tmp.path().join("emb");
     let (ok, out, err) = pads(&["embed", "--run", run.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", emb.to_str().unwrap()]);
     assert!(ok, "{out}\n{err}");
-    common::run_python(CHECK_PY, &[exp.to_str().unwrap(), emb.to_str().unwrap(), "0"]);
+    common::run_python(CHECK_PY, &[exp.to_str().unwrap(), emb.to_str().unwrap(), "none"]);
+}
+
+/// BN-Inception: preprocess.json states the original's mean and std and BGR; model.pt and
+/// pretrainedmodels' own BNInception on model.safetensors give pads embed's numbers.
+#[test]
+fn export_bninception_says_bgr_and_matches_pretrainedmodels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = synthetic_images(&tmp.path().join("syn"), 2, 3);
+    let run = tmp.path().join("run");
+    make_run(&run, Arch::Bninception, &images);
+    let exp = tmp.path().join("exp");
+    let (ok, out, err) = pads(&["export", "--run", run.to_str().unwrap(), "--out", exp.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    let pre: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(exp.join("preprocess.json")).unwrap()).unwrap();
+    assert_eq!(pre["channel_order"], "BGR");
+    assert_eq!(pre["mean_std_channel_order"], "RGB");
+    assert_eq!(pre["mean"], serde_json::json!([0.502, 0.4588, 0.4078]));
+    assert_eq!(pre["std"], serde_json::json!([0.0039, 0.0039, 0.0039]));
+    assert_eq!(pre["arch"], "bninception");
+    let emb = tmp.path().join("emb");
+    let (ok, out, err) = pads(&["embed", "--run", run.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", emb.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    common::run_python(CHECK_PY, &[exp.to_str().unwrap(), emb.to_str().unwrap(), "bninception"]);
 }
 
 #[test]

@@ -864,8 +864,14 @@ fn contradicting_model_options_are_refused_naming_both() {
     let e = err(RunConfig { pretrained: w.clone(), not_pretrained: true, ..RunConfig::default() });
     assert!(e.contains("--pretrained FILE and --not-pretrained contradict"), "{e}");
     let e = err(RunConfig { pretrained: w.clone(), arch: Arch::Small, ..RunConfig::default() });
-    assert!(e.contains("--arch resnet50") && e.contains("--arch small has no pretrained weights"), "{e}");
+    assert!(e.contains("--arch resnet50") && e.contains("--arch bninception") && e.contains("--arch small has no pretrained weights"), "{e}");
+    RunConfig { pretrained: w.clone(), arch: Arch::Bninception, ..RunConfig::default() }.validate().unwrap();
     RunConfig { pretrained: w, ..RunConfig::default() }.validate().unwrap();
+    // BN-Inception runs at 32k - 1 to 32k + 6 px only: other sizes are refused, naming the
+    // nearest that run (the original runs at 223-230 only).
+    let e = err(RunConfig { not_pretrained: true, arch: Arch::Bninception, image_size: 200, ..RunConfig::default() });
+    assert!(e.contains("--image-size 200") && e.contains("198 or 223"), "{e}");
+    RunConfig { not_pretrained: true, arch: Arch::Bninception, image_size: 64, ..RunConfig::default() }.validate().unwrap();
 }
 
 /// The .npy reader against numpy itself: files written by `np.save` in every dtype a user

@@ -193,9 +193,11 @@ fn dry_run_names_where_each_value_came_from_and_writes_nothing() {
     let table: toml::Table = toml::from_str(&out).unwrap();
     assert_eq!(table["beta"].as_float(), Some(0.7));
     assert_eq!(table["lr"].as_float(), Some(0.001));
-    // An architecture pads lacks is refused with the ones it has.
-    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--arch", "bninception"]);
-    assert!(!ok && err.contains("bninception") && err.contains("resnet50") && err.contains("small"), "{err}");
+    // The original's other network, and an architecture pads lacks refused with the ones it has.
+    let (ok, out, err) = pads(&["train", "--out", "unused", "--dry-run", "--arch", "bninception"]);
+    assert!(ok && out.contains("arch = \"bninception\""), "{out}{err}");
+    let (ok, _, err) = pads(&["train", "--out", "unused", "--dry-run", "--arch", "alexnet"]);
+    assert!(!ok && err.contains("alexnet") && err.contains("resnet50") && err.contains("bninception") && err.contains("small"), "{err}");
     // data check and sweep take it too, and write nothing.
     let (ok, out, err) = pads(&["data", "check", "--preset", "cub200", "--dry-run"]);
     assert!(ok && out.contains("# preset cub200"), "{out}{err}");

@@ -463,7 +463,7 @@ pub struct ExportArgs {
     /// Which checkpoint: the best epoch's or the last one.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: pads::run::CheckpointChoice,
-    /// Folder to write model.pt, model.safetensors (ResNet50 only) and preprocess.json into.
+    /// Folder to write model.pt, model.safetensors (ResNet50, BN-Inception) and preprocess.json into.
     #[arg(long)]
     pub out: PathBuf,
 }

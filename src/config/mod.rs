@@ -84,17 +84,19 @@ pub struct RunConfig {
     pub skip_bad_images: bool,
 
     // ---- model ----
-    /// Backbone: resnet50 (the paper's, frozen BatchNorm) or small (a small CNN for CPU runs and
-    /// tests)
+    /// Backbone: resnet50 (the paper's, frozen BatchNorm), bninception (the original's other
+    /// network: pretrainedmodels' BN-Inception, BatchNorm trained, BGR input; image size 32k - 1
+    /// to 32k + 6) or small (a small CNN for CPU runs and tests)
     #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, value_enum, default_value_t = RunConfig::default().arch))]
     pub arch: Arch,
     /// Size of the embedding [dimensions]
     #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, default_value_t = RunConfig::default().embed_dim))]
     pub embed_dim: usize,
-    /// torchvision ImageNet weights for resnet50, .pth or .safetensors [path]
+    /// ImageNet weights, .pth or .safetensors: torchvision's for resnet50, pretrainedmodels'
+    /// bn_inception-52deb4733.pth for bninception [path]
     #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long))]
     pub pretrained: Option<PathBuf>,
-    /// Start resnet50 from random weights instead of --pretrained [true/false]
+    /// Start resnet50 or bninception from random weights instead of --pretrained [true/false]
     #[cfg_attr(feature = "cli", arg(help_heading = help::MODEL, long, num_args = 0..=1, default_missing_value = "true", default_value_t = RunConfig::default().not_pretrained))]
     pub not_pretrained: bool,
     /// Where to train: cpu, cuda, cuda:N or auto (cuda when available)

@@ -35,6 +35,18 @@ impl RunConfig {
         if self.image_size < 16 {
             bail!("{} must be at least 16, got {}", opt("image_size"), self.image_size);
         }
+        if self.arch == crate::options::Arch::Bninception && crate::model::bninception::feature_side(self.image_size).is_none() {
+            let s = self.image_size;
+            let below = (16..s).rev().find(|&t| crate::model::bninception::feature_side(t).is_some());
+            let above = (s + 1..s + 64).find(|&t| crate::model::bninception::feature_side(t).is_some());
+            let nearest: Vec<String> = below.into_iter().chain(above).map(|t| t.to_string()).collect();
+            bail!(
+                "{} does not fit {}: its inception blocks 3c and 4e concatenate a strided convolution and a ceil-mode max pool, which agree on even feature maps only, so it runs at 32k - 1 to 32k + 6 pixels (224 as the original; nearest: {})",
+                spell("image_size", Some(&s.to_string())),
+                spell("arch", Some("bninception")),
+                nearest.join(" or ")
+            );
+        }
         if self.embed_dim < 2 {
             bail!("{} must be at least 2, got {}", opt("embed_dim"), self.embed_dim);
         }
@@ -57,11 +69,12 @@ impl RunConfig {
         if self.pretrained.is_some() && self.not_pretrained {
             bail!("{} FILE and {} contradict each other: give one", opt("pretrained"), opt("not_pretrained"));
         }
-        if self.pretrained.is_some() && self.arch != crate::options::Arch::Resnet50 {
+        if self.pretrained.is_some() && self.arch == crate::options::Arch::Small {
             bail!(
-                "{} loads ImageNet weights for {}; {} has no pretrained weights (drop {})",
+                "{} loads ImageNet weights for {} or {}; {} has no pretrained weights (drop {})",
                 opt("pretrained"),
                 spell("arch", Some("resnet50")),
+                spell("arch", Some("bninception")),
                 spell("arch", Some(self.arch.as_str())),
                 opt("pretrained")
             );

@@ -24,6 +24,18 @@ pub struct Normalization {
 impl Normalization {
     /// torchvision's ImageNet statistics, RGB order (the original's ResNet50 input).
     pub const IMAGENET: Normalization = Normalization { mean: IMAGENET_MEAN, std: IMAGENET_STD, bgr: false };
+    /// The original's BN-Inception input (datasets.py): Normalize(mean [0.502, 0.4588,
+    /// 0.4078], std [0.0039] * 3) on the RGB tensor, i.e. about pixel - [128, 117, 104], then
+    /// the channels reversed to BGR (the Caffe model's order, pretrainedmodels' 'BGR').
+    pub const BNINCEPTION: Normalization = Normalization { mean: [0.502, 0.4588, 0.4078], std: [0.0039; 3], bgr: true };
+
+    /// The normalisation `arch` was trained with: BNINCEPTION for bninception, IMAGENET else.
+    pub fn for_arch(arch: crate::options::Arch) -> Normalization {
+        match arch {
+            crate::options::Arch::Bninception => Normalization::BNINCEPTION,
+            _ => Normalization::IMAGENET,
+        }
+    }
 }
 
 /// Decodes any supported image to 8-bit RGB (grayscale, alpha, 16-bit and CMYK converted).

@@ -108,7 +108,7 @@ pub struct Embedded {
 /// `device`). A file that does not decode is an error naming every such file (up to 20 and
 /// a count), unless `skip_bad`: then it is left out and recorded in `skipped`.
 pub fn embed_paths(model: &EmbeddingNet, paths: &[PathBuf], image_size: usize, bs: usize, device: Device, skip_bad: bool) -> Result<Embedded> {
-    let transform = Transform::new(image_size, Mode::Eval);
+    let transform = Transform::new(image_size, Mode::Eval).with_normalization(model.input_normalization());
     let s = image_size as i64;
     let mut parts = Vec::new();
     let mut kept = Vec::new();

@@ -22,7 +22,7 @@ pub struct EmbedOptions {
 pub fn embed_store(model: &EmbeddingNet, store: &Arc<ImageStore>, opts: &EmbedOptions, device: Device, progress: &Progress, what: &str) -> Result<(Tensor, Vec<i64>)> {
     let batches = sequential_batches(store.len(), opts.batch_size.max(1));
     let bar = progress.bar(batches.len() as u64, what);
-    let loader = spawn_loader(store.clone(), batches, Transform::new(opts.image_size, Mode::Eval), 0, opts.num_workers, 2);
+    let loader = spawn_loader(store.clone(), batches, Transform::new(opts.image_size, Mode::Eval).with_normalization(model.input_normalization()), 0, opts.num_workers, 2);
     let mut parts = Vec::new();
     let mut labels = Vec::new();
     for batch in loader {

@@ -1,10 +1,12 @@
-//! Loading weights into a network: torchvision's ImageNet files (.safetensors or .pth), or a
-//! checkpoint of the original PADS code (`checkpoint_Class.pth.tar`, either torch.save
-//! format), names normalised by `normalize_names`. The classifier `fc.*` and BatchNorm
+//! Loading weights into a network: ImageNet files (.safetensors or .pth) for the ResNet50
+//! (torchvision's names) or BN-Inception (pretrainedmodels' names), or a checkpoint of the
+//! original PADS code (`checkpoint_Class.pth.tar`, either torch.save format), names
+//! normalised by `normalize_names`. The classifier `fc.*` and BatchNorm
 //! `num_batches_tracked` counters are ignored; the head `last_linear.*` (the original's
-//! trained embedding head) is loaded when the file has it with the model's shape, and
-//! announced and left random when its size differs from --embed-dim; any other mismatch is
-//! an error listing keys.
+//! trained embedding head) is loaded when its shape fits the model's head, and dropped with
+//! a warning when not (pretrainedmodels' 1000-way ImageNet classifier is its `last_linear`,
+//! as is an original checkpoint's head of another --embed-dim); any other mismatch is an
+//! error listing keys.
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap};
 use super::torchfile::Format;
@@ -113,8 +115,13 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
         let hint = if given.is_empty() {
             "\n  hint: the file holds no tensors besides ignored ones (fc.*, num_batches_tracked)".to_string()
         } else if missing.len() == expected.len() {
+            let names = if vars.contains_key("conv1_7x7_s2.weight") {
+                "pretrainedmodels BN-Inception names like \"conv1_7x7_s2.weight\", \"inception_3a_1x1_bn.running_mean\""
+            } else {
+                "torchvision ResNet50 names like \"conv1.weight\", \"layer1.0.conv1.weight\""
+            };
             format!(
-                "\n  hint: no name matches; the file's names look like {:?}, the model expects torchvision ResNet50 names like \"conv1.weight\", \"layer1.0.conv1.weight\" (a checkpoint may wrap them under a prefix)",
+                "\n  hint: no name matches; the file's names look like {:?}, the model expects {names} (a checkpoint may wrap them under a prefix)",
                 given.iter().take(3).collect::<Vec<_>>()
             )
         } else {
@@ -130,17 +137,12 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
         );
     }
     let mut copied = 0;
+    let mut dropped_head = Vec::new();
     tch::no_grad(|| -> Result<()> {
         for (name, var) in vars.iter() {
             if let Some(src) = file.get(name) {
                 if name.starts_with("last_linear.") && src.size() != var.size() {
-                    // A trained embedding head (the original's checkpoints) of another size.
-                    tracing::warn!(
-                        "{}: {name} has shape {:?}, the model's head {:?} (--embed-dim): the file's head is not loaded, the head starts from random weights",
-                        path.display(),
-                        src.size(),
-                        var.size()
-                    );
+                    dropped_head.push(format!("{name} {:?} (the model's {:?})", src.size(), var.size()));
                     continue;
                 }
                 if src.size() != var.size() {
@@ -153,5 +155,13 @@ pub fn load_pretrained(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
         }
         Ok(())
     })?;
+    if !dropped_head.is_empty() {
+        dropped_head.sort();
+        tracing::warn!(
+            "{}: its head does not fit the embedding head and is not loaded: {}; the head last_linear starts from random weights, as the original replaces the ImageNet classifier",
+            path.display(),
+            dropped_head.join(", ")
+        );
+    }
     Ok(copied)
 }

@@ -1,7 +1,11 @@
-//! Embedding networks: a backbone (ResNet50 with torchvision's variable names, or a small
-//! residual CNN for CPU runs), a linear head `last_linear` (the original's name), and L2
-//! normalisation. Every BatchNorm runs in inference mode: running statistics stay frozen
-//! while its weight and bias are trained (`forward_t(.., false)`).
+//! Embedding networks: a backbone (ResNet50 with torchvision's variable names,
+//! BN-Inception with pretrainedmodels' (bninception.rs), or a small residual CNN for CPU
+//! runs), a linear head `last_linear` (the original's name), and L2 normalisation.
+//! ResNet50's and the small CNN's BatchNorm runs in inference mode, as the original freezes
+//! ResNet50's: running statistics stay frozen while its weight and bias are trained.
+//! BN-Inception's BatchNorm trains (`EmbeddingNet::forward_t` with `train`), as the
+//! original's does.
+pub mod bninception;
 pub mod embed;
 pub mod import;
 pub mod pth;
@@ -35,7 +39,7 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -
 /// oneDNN's NHWC convolutions skip the reorders that the default NCHW layout needs on every
 /// call, and element-wise ops keep the layout, so weights and the input batch are stored
 /// this way and every activation follows (docs/benchmarks.md: training step).
-fn channels_last(t: &Tensor) -> Tensor {
+pub(crate) fn channels_last(t: &Tensor) -> Tensor {
     t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
@@ -157,6 +161,7 @@ impl BasicBlock {
 enum Backbone {
     ResNet50 { conv1: Conv, bn1: FrozenBn, layers: Vec<Vec<Bottleneck>> },
     Small { conv1: Conv, bn1: FrozenBn, layers: Vec<BasicBlock> },
+    BnInception(bninception::BnInception),
 }
 
 impl Backbone {
@@ -190,9 +195,11 @@ impl Backbone {
         (Backbone::Small { conv1, bn1, layers }, c_in)
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
+    /// `train` matters to BN-Inception only (the others' BatchNorm is frozen).
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let x = &channels_last(x);
         match self {
+            Backbone::BnInception(net) => net.forward_t(x, train),
             Backbone::ResNet50 { conv1, bn1, layers } => {
                 let mut y = conv_bn(conv1, bn1, x).relu_().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
                 for layer in layers {
@@ -228,24 +235,44 @@ impl EmbeddingNet {
         let (backbone, features) = match arch {
             Arch::Resnet50 => Backbone::resnet50(p),
             Arch::Small => Backbone::small(p),
+            Arch::Bninception => (Backbone::BnInception(bninception::BnInception::new(p)), bninception::FEATURES),
         };
         let head = torch_linear(p / "last_linear", features, embed_dim as i64);
         EmbeddingNet { backbone, head, arch, embed_dim: embed_dim as i64, amp_bf16: false }
     }
 
-    /// Unnormalised head output.
-    pub fn forward_raw(&self, x: &Tensor) -> Tensor {
+    /// Unnormalised head output `[B, embed_dim]` of `x` `[B, 3, S, S]`. `train`: the
+    /// original's `model.train()` (BN-Inception's BatchNorm on batch statistics, updating
+    /// its running statistics); false: `model.eval()`. ResNet50 and the small CNN compute
+    /// the same either way (frozen BatchNorm).
+    pub fn forward_raw_t(&self, x: &Tensor, train: bool) -> Tensor {
         let features = if self.amp_bf16 {
-            self.backbone.forward(&x.to_kind(tch::Kind::BFloat16)).to_kind(tch::Kind::Float)
+            self.backbone.forward_t(&x.to_kind(tch::Kind::BFloat16), train).to_kind(tch::Kind::Float)
         } else {
-            self.backbone.forward(x)
+            self.backbone.forward_t(x, train)
         };
         self.head.forward(&features)
     }
 
-    /// L2-normalised embeddings `[B, embed_dim]`.
+    /// Unnormalised head output, evaluation mode.
+    pub fn forward_raw(&self, x: &Tensor) -> Tensor {
+        self.forward_raw_t(x, false)
+    }
+
+    /// L2-normalised embeddings `[B, embed_dim]`; `train` as in [`EmbeddingNet::forward_raw_t`].
+    /// The training step passes true, every evaluation and embedding false.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        l2_normalize(&self.forward_raw_t(x, train))
+    }
+
+    /// L2-normalised embeddings `[B, embed_dim]`, evaluation mode (`model.eval()`).
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        l2_normalize(&self.forward_raw(x))
+        self.forward_t(x, false)
+    }
+
+    /// The input normalisation this network was trained with (mean, std, channel order).
+    pub fn input_normalization(&self) -> crate::data::transform::Normalization {
+        crate::data::transform::Normalization::for_arch(self.arch)
     }
 }
 
@@ -258,7 +285,8 @@ pub struct ModelOptions {
     pub embed_dim: usize,
     /// ImageNet weights to start from (.pth or .safetensors).
     pub pretrained: Option<std::path::PathBuf>,
-    /// Start a ResNet50 from random weights (refused without it when `pretrained` is None).
+    /// Start a ResNet50 or BN-Inception from random weights (refused without it when
+    /// `pretrained` is None).
     pub not_pretrained: bool,
     /// Run the backbone in bfloat16 (mixed precision).
     pub amp_bf16: bool,
@@ -272,15 +300,20 @@ impl Default for ModelOptions {
 
 /// A new network on `device`: random initialisation from libtorch's global generator
 /// (callers seed it), then `opts.pretrained` loaded (`import::load_pretrained`). Errors:
-/// ResNet50 without weights and without `not_pretrained`, and those of the import.
+/// ResNet50 or BN-Inception without weights and without `not_pretrained`, and those of the
+/// import.
 pub fn build(opts: &ModelOptions, device: tch::Device) -> anyhow::Result<(nn::VarStore, EmbeddingNet)> {
     let (mut vs, model) = empty(opts, device);
     if let Some(path) = &opts.pretrained {
         import::load_pretrained(&mut vs, path)?;
-    } else if opts.arch == Arch::Resnet50 && !opts.not_pretrained {
+    } else if opts.arch != Arch::Small && !opts.not_pretrained {
+        let weights = match opts.arch {
+            Arch::Bninception => "pretrainedmodels' ImageNet weights bn_inception-52deb4733.pth",
+            _ => "torchvision ImageNet weights, .safetensors or .pth",
+        };
         anyhow::bail!(
-            "{} resnet50 needs {} FILE (torchvision ImageNet weights, .safetensors or .pth) or {}",
-            crate::options::opt("arch"),
+            "{} needs {} FILE ({weights}) or {}",
+            crate::options::spell("arch", Some(opts.arch.as_str())),
             crate::options::opt("pretrained"),
             crate::options::opt("not_pretrained")
         );

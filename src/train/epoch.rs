@@ -113,7 +113,7 @@ impl Trainer<'_> {
         let loader = spawn_loader(
             self.train_store.clone(),
             batches,
-            Transform::new(cfg.image_size, Mode::Train),
+            Transform::new(cfg.image_size, Mode::Train).with_normalization(self.model.input_normalization()),
             crate::util::mix(cfg.seed, 0x10AD, epoch0 as u64),
             cfg.num_workers,
             3,
@@ -125,7 +125,8 @@ impl Trainer<'_> {
         let mut grad_iters = 0usize;
         for (it, batch) in loader.enumerate() {
             let batch = batch?;
-            let emb = self.model.forward(&batch.images.to_device(self.device));
+            // The original's model.train(): BN-Inception's BatchNorm on batch statistics.
+            let emb = self.model.forward_t(&batch.images.to_device(self.device), true);
             if !bool::try_from(emb.isfinite().all())? {
                 bail!("embeddings hold NaN or Inf at epoch {}, iteration {}; {}", epoch0 + 1, it + 1, self.last_good_checkpoint());
             }
