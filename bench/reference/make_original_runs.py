@@ -61,7 +61,7 @@ PADS = ['--sampling', 'learned', '--train_val_split', '0.67', '--policy_sample_f
         '--policy_support_limit', '0.1', '1.4']
 RUNS = {
     'CUB_R50': ['--arch', 'resnet50', '--sampling', 'distance', '--n_epochs', '1'],
-    'CUB_BNI': ['--arch', 'bninception', '--sampling', 'distance', '--n_epochs', '1'],
+    'CUB_BNI': ['--arch', 'bninception', '--sampling', 'distance', '--n_epochs', '4', '--lr', '0.0001'],
     'CUB_PADS': ['--arch', 'resnet50', '--n_epochs', '2'] + PADS,
 }
 names = args.only or list(RUNS)
