@@ -54,9 +54,9 @@ impl StartupSummary<'_> {
         } else {
             s.push_str(&format!("  sampling  {} (no policy updates)\n", cfg.sampling.as_str()));
         }
-        s.push_str(&format!("  weights   {}\n", crate::run::log::pretrained_weights(cfg)));
         let rule = cfg.select_on.as_str();
         s.push_str(&format!("  best      checkpoint_best keeps the epoch with the {} (--select-on {rule})", cfg.select_on.rule()));
+        s.push_str(&format!("\n  weights   {}", crate::run::log::pretrained_weights(cfg)));
         s
     }
 }
