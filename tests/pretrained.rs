@@ -66,3 +66,69 @@ fn a_layer_blocks_entry_that_differs_from_its_twin_is_an_error_naming_both() {
     names.sort();
     assert_eq!(names, vec!["conv1.weight", "layer2.0.bn1.bias"]);
 }
+
+// ------------------------------------------------------------ which weights a run starts from
+
+use pads::model::weights::{describe_with, recognise, sha256_file, KnownWeights, KNOWN_WEIGHTS};
+
+/// SHA-256 by Python's hashlib (independent of the Rust crate).
+fn python_sha256(path: &Path) -> String {
+    let out = std::process::Command::new(common::python())
+        .args(["-c", "import sys, hashlib; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn weights_files_are_recognised_by_the_hash_of_their_bytes_not_their_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("resnet50-0676ba61.pth"); // a known name, other bytes
+    std::fs::write(&f, b"not the ImageNet weights").unwrap();
+    let sha = python_sha256(&f);
+    assert_eq!(sha256_file(&f).unwrap(), sha);
+    // Unknown content under a known name: unrecognised, with the full hash.
+    assert_eq!(describe_with(&f, &KNOWN_WEIGHTS).unwrap(), format!("unrecognised (sha256 {sha})"));
+    // A table entry holding this file's prefix: recognised under any name.
+    let table = [KnownWeights { sha256_prefix: Box::leak(sha[..8].to_string().into_boxed_str()), file: "test-weights.pth", description: "a test file" }];
+    let renamed = tmp.path().join("anything.bin");
+    std::fs::copy(&f, &renamed).unwrap();
+    assert_eq!(describe_with(&renamed, &table).unwrap(), format!("test-weights.pth: a test file (sha256 {sha})"));
+    assert_eq!(recognise(&sha, &table), Some(&table[0]));
+    assert_eq!(recognise("ffff", &table), None);
+    // The known table: each prefix is the hex in its published name (torch.hub's convention).
+    for k in KNOWN_WEIGHTS {
+        assert!(k.file.contains(&format!("-{}.", k.sha256_prefix)) && k.sha256_prefix.chars().all(|c| c.is_ascii_hexdigit()), "{k:?}");
+    }
+    let unreadable = describe_with(&tmp.path().join("gone.pth"), &KNOWN_WEIGHTS).unwrap_err();
+    assert!(format!("{unreadable:#}").contains("gone.pth"));
+}
+
+#[test]
+fn a_run_from_the_original_checkpoint_says_which_weights_it_starts_from_and_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    common::run_python(&format!("import sys; sys.argv = ['x', {dir:?}, '--resnet50', '--embed-dim', '16']\n{SCRIPT}"), &[]);
+    let weights = tmp.path().join("r50_legacy.pth.tar");
+    let sha = python_sha256(&weights);
+    let data = tmp.path().join("data");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::pads_bin()).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    run(&["synth", "--out", data.join("synthetic").to_str().unwrap(), "--classes", "10", "--per-class", "8", "--image-size", "32"]);
+    let out_dir = tmp.path().join("run");
+    let text = run(&[
+        "train", "--dataset", "synthetic", "--data-root", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--n-epochs", "1",
+        "--image-size", "32", "--bs", "8", "--embed-dim", "16", "--pretrained", weights.to_str().unwrap(), "--device", "cpu", "--sampling", "distance",
+    ]);
+    let line = format!("unrecognised (sha256 {sha}) at {}", weights.display());
+    assert!(text.contains(&format!("weights   {line}")), "start-up summary: {text}");
+    assert!(text.contains("every name starts with `model.`") && text.contains("312 `layer_blocks.*` entries"), "the renaming is announced: {text}");
+    let config = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
+    assert!(config.contains(&format!("# pretrained_weights: {line}")), "{config}");
+    let cfg = pads::config::RunConfig::from_toml_file(&out_dir.join("config.toml")).unwrap();
+    assert_eq!(cfg.pretrained.as_deref(), Some(weights.as_path()));
+}

@@ -10,6 +10,7 @@ pub mod embed;
 pub mod import;
 pub mod pth;
 pub mod torchfile;
+pub mod weights;
 
 use crate::ops::{l2_normalize, torch_linear};
 use crate::options::Arch;

@@ -56,6 +56,7 @@ impl StartupSummary<'_> {
         }
         let rule = cfg.select_on.as_str();
         s.push_str(&format!("  best      checkpoint_best keeps the epoch with the {} (--select-on {rule})", cfg.select_on.rule()));
+        s.push_str(&format!("\n  weights   {}", crate::run::log::pretrained_weights(cfg)));
         s
     }
 }

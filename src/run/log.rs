@@ -182,7 +182,10 @@ impl RunLog {
     /// global iteration `step`; the config as a text summary `config` at `step`), and the tables (continued from the folder's
     /// files up to `epoch` on resume, else new).
     pub fn start(&mut self, resume: bool, epoch: usize, step: i64) -> Result<()> {
-        crate::util::write_atomic(&self.run.config(), self.cfg.to_toml().as_bytes())?;
+        // The weights the run starts from, as a comment: config.toml stays a RunConfig that
+        // pads reads back (and `--resume` compares) unchanged.
+        let text = format!("{}\n# pretrained_weights: {}\n", self.cfg.to_toml().trim_end(), pretrained_weights(&self.cfg));
+        crate::util::write_atomic(&self.run.config(), text.as_bytes())?;
         let mut tb = EventWriter::create(&self.run.path("tensorboard"))?;
         if resume {
             tb.session_start(step)?;
@@ -270,5 +273,15 @@ impl RunLog {
             "skipped_images": skipped_images,
         });
         crate::util::write_atomic(&self.run.path("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())
+    }
+}
+
+/// Which weights a run starts from: the `--pretrained` file recognised by content
+/// (`model::weights::describe`: its published name, or `unrecognised (sha256 ...)`) and
+/// its path, or random initialisation.
+pub fn pretrained_weights(cfg: &RunConfig) -> String {
+    match &cfg.pretrained {
+        Some(p) => format!("{} at {}", crate::model::weights::describe(p), p.display()),
+        None => format!("random initialisation ({} {})", crate::options::opt("arch"), cfg.arch.as_str()),
     }
 }
