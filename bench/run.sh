@@ -63,6 +63,12 @@ $PADS data resize --src "$OUT/synth768jpg" --out "$OUT/synth768jpg_256" --shorte
 $PADS bench loader --dataset synthetic --data-root "$OUT/synth768jpg" --image-size 224 --bs 112 --threads 2 --batches 6 | tee "$OUT/loader_full.json"
 $PADS bench loader --dataset synthetic --data-root "$OUT/synth768jpg_256" --image-size 224 --bs 112 --threads 2 --batches 6 | tee "$OUT/loader_resized.json"
 
+echo "== 4b. loader vs torchvision's DataLoader: photo-sized JPEGs, both transforms, 1 and 2 threads, with and without cached images (A B A B)"
+$PY bench/loader_peer.py make "$OUT/photos"
+$PADS bench loader --dataset synthetic --data-root "$OUT/photos" --image-size 224 --bs 112 --batches 4 --profile | tee "$OUT/loader_profile_train.json"
+$PADS bench loader --dataset synthetic --data-root "$OUT/photos" --image-size 224 --bs 112 --batches 4 --profile --transform eval | tee "$OUT/loader_profile_eval.json"
+$PY bench/loader_peer.py run --pads "$PADS" --data-root "$OUT/photos" --threads 1,2 --rounds 2 | tee "$OUT/loader_peer.jsonl"
+
 echo "== 5. search: 1 and 1,000 queries against a 1,000,000 x 128 gallery, exact, k = 10"
 SD="$OUT/search_data"
 [ -f "$SD/gallery.npy" ] || $PY bench/make_search_data.py "$SD" --rows 1000000 --dim 128 --queries 1000

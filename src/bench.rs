@@ -122,27 +122,68 @@ pub fn miners(bs: usize, dim: usize, reps: usize) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Object(out))
 }
 
-/// Loader throughput (images/s, training transform at `image_size`, decoding from disk
-/// every time) for each thread count.
-pub fn loader(cfg: &RunConfig, threads: &[usize], batches: usize) -> Result<serde_json::Value> {
+/// Loader throughput (images/s) for each thread count: the training (`mode` Train) or
+/// evaluation transform at `image_size`, batches of `bs` over the training split (batch b
+/// holds items (b * bs + i) mod n), decoding from disk every time, or with
+/// `cfg.cache_images` from images decoded once before timing. One untimed batch first.
+pub fn loader(cfg: &RunConfig, mode: Mode, threads: &[usize], batches: usize) -> Result<serde_json::Value> {
     let splits = crate::data::load_splits(cfg)?;
-    let store = Arc::new(ImageStore::new(splits.train, false, false));
+    let store = Arc::new(ImageStore::new(splits.train, cfg.cache_images, false));
     let n = store.len();
     let plan: Vec<Vec<usize>> = (0..batches).map(|b| (0..cfg.bs).map(|i| (b * cfg.bs + i) % n).collect()).collect();
+    let transform = Transform::new(cfg.image_size, mode).with_normalization(Normalization::for_arch(cfg.arch));
     let mut out = serde_json::Map::new();
     for &t in threads {
-        // Warm the page cache once, then time.
-        for b in spawn_loader(store.clone(), plan[..1].to_vec(), Transform::new(cfg.image_size, Mode::Train).with_normalization(Normalization::for_arch(cfg.arch)), 0, t, 2) {
+        if cfg.cache_images {
+            store.warm(t)?;
+        }
+        // Warm the page cache (and the pool) once, then time.
+        for b in spawn_loader(store.clone(), plan[..1].to_vec(), transform, 0, t, 2) {
             b?;
         }
         let t0 = Instant::now();
         let mut images = 0;
-        for b in spawn_loader(store.clone(), plan.clone(), Transform::new(cfg.image_size, Mode::Train).with_normalization(Normalization::for_arch(cfg.arch)), 0, t, 4) {
+        for b in spawn_loader(store.clone(), plan.clone(), transform, 0, t, 4) {
             images += b?.labels.len();
         }
         out.insert(t.to_string(), serde_json::json!(images as f64 / t0.elapsed().as_secs_f64()));
     }
     Ok(serde_json::Value::Object(out))
+}
+
+/// Where one thread's time goes per image (ms): reading the file, decoding it, crop +
+/// resize (+ flip), normalising into CHW floats; over the first `count` images of the
+/// training split, each step timed on its own (the files read once before, untimed).
+pub fn loader_profile(cfg: &RunConfig, mode: Mode, count: usize) -> Result<serde_json::Value> {
+    let splits = crate::data::load_splits(cfg)?;
+    let items = &splits.train.items[..count.min(splits.train.items.len())];
+    let transform = Transform::new(cfg.image_size, mode).with_normalization(Normalization::for_arch(cfg.arch));
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (mut read, mut decode, mut geometry, mut normalise, mut pixels) = (0.0, 0.0, 0.0, 0.0, 0u64);
+    let mut out = vec![0f32; 3 * cfg.image_size * cfg.image_size];
+    for item in items {
+        std::fs::read(&item.path)?;
+        let t0 = Instant::now();
+        let bytes = std::fs::read(&item.path)?;
+        let t1 = Instant::now();
+        let img = crate::data::decode::decode_rgb(&bytes)?;
+        let t2 = Instant::now();
+        let (px, flip) = transform.geometry(&img, &mut rng);
+        let t3 = Instant::now();
+        transform.normalise_into(&px, flip, &mut out);
+        let t4 = Instant::now();
+        read += (t1 - t0).as_secs_f64();
+        decode += (t2 - t1).as_secs_f64();
+        geometry += (t3 - t2).as_secs_f64();
+        normalise += (t4 - t3).as_secs_f64();
+        pixels += img.width() as u64 * img.height() as u64;
+    }
+    let k = items.len().max(1) as f64 / 1e3;
+    Ok(serde_json::json!({
+        "images": items.len(), "mean_megapixels": pixels as f64 / items.len().max(1) as f64 / 1e6,
+        "read_ms": read / k, "decode_ms": decode / k, "crop_resize_ms": geometry / k, "normalise_ms": normalise / k,
+        "total_ms": (read + decode + geometry + normalise) / k,
+    }))
 }
 
 /// Peak resident memory of this process in MiB (VmHWM of /proc/self/status; NaN elsewhere).

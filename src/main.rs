@@ -329,10 +329,15 @@ fn run() -> Result<()> {
                 println!("{}", pads::bench::search(&gallery, &queries, n_queries, k, chunk_rows)?)
             }
             BenchCommand::Miners { bs, dim, reps } => println!("{}", pads::bench::miners(bs, dim, reps)?),
-            BenchCommand::Loader { threads, batches, .. } => {
+            BenchCommand::Loader { threads, batches, transform, profile, .. } => {
                 let m = sub_matches(&matches, &["bench", "loader"]);
                 let cfg = RunConfig::resolve(RunConfig::default(), m)?;
-                println!("{}", pads::bench::loader(&cfg, &threads, batches)?);
+                let mode = if transform == "eval" { pads::data::transform::Mode::Eval } else { pads::data::transform::Mode::Train };
+                if profile {
+                    println!("{}", pads::bench::loader_profile(&cfg, mode, batches * cfg.bs)?);
+                } else {
+                    println!("{}", pads::bench::loader(&cfg, mode, &threads, batches)?);
+                }
             }
         },
         Command::Summarize { dir } => {

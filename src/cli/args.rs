@@ -109,6 +109,13 @@ pub enum BenchCommand {
         /// Batches timed per thread count [batches]
         #[arg(long, default_value_t = 10)]
         batches: usize,
+        /// Transform measured: train (RandomResizedCrop + flip) or eval (Resize + CenterCrop)
+        #[arg(long, default_value = "train", value_parser = ["train", "eval"])]
+        transform: String,
+        /// Instead of throughput: one thread's ms per image in read, decode, crop + resize,
+        /// normalise, over the first batches * bs images (JSON)
+        #[arg(long)]
+        profile: bool,
     },
 }
 

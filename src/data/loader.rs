@@ -115,14 +115,13 @@ pub struct Batch {
 }
 
 struct RawBatch {
-    pixels: Vec<f32>,
+    images: Tensor,
     labels: Vec<i64>,
     indices: Vec<usize>,
 }
 
 pub struct BatchIter {
     rx: Receiver<Result<RawBatch>>,
-    size: i64,
     _producer: std::thread::JoinHandle<()>,
 }
 
@@ -130,11 +129,7 @@ impl Iterator for BatchIter {
     type Item = Result<Batch>;
     fn next(&mut self) -> Option<Self::Item> {
         let raw = self.rx.recv().ok()?;
-        Some(raw.map(|raw| {
-            let n = raw.labels.len() as i64;
-            let images = Tensor::from_slice(&raw.pixels).view([n, 3, self.size, self.size]);
-            Batch { images, labels: raw.labels, indices: raw.indices }
-        }))
+        Some(raw.map(|raw| Batch { images: raw.images, labels: raw.labels, indices: raw.indices }))
     }
 }
 
@@ -163,23 +158,27 @@ pub fn spawn_loader(
     prefetch: usize,
 ) -> BatchIter {
     let (tx, rx) = sync_channel(prefetch.max(1));
-    let size = transform.size as i64;
+    let size = transform.size as usize;
     let producer = std::thread::spawn(move || {
         let pool = pool(threads);
+        let per_image = 3 * size * size;
         for (b, batch) in batches.into_iter().enumerate() {
-            let result: Result<Vec<Vec<f32>>> = pool.install(|| {
-                batch
-                    .par_iter()
-                    .enumerate()
-                    .map(|(pos, &idx)| {
-                        let img = store.get(idx)?;
-                        let mut rng = ChaCha8Rng::seed_from_u64(crate::util::mix(seed, b as u64, pos as u64));
-                        Ok(transform.apply(&img, &mut rng))
-                    })
-                    .collect()
+            // Every image is written straight into the batch tensor's memory.
+            let images = Tensor::empty([batch.len() as i64, 3, size as i64, size as i64], (tch::Kind::Float, tch::Device::Cpu));
+            // SAFETY: a fresh, contiguous float32 CPU tensor of batch.len() * per_image
+            // elements, owned here and not read or aliased until the slice is dropped.
+            let len = batch.len() * per_image;
+            let pixels: &mut [f32] = if len == 0 { &mut [] } else { unsafe { std::slice::from_raw_parts_mut(images.data_ptr() as *mut f32, len) } };
+            let result: Result<()> = pool.install(|| {
+                pixels.par_chunks_mut(per_image.max(1)).zip(batch.par_iter()).enumerate().try_for_each(|(pos, (out, &idx))| {
+                    let img = store.get(idx)?;
+                    let mut rng = ChaCha8Rng::seed_from_u64(crate::util::mix(seed, b as u64, pos as u64));
+                    transform.apply_into(&img, &mut rng, out);
+                    Ok(())
+                })
             });
-            let raw = result.map(|images| RawBatch {
-                pixels: images.concat(),
+            let raw = result.map(|()| RawBatch {
+                images,
                 labels: batch.iter().map(|&i| store.split.items[i].label as i64).collect(),
                 indices: batch.clone(),
             });
@@ -189,7 +188,7 @@ pub fn spawn_loader(
             }
         }
     });
-    BatchIter { rx, size, _producer: producer }
+    BatchIter { rx, _producer: producer }
 }
 
 /// Sequential batches over a whole split (evaluation order).

@@ -1,7 +1,9 @@
 //! The data layer: layouts -> splits -> class-balanced sampler -> transforms -> loader.
 mod folders;
+pub mod decode;
 pub mod layout;
 pub mod loader;
+pub mod pillow;
 pub mod resize;
 pub mod sampler;
 pub mod scan;

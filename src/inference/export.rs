@@ -39,19 +39,19 @@ pub struct ExportReport {
     pub notes: Vec<String>,
 }
 
-/// The evaluation transform of `data::transform` (Mode::Eval) as JSON: shorter side resized
-/// to round(size * 256 / 224) with a triangle (bilinear, antialiased) filter, centre crop
-/// `size` x `size`, pixel / 255, then (x - mean) / std per channel with mean and std in RGB
-/// order (`mean_std_channel_order`), then the planes put in `channel_order` ("RGB", or
-/// "BGR" for BN-Inception: reversed after normalising, as the original's datasets.py does),
-/// NCHW float32.
+/// The evaluation transform of `data::transform` (Mode::Eval) as JSON: torchvision's
+/// `Resize(round(size * 256 / 224))` (Pillow's antialiased bilinear), `CenterCrop(size)`,
+/// pixel / 255, then (x - mean) / std per channel with mean and std in RGB order
+/// (`mean_std_channel_order`), then the planes put in `channel_order` ("RGB", or "BGR" for
+/// BN-Inception: reversed after normalising, as the original's datasets.py does), NCHW
+/// float32.
 pub fn preprocess_json(cfg: &RunConfig) -> serde_json::Value {
     let size = cfg.image_size;
     let norm = Normalization::for_arch(cfg.arch);
     let short = ((size as f64) * 256.0 / 224.0).round() as u64;
     serde_json::json!({
         "resize_shorter_side": short,
-        "resize_interpolation": "bilinear (triangle filter, antialiased when shrinking; PIL's BILINEAR)",
+        "resize_interpolation": "bilinear, antialiased (Pillow's BILINEAR, as torchvision's Resize on PIL images; pads computes the same pixels)",
         "center_crop": [size, size],
         "channel_order": if norm.bgr { "BGR" } else { "RGB" },
         "scale": 1.0 / 255.0,
