@@ -76,6 +76,13 @@ impl RunDir {
     }
     pub fn open(root: &Path) -> Result<Self> {
         if !root.join("config.toml").is_file() {
+            if root.join("hypa.pkl").is_file() {
+                anyhow::bail!(
+                    "{} is a run folder of the original code (hypa.pkl), not a pads run folder: `pads import {} --out RUN` converts it (eval, embed, export and search read it as it is)",
+                    root.display(),
+                    root.display()
+                );
+            }
             anyhow::bail!("{} is not a pads run folder (no config.toml)", root.display());
         }
         Ok(RunDir { root: root.to_path_buf() })
