@@ -33,6 +33,8 @@ pub mod config;
 pub mod run;
 // ---- L4 ----
 pub mod inference;
+/// The original code's run folders (reads their options with clap: the `cli` feature).
+#[cfg(feature = "cli")]
 pub mod original;
 pub mod report;
 pub mod train;

@@ -15,6 +15,7 @@ mod convert;
 #[cfg(feature = "cli")]
 pub mod help;
 mod layering;
+#[cfg(feature = "cli")]
 pub mod namespace;
 pub mod original;
 #[cfg(feature = "cli")]

@@ -2,7 +2,7 @@
 //! `include_pads_args`, pickled by auxiliaries.set_logging) as a pads RunConfig. Each option
 //! is written back as the command line that set it and read by the same translation and
 //! parser as a typed original command line (config::original), so an option means here
-//! what it means in `pads train --dataset cub200 ...`.
+//! what it means in `pads train --dataset cub200 ...`. Needs the `cli` feature (clap parses).
 use super::RunConfig;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
@@ -93,7 +93,6 @@ fn as_args(name: &str, v: &OptValue) -> Option<Vec<String>> {
 /// parent (main.py appends the dataset name to `--source_path` before saving).
 ///
 /// Errors: a missing `dataset`; an option whose value pads refuses (named, with the file).
-#[cfg(feature = "cli")]
 pub fn config_from_namespace(fields: &[(String, OptValue)], file: &Path, data_root: Option<&Path>) -> Result<FromNamespace> {
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v);
     let text = |k: &str| match get(k) {

@@ -56,6 +56,7 @@ pub fn choose_checkpoint(run: &RunDir, which: Option<CheckpointChoice>) -> Check
 /// `run_config`). Errors: not a run folder, that checkpoint missing (named), a checkpoint
 /// that does not fit the run's config (named), an unavailable device.
 pub fn load_model(run_dir: &Path, which: Option<CheckpointChoice>, data_root: Option<&Path>, device: Option<Device>) -> Result<LoadedModel> {
+    #[cfg(feature = "cli")]
     if crate::original::is_original_folder(run_dir) {
         return load_original(run_dir, which, data_root, device);
     }
@@ -74,6 +75,7 @@ pub fn load_model(run_dir: &Path, which: Option<CheckpointChoice>, data_root: Op
     Ok(LoadedModel { cfg, vs, model, device, which, checkpoint, epoch })
 }
 
+#[cfg(feature = "cli")]
 /// `load_model` for a run folder of the original code (crate::original): its only
 /// checkpoint, checkpoint_Class.pth.tar, is the best by test Recall@1 (evaluate.py), so
 /// `which` must be best or None. The data root may be absent (only `pads eval` needs it,
