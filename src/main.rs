@@ -187,6 +187,7 @@ fn run() -> Result<()> {
                 Some(o) => o,
                 None => a.runs[0].parent().map(|p| p.join("compare")).unwrap_or_else(|| PathBuf::from("compare")),
             };
+            pads::run::folder::refuse_original_folder(&out, "--out")?;
             let r = pads::report::compare::compare_runs(&a.runs, &out)?;
             for w in &r.warnings {
                 eprintln!("warning: {w}");
@@ -215,6 +216,7 @@ fn run() -> Result<()> {
             }
         }
         Command::Embed(a) => {
+            pads::run::folder::refuse_original_folder(&a.out, "--out")?;
             let source = match (&a.images, &a.list) {
                 (Some(d), _) => Some(pads::inference::embed::Source::Dir(d.clone())),
                 (None, Some(f)) => Some(pads::inference::embed::Source::List(f.clone())),
@@ -249,6 +251,7 @@ fn run() -> Result<()> {
             }
         }
         Command::Export(a) => {
+            pads::run::folder::refuse_original_folder(&a.out, "--out")?;
             let r = pads::inference::export::export_run(&a.run, a.checkpoint, &a.out)?;
             println!("exported {} checkpoint {}", a.checkpoint.as_str(), r.checkpoint.display());
             for f in &r.files {
@@ -259,6 +262,9 @@ fn run() -> Result<()> {
             }
         }
         Command::Search(a) => {
+            if let Some(out) = &a.out {
+                pads::run::folder::refuse_original_folder(out, "--out")?;
+            }
             let found = pads::inference::search::search_run(&a.run, a.checkpoint, &a.gallery, &a.query, a.k, a.skip_bad_images)?;
             for w in &found.warnings {
                 eprintln!("warning: {w}");
@@ -334,6 +340,9 @@ fn run() -> Result<()> {
                 let cfg = RunConfig::resolve(RunConfig::default(), m)?;
                 let mode = if transform == "eval" { pads::data::transform::Mode::Eval } else { pads::data::transform::Mode::Train };
                 if profile {
+                    if cfg.cache_images {
+                        tracing::warn!("--profile times decoding from the files: --cache-images does not apply to it");
+                    }
                     println!("{}", pads::bench::loader_profile(&cfg, mode, batches * cfg.bs)?);
                 } else {
                     println!("{}", pads::bench::loader(&cfg, mode, &threads, batches)?);

@@ -25,13 +25,14 @@ const LAYERS: &[(&str, u8)] = &[
     ("report", 4),
     ("train", 4),
     ("inference", 4),
+    ("original", 4),
     ("sweep", 5),
     ("demo", 5),
     ("bench", 5),
 ];
 
 /// Uses allowed between modules of one layer (user, used).
-const SAME_LAYER: &[(&str, &str)] = &[("run", "config"), ("model", "data"), ("loss", "miners"), ("train", "report"), ("demo", "train"), ("demo", "report"), ("sweep", "train"), ("sweep", "report"), ("bench", "sweep")];
+const SAME_LAYER: &[(&str, &str)] = &[("run", "config"), ("model", "data"), ("loss", "miners"), ("train", "report"), ("inference", "original"), ("demo", "train"), ("demo", "report"), ("sweep", "train"), ("sweep", "report"), ("bench", "sweep")];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

@@ -98,9 +98,11 @@ fn import_eval_compare_and_refusals_on_a_whole_original_folder() {
     // Importing again into the same folder needs --overwrite; resuming is refused clearly.
     let o = pads(&["import", folder.to_str().unwrap(), "--out", run.to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+    let o = pads(&["import", folder.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("imported from the original code"));
     let o = pads(&["train", "--resume", run.to_str().unwrap(), "--quiet"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(!o.status.success() && err.contains("cannot be resumed") && !err.contains("panicked"), "{err}");
 
     // Next to a pads run in `pads compare`.
     let mine = tmp.path().join("mine");
@@ -109,4 +111,54 @@ fn import_eval_compare_and_refusals_on_a_whole_original_folder() {
     ok(&["compare", run.to_str().unwrap(), mine.to_str().unwrap(), "--out", cmp.to_str().unwrap()]);
     let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
     assert!(md.contains("imported") && md.contains("mine"), "{md}");
+}
+
+#[test]
+fn the_original_folder_is_never_written_and_a_failed_import_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (folder, data) = setup(tmp.path());
+    let listing = || {
+        let mut v: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
+        v.sort();
+        v
+    };
+    let before = listing();
+    // Every command that writes refuses the original folder, or a folder inside it, also
+    // through a symlink and with --overwrite.
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&folder, &link).unwrap();
+    let inside = link.join("x");
+    for args in [
+        vec!["train", "--out", folder.to_str().unwrap(), "--overwrite", "--dataset", "cub200", "--data-root", data.to_str().unwrap(), "--arch", "small", "--image-size", "32"],
+        vec!["import", folder.to_str().unwrap(), "--out", inside.to_str().unwrap()],
+        vec!["embed", "--run", folder.to_str().unwrap(), "--split", "test", "--data-root", data.to_str().unwrap(), "--out", inside.to_str().unwrap()],
+        vec!["export", "--run", folder.to_str().unwrap(), "--out", folder.to_str().unwrap()],
+    ] {
+        let o = pads(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("never writes into it"), "{args:?}: {err}");
+    }
+    assert_eq!(listing(), before);
+
+    // A --data-root that does not exist is refused, naming it.
+    let run = tmp.path().join("imported");
+    let o = pads(&["import", folder.to_str().unwrap(), "--out", run.to_str().unwrap(), "--data-root", "/no/such/root"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--data-root /no/such/root does not exist"));
+
+    // A part that fails half way (a cut distr_progression.pkl) leaves no run behind.
+    let pads_fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original/CUB_PADS/distr_progression.pkl");
+    let bytes = std::fs::read(pads_fx).unwrap();
+    std::fs::write(folder.join("distr_progression.pkl"), &bytes[..bytes.len() / 2]).unwrap();
+    let o = pads(&["import", folder.to_str().unwrap(), "--out", run.to_str().unwrap(), "--data-root", data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("distr_progression.pkl") && err.contains("nothing imported"), "{err}");
+    assert!(!run.join("config.toml").exists() && !run.join("checkpoint_best.safetensors").exists());
+
+    // Without CSV_Logs, the checkpoint's history of a 1-epoch run has no test row: compare says so.
+    std::fs::remove_file(folder.join("distr_progression.pkl")).unwrap();
+    std::fs::remove_dir_all(folder.join("CSV_Logs")).unwrap();
+    ok(&["import", folder.to_str().unwrap(), "--out", run.to_str().unwrap(), "--data-root", data.to_str().unwrap()]);
+    let o = pads(&["compare", run.to_str().unwrap(), "--out", tmp.path().join("cmp").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no evaluated epoch") && err.contains("imported from the original code"), "{err}");
 }

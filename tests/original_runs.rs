@@ -4,6 +4,7 @@
 //! formats), distr_progression.pkl, and what Python reads from them (python_reads.json).
 //! The full folders (networks of 40-95 MB) are made by the script into
 //! bench/out/original-runs/; the tests that need them say so and stop when it is absent.
+mod common;
 use pads::original::{history::Progress, OriginalRun};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -178,4 +179,15 @@ fn the_originals_csv_logs_hold_the_whole_history() {
     std::fs::write(dir.path().join("Data_Test_Class_NMI.csv"), "NMI\n0.5\nx\n").unwrap();
     let err = format!("{:#}", Progress::from_csv_logs(dir.path()).unwrap_err());
     assert!(err.contains("Data_Test_Class_NMI.csv line 3") && err.contains("\"x\""), "{err}");
+}
+
+#[test]
+fn a_hypa_pkl_that_is_not_a_namespace_is_refused_naming_what_it_is() {
+    let dir = slim_folder("CUB_R50", false);
+    let hypa = dir.path().join("hypa.pkl");
+    let script = "import pickle, sys, types\nm = types.ModuleType('argparsX'); sys.modules['argparsX'] = m\nclass Namespace: pass\nNamespace.__module__ = 'argparsX'; m.Namespace = Namespace\nn = Namespace(); n.dataset = 'cub200'\npickle.dump(n, open(sys.argv[1], 'wb'))\n";
+    let o = Command::new(common::python()).args(["-c", script, hypa.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = format!("{:#}", OriginalRun::open(dir.path()).unwrap().config(None).unwrap_err());
+    assert!(err.contains("hypa.pkl") && err.contains("argparsX.Namespace") && err.contains("not an argparse.Namespace"), "{err}");
 }

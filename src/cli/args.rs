@@ -99,7 +99,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = pads::eval::search::GALLERY_CHUNK_ROWS)]
         chunk_rows: usize,
     },
-    /// Loader images/s with the training transform for each thread count (JSON).
+    /// Loader images/s with the training or evaluation transform for each thread count (JSON).
     Loader {
         #[command(flatten)]
         cfg: RunConfig,
@@ -107,13 +107,14 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
         threads: Vec<usize>,
         /// Batches timed per thread count [batches]
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
         batches: usize,
         /// Transform measured: train (RandomResizedCrop + flip) or eval (Resize + CenterCrop)
         #[arg(long, default_value = "train", value_parser = ["train", "eval"])]
         transform: String,
         /// Instead of throughput: one thread's ms per image in read, decode, crop + resize,
-        /// normalise, over the first batches * bs images (JSON)
+        /// normalise, over the first batches * bs images, decoded from the files (JSON;
+        /// --cache-images does not apply to it)
         #[arg(long)]
         profile: bool,
     },

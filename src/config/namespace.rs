@@ -145,7 +145,7 @@ pub fn config_from_namespace(fields: &[(String, OptValue)], file: &Path, data_ro
     argv.extend(translated.args.into_iter().skip(2));
     let matches = super::cli::run_config_command()
         .try_get_matches_from(&argv)
-        .map_err(|e| anyhow::anyhow!("{}: an option pads does not take: {}", file.display(), e.render().to_string().trim()))?;
+        .map_err(|e| anyhow::anyhow!("{}: the original's options do not fit pads': {}", file.display(), e.render().to_string().trim().trim_start_matches("error: ").lines().next().unwrap_or("")))?;
     let mut cfg = RunConfig::resolve(RunConfig::default(), &matches).with_context(|| format!("{}: the original's options", file.display()))?;
     let dataset = text("dataset").unwrap_or_default();
     let stored_root = text("source_path").map(PathBuf::from).map(|p| match p.file_name() {
@@ -153,6 +153,7 @@ pub fn config_from_namespace(fields: &[(String, OptValue)], file: &Path, data_ro
         _ => p,
     });
     let root = match (data_root, stored_root) {
+        (Some(r), _) if !r.is_dir() => bail!("--data-root {} does not exist or is not a folder", r.display()),
         (Some(r), _) => crate::util::absolute_clean(r).with_context(|| format!("cannot make {} absolute", r.display()))?,
         (None, Some(r)) => r,
         (None, None) => cfg.data_root.clone(),

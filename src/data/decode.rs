@@ -41,7 +41,25 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage> {
     if img.width() == 0 || img.height() == 0 {
         anyhow::bail!("image has zero size");
     }
-    Ok(img.into_rgb8())
+    Ok(rgb8_as_pillow(img))
+}
+
+/// 8-bit RGB as PIL's `Image.open(..).convert('RGB')` makes it: 16-bit grayscale (PIL's
+/// mode I;16) is clipped to 255, not scaled; 16-bit RGB, RGBA and LA keep their high byte
+/// (PIL's `;16B` raw modes); alpha is dropped, not composited; everything else as the
+/// `image` crate converts it (which equals PIL for 8-bit data).
+fn rgb8_as_pillow(img: image::DynamicImage) -> RgbImage {
+    use image::DynamicImage as D;
+    let (w, h) = (img.width(), img.height());
+    let from = |pixels: Vec<u8>| RgbImage::from_raw(w, h, pixels);
+    let converted = match &img {
+        D::ImageLuma16(b) => from(b.as_raw().iter().flat_map(|&v| [v.min(255) as u8; 3]).collect()),
+        D::ImageLumaA16(b) => from(b.as_raw().chunks_exact(2).flat_map(|p| [(p[0] >> 8) as u8; 3]).collect()),
+        D::ImageRgb16(b) => from(b.as_raw().iter().map(|&v| (v >> 8) as u8).collect()),
+        D::ImageRgba16(b) => from(b.as_raw().chunks_exact(4).flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8]).collect()),
+        _ => None,
+    };
+    converted.unwrap_or_else(|| img.into_rgb8())
 }
 
 /// A YCbCr or RGB JPEG decoded by zune-jpeg straight into an RGB buffer (the options the

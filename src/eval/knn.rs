@@ -16,10 +16,16 @@ impl Neighbours {
 }
 
 
+/// The k nearest neighbours of every row of `emb` `[N, D]` among the other rows (module
+/// doc). The rows are centred first (their mean, computed in float64, subtracted): the
+/// distances are the same, but |x|^2 - 2 q.x in float32 then keeps its precision when the
+/// rows lie close together far from the origin (unit-norm embeddings a barely trained
+/// network maps near one point), where the uncentred form is rounding noise.
 pub fn nearest_neighbours(emb: &Tensor, k: usize) -> Neighbours {
     let n = emb.size()[0] as usize;
     let k = k.min(n.saturating_sub(1)).max(1);
-    let e = emb.to_kind(Kind::Float);
+    let e64 = emb.to_kind(Kind::Double);
+    let e = (&e64 - e64.mean_dim([0i64].as_slice(), true, Kind::Double)).to_kind(Kind::Float);
     if e.device() == Device::Cpu {
         return nearest_neighbours_host(&e, k);
     }

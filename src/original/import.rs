@@ -48,6 +48,16 @@ pub fn import_run(opts: &ImportOptions) -> Result<ImportReport> {
         crate::run::folder::clear_run_folder(&out)?;
     }
     let dir = RunDir::create(&out)?;
+    // Written whole or not at all: a failure half way removes what was written.
+    let written = write_run(&dir, &run, got, &vs, &ck, &src, &mut report);
+    if let Err(e) = written {
+        let _ = crate::run::folder::clear_run_folder_quiet(&out);
+        return Err(e.context(format!("pads import {}: nothing imported into {}", opts.folder.display(), out.display())));
+    }
+    Ok(report)
+}
+
+fn write_run(dir: &RunDir, run: &OriginalRun, got: crate::config::namespace::FromNamespace, vs: &tch::nn::VarStore, ck: &super::OriginalCheckpoint, src: &std::path::Path, report: &mut ImportReport) -> Result<()> {
     let cfg = got.cfg;
 
     let header = format!(
@@ -75,7 +85,7 @@ pub fn import_run(opts: &ImportOptions) -> Result<ImportReport> {
         "epoch": epoch,
     });
     let mut checkpoint = Checkpoint::new(state);
-    checkpoint.add_group("model", varstore_tensors(&vs));
+    checkpoint.add_group("model", varstore_tensors(vs));
     let epoch_text = epoch.map(|e| format!(" (epoch {e}, pads' count from 1)")).unwrap_or_default();
     report.imported.push(format!("checkpoint_best.safetensors: the network{epoch_text}, from the original's best test Recall@1"));
     match &ck.policy {
@@ -128,5 +138,5 @@ pub fn import_run(opts: &ImportOptions) -> Result<ImportReport> {
     } else if ck.policy.is_some() {
         report.not_imported.push(format!("{DISTRIBUTIONS} is absent: no distribution history"));
     }
-    Ok(report)
+    Ok(())
 }

@@ -114,6 +114,9 @@ impl OriginalRun {
 /// The (name, value) fields of a pickled argparse Namespace (any object with a `__dict__`).
 pub fn namespace_fields(root: &Value) -> Result<Vec<(String, OptValue)>> {
     let obj = root.as_object()?;
+    if obj.class() != "argparse.Namespace" {
+        bail!("found a {}, not an argparse.Namespace", obj.class());
+    }
     let Some(fields) = obj.fields() else { bail!("a {} without fields", obj.class()) };
     Ok(fields.iter().filter_map(|(k, v)| if let Value::Str(k) = k { Some((k.clone(), opt_value(v))) } else { None }).collect())
 }

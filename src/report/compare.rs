@@ -92,6 +92,17 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<(Vec<ComparedRun>, Vec<String>)> {
         runs.push(ComparedRun { name, dir: dir.clone(), cfg, table, progression });
     }
     let mut warnings = Vec::new();
+    for r in &runs {
+        let evaluated = r.table.column("recall@1").map_or(0, |c| c.iter().filter(|v| v.is_finite()).count());
+        if evaluated == 0 {
+            let imported = crate::run::folder::imported_run(&r.dir);
+            warnings.push(format!(
+                "{} has no evaluated epoch in its metrics.csv{}: it has no row in the table",
+                r.name,
+                if imported { " (imported from the original code without its CSV_Logs; `pads eval --run` gives its checkpoint's metrics)" } else { "" }
+            ));
+        }
+    }
     let first = &runs[0];
     for r in &runs[1..] {
         for ((key, a), (_, b)) in test_data_key(&first.cfg).into_iter().zip(test_data_key(&r.cfg)) {

@@ -57,12 +57,21 @@ pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("--out {} is a file, not a folder", dir.display());
     }
+    refuse_original_folder(dir, "--out")?;
     let found = run_files(dir);
     if found.is_empty() || overwrite {
         return Ok(());
     }
     let shown: Vec<&str> = found.iter().take(4).map(String::as_str).collect();
     let more = if found.len() > shown.len() { ", ..." } else { "" };
+    if imported_run(dir) {
+        bail!(
+            "{} holds a run imported from the original code (`pads import`), which cannot be resumed (the original saves no optimiser or generator state); pads never mixes two runs in one folder.\n  \
+             start a new one: pass another --out\n  \
+             replace it:      add --overwrite (removes the imported run's files first)",
+            dir.display()
+        );
+    }
     if !dir.join("checkpoint_last.safetensors").is_file() {
         bail!(
             "{} already holds a run ({}{more}) that stopped before its first checkpoint (written after each epoch), so there is nothing to resume; pads never mixes two runs in one folder.\n  \
@@ -81,6 +90,30 @@ pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
         shown.join(", "),
         dir.display()
     )
+}
+
+/// Refuses `dir` when it is a run folder of the original code (holding hypa.pkl, without a
+/// pads config.toml) or lies inside one, symlinks resolved: pads only reads those.
+/// `flag` names the option in the message.
+pub fn refuse_original_folder(dir: &Path, flag: &str) -> Result<()> {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let resolved = absolute.ancestors().find(|a| a.exists()).and_then(|a| a.canonicalize().ok());
+    let is_original = |a: &Path| a.join("hypa.pkl").is_file() && !a.join("config.toml").is_file();
+    if let Some(original) = absolute.ancestors().chain(resolved.iter().flat_map(|r| r.ancestors())).find(|a| is_original(a)) {
+        bail!(
+            "{flag} {} {} a run folder of the original code ({}, holding hypa.pkl): pads never writes into it; pass another {flag}",
+            dir.display(),
+            if original == absolute { "is" } else { "is inside" },
+            original.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds a run `pads import` wrote (its best checkpoint's state names the
+/// original folder it came from).
+pub fn imported_run(dir: &Path) -> bool {
+    super::checkpoint::Checkpoint::read_state(&dir.join("checkpoint_best.safetensors")).is_ok_and(|s| s.get("imported_from").is_some())
 }
 
 /// What `clear_run_folder` did.

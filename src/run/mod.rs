@@ -83,6 +83,9 @@ impl RunDir {
                     root.display()
                 );
             }
+            if root.join("checkpoint_Class.pth.tar").is_file() {
+                anyhow::bail!("{} holds the original code's checkpoint_Class.pth.tar but neither its hypa.pkl (the run's options) nor a pads config.toml: copy hypa.pkl beside the checkpoint to read it", root.display());
+            }
             anyhow::bail!("{} is not a pads run folder (no config.toml)", root.display());
         }
         Ok(RunDir { root: root.to_path_buf() })

@@ -91,6 +91,12 @@ impl Trainer<'_> {
     /// missing a group.
     pub(super) fn restore(&mut self) -> Result<()> {
         let path = self.log.run.last_checkpoint();
+        if !path.is_file() && crate::run::folder::imported_run(&self.log.run.root) {
+            bail!(
+                "--resume: {} was imported from the original code (`pads import`) and cannot be resumed: the original saves no optimiser, margin-loss or generator state; eval, embed, export, search and compare use it as it is",
+                self.log.run.root.display()
+            );
+        }
         if !path.is_file() {
             bail!(
                 "--resume: {} holds no checkpoint ({} is written after each epoch, and this run stopped before its first one ended): start it again with --out {} --overwrite",
