@@ -242,7 +242,7 @@ fn tensor_records(m: &[u8]) -> Result<HashMap<String, Record>> {
         let t = tuple(&rec, 3, &format!("tensor record {i}"))?;
         let (k, storage) = (key(&t[0])?, key(&t[1]).with_context(|| format!("tensor {}: its storage id", t[0].kind()))?);
         let mut take = |n: usize| -> Result<&[u8]> {
-            let b = m.get(pos..pos.checked_add(n).unwrap_or(usize::MAX)).with_context(|| format!("tensor {k}: the member ends inside its layout (cut short?)"))?;
+            let b = m.get(pos..pos.saturating_add(n)).with_context(|| format!("tensor {k}: the member ends inside its layout (cut short?)"))?;
             pos += n;
             Ok(b)
         };
