@@ -16,8 +16,8 @@ use tch::{nn, Tensor};
 
 /// The tensors of a weights file, names normalised (`normalize_names`). The format is told
 /// by content, not by extension: safetensors (a `.safetensors` file, or a JSON header after
-/// an 8-byte length), or torch.save in either format (`.pth`, `.pt`, `.bin`, the original
-/// code's `.pth.tar`, `.ckpt`, any name), a state dict or a checkpoint holding one
+/// an 8-byte length), or torch.save in any of its three formats (zip, pre-1.6, tar; `.pth`,
+/// `.pt`, `.bin`, the original code's `.pth.tar`, `.ckpt`, any name), a state dict or a checkpoint holding one
 /// (`pth::CONTAINER_KEYS`). Errors name the file and what was expected.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.is_file() {
@@ -28,7 +28,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     std::fs::File::open(path)
         .and_then(|f| f.take(512).read_to_end(&mut head))
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let torch = matches!(super::torchfile::sniff(&head), Ok(Format::Zip | Format::Legacy));
+    let torch = matches!(super::torchfile::sniff(&head), Ok(Format::Zip | Format::Legacy | Format::Tar));
     let safetensors = ext == "safetensors" || (head.len() > 8 && head[8] == b'{' && !torch);
     let tensors = if safetensors {
         Tensor::read_safetensors(path).with_context(|| format!("{}: not a readable safetensors file", path.display()))?
@@ -38,7 +38,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         })?
     } else {
         bail!(
-            "weights file {}: expected a .safetensors or .pth file (torch.save, zip or pre-1.6 format; .pth.tar and .ckpt too), found neither by its content",
+            "weights file {}: expected a .safetensors or .pth file (torch.save: zip, pre-1.6 or tar format; .pth.tar and .ckpt too), found neither by its content",
             path.display()
         )
     };

@@ -50,12 +50,20 @@ pub(crate) struct Interp<'a> {
     pub storages: &'a HashMap<String, Vec<u8>>,
     built: usize,
     tensors: HashMap<Id, Tensor>,
+    /// The tar format's tensors by key (tar.rs), which its persistent ids name.
+    keyed: Option<&'a HashMap<String, Tensor>>,
     path: Vec<String>,
 }
 
 impl<'a> Interp<'a> {
     pub fn new(p: &'a Pickle, storages: &'a HashMap<String, Vec<u8>>) -> Self {
-        Interp { p, storages, built: 0, tensors: HashMap::new(), path: Vec::new() }
+        Interp { p, storages, built: 0, tensors: HashMap::new(), keyed: None, path: Vec::new() }
+    }
+
+    /// Persistent ids name these tensors (`int(saved_id)`, the tar format), not storages.
+    pub fn keyed(mut self, tensors: &'a HashMap<String, Tensor>) -> Self {
+        self.keyed = Some(tensors);
+        self
     }
 
     fn here(&self) -> String {
@@ -89,7 +97,17 @@ impl<'a> Interp<'a> {
             Node::Set(items) | Node::FrozenSet(items) => Value::Set(self.values(items, depth)?),
             Node::Dict(pairs) => Value::Dict(self.pairs(pairs, depth)?),
             Node::Global(m, n) => Value::Global(m.clone(), n.clone()),
-            Node::Persistent(_) => bail!("{}: a persistent id outside a tensor (a bare storage): not read", self.here()),
+            Node::Persistent(pid) => match self.keyed {
+                Some(keyed) => match super::tar::persistent_key(p, *pid).with_context(|| self.here())? {
+                    Some(k) => Value::Tensor(keyed.get(&k).with_context(|| format!("{}: persistent id {k} names no tensor", self.here()))?.shallow_clone()),
+                    // A module class with its saved source: torch gives the class itself.
+                    None => match p.node(*pid) {
+                        Node::Tuple(t) if t.first().and_then(|&c| p.global(c)).is_some() => self.value(t[0], depth + 1)?,
+                        _ => bail!("{}: a persistent id tuple that does not start with a class", self.here()),
+                    },
+                },
+                None => bail!("{}: a persistent id outside a tensor (a bare storage): not read", self.here()),
+            },
             Node::Call { func, args, newobj, state, items, appended } => self.call(id, *func, args, *newobj, *state, items, appended, depth)?,
         })
     }

@@ -1,9 +1,9 @@
-//! Reading whole pickled objects without running code: `torch.save` files in both formats
-//! (the zip format of PyTorch >= 1.6, and the older "legacy" format: magic-number pickle,
+//! Reading whole pickled objects without running code: `torch.save` files in all three
+//! formats (the zip format of PyTorch >= 1.6; the older "legacy" format: magic-number pickle,
 //! protocol-version pickle, sys-info pickle, the main pickle whose persistent ids name
-//! storages, the pickle of the storage keys, then each storage's bytes), and plain
-//! `pickle.dump` files (the original code's `hypa.pkl`). The format is told by content,
-//! never by file name.
+//! storages, the pickle of the storage keys, then each storage's bytes; and the oldest, a
+//! tar archive of PyTorch < 0.1.10, tar.rs), and plain `pickle.dump` files (the original
+//! code's `hypa.pkl`). The format is told by content, never by file name.
 //!
 //! `read_torch_file(path)` gives the root `Value` with every tensor rebuilt; accessors on
 //! `Value` (`get`, `req`, `as_dict`, `as_list`, `as_str`, `as_f64`, ...) walk it. What an
@@ -15,11 +15,13 @@
 //! `MAX_VALUES` values built, memo copies included; nesting at most `MAX_DEPTH`; a
 //! tensor's strides must not overlap or be 0 on a dimension of size > 1, and must fit its
 //! storage; a compressed zip storage may hold no more bytes than its tensors need; a
-//! pre-1.6 storage no more than the file holds (checked before anything is allocated).
+//! pre-1.6 or tar storage no more than the file (its member) holds (checked before anything
+//! is allocated).
 mod interpret;
 mod literal;
 mod machine;
 mod storage;
+mod tar;
 mod value;
 
 pub use interpret::MAX_DEPTH;
@@ -43,6 +45,8 @@ pub enum Format {
     Zip,
     /// `torch.save` before PyTorch 1.6, or with `_use_new_zipfile_serialization=False`.
     Legacy,
+    /// `torch.save` before PyTorch 0.1.10: a tar of `sys_info`, `pickle`, `tensors`, `storages`.
+    Tar,
     /// A plain pickle (`pickle.dump`), without tensors.
     Pickle,
 }
@@ -52,6 +56,7 @@ impl Format {
         match self {
             Format::Zip => "torch.save zip format (PyTorch >= 1.6)",
             Format::Legacy => "torch.save legacy format (PyTorch < 1.6)",
+            Format::Tar => "torch.save tar format (PyTorch < 0.1.10)",
             Format::Pickle => "plain pickle",
         }
     }
@@ -65,15 +70,15 @@ pub struct TorchFile {
     pub root: Value,
 }
 
-/// The format of the file's bytes: zip (`PK\x03\x04`), pre-1.6 torch (a pickle of the
-/// magic number first), or a plain pickle (protocol 2-5 header `\x80`, or protocol 0/1).
-/// Errors: a tar file (torch.save before 0.4), anything else.
+/// The format of the file's bytes: zip (`PK\x03\x04`), tar (`ustar` at byte 257: torch.save
+/// before 0.1.10), pre-1.6 torch (a pickle of the magic number first), or a plain pickle
+/// (protocol 2-5 header `\x80`, or protocol 0/1). Errors: anything else.
 pub fn sniff(head: &[u8]) -> Result<Format> {
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Ok(Format::Zip);
     }
     if head.len() > 262 && &head[257..262] == b"ustar" {
-        bail!("a tar archive (torch.save of PyTorch < 0.4): not read; re-save it with a newer PyTorch");
+        return Ok(Format::Tar);
     }
     let magic = LEGACY_MAGIC.to_le_bytes();
     if head.len() >= 14 && head[0] == 0x80 && head[2] == 0x8a && head[3] == 10 && head[4..14] == magic[..10] {
@@ -89,9 +94,9 @@ pub fn sniff(head: &[u8]) -> Result<Format> {
     }
 }
 
-/// Reads `path` whole (see the module doc): zip, pre-1.6 or plain pickle, told by content.
-/// Errors name the file: unreadable or malformed bytes, a limit exceeded, a storage shorter
-/// than its tensor, a pre-1.6 file cut short.
+/// Reads `path` whole (see the module doc): zip, pre-1.6, tar or plain pickle, told by
+/// content. Errors name the file: unreadable or malformed bytes, a limit exceeded, a storage
+/// shorter than its tensor, a pre-1.6 or tar file cut short.
 pub fn read_torch_file(path: &Path) -> Result<TorchFile> {
     let ctx = || path.display().to_string();
     let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -101,6 +106,7 @@ pub fn read_torch_file(path: &Path) -> Result<TorchFile> {
     let root = match format {
         Format::Zip => read_zip(std::fs::File::open(path).with_context(ctx)?),
         Format::Legacy => read_legacy(&std::fs::read(path).with_context(ctx)?),
+        Format::Tar => tar::read_tar(&std::fs::read(path).with_context(ctx)?).context("a torch.save tar archive (PyTorch < 0.1.10)"),
         Format::Pickle => {
             let len = std::fs::metadata(path).with_context(ctx)?.len();
             if len > MAX_PICKLE_BYTES {
