@@ -107,7 +107,7 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
         threads: Vec<usize>,
         /// Batches timed per thread count [batches]
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
+        #[arg(long, default_value_t = 10, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |v| v as usize))]
         batches: usize,
         /// Transform measured: train (RandomResizedCrop + flip) or eval (Resize + CenterCrop)
         #[arg(long, default_value = "train", value_parser = ["train", "eval"])]
