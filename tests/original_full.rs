@@ -122,18 +122,15 @@ fn pads_eval_gives_the_originals_recall_and_import_keeps_it() {
         let got = eval_json(&folder, &data);
         let (theirs, _) = original_embeddings(&folder);
         let n_test = theirs.len() as f64;
-        // How far apart the images are: when every image lands within float32 rounding of
-        // one point, both programs' neighbour ranks are rounding noise, not the model.
+        // How far apart the images are (printed: the BN-Inception run's are nearly one point).
         let spread = centred(&theirs).iter().map(|r| r.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()).sum::<f64>() / n_test;
         for (k, r) in want["k_vals"].as_array().unwrap().iter().zip(want["recall"].as_array().unwrap()) {
             let mine = got[format!("recall@{k}")].as_f64().unwrap();
             let differ = ((mine - r.as_f64().unwrap()).abs() * n_test).round();
             eprintln!("{run} recall@{k}: pads {mine:.4}, original {:.4} ({differ} of {n_test} queries differ; embedding spread {spread:.2e})", r.as_f64().unwrap());
-            if spread < 1e-3 {
-                continue;
-            }
-            // Within one query (a neighbour tie broken by a float's last bit).
-            assert!(differ <= 1.0, "{run} recall@{k}: pads {mine}, original {r}");
+            // The BN-Inception run's embeddings lie within 3e-4 of one point: pads' kNN centres
+            // them first, so even there the ranks are the model's, not float32 rounding.
+            assert!(differ == 0.0, "{run} recall@{k}: pads {mine}, original {r}");
         }
         let imported = tempfile::tempdir().unwrap();
         let target = imported.path().join("run");
