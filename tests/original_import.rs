@@ -161,4 +161,14 @@ fn the_original_folder_is_never_written_and_a_failed_import_leaves_nothing() {
     let o = pads(&["compare", run.to_str().unwrap(), "--out", tmp.path().join("cmp").to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no evaluated epoch") && err.contains("imported from the original code"), "{err}");
+
+    // A failing import with --overwrite stops before it touches the run it would replace.
+    std::fs::write(folder.join("distr_progression.pkl"), &bytes[..bytes.len() / 2]).unwrap();
+    let o = pads(&["import", folder.to_str().unwrap(), "--out", run.to_str().unwrap(), "--data-root", data.to_str().unwrap(), "--overwrite"]);
+    assert!(!o.status.success());
+    assert!(run.join("config.toml").is_file() && run.join("checkpoint_best.safetensors").is_file(), "the earlier import is kept");
+    // ... and one into a new folder leaves no folder behind.
+    let fresh = tmp.path().join("fresh");
+    assert!(!pads(&["import", folder.to_str().unwrap(), "--out", fresh.to_str().unwrap(), "--data-root", data.to_str().unwrap()]).status.success());
+    assert!(!fresh.exists());
 }

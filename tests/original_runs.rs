@@ -175,6 +175,17 @@ fn the_originals_csv_logs_hold_the_whole_history() {
     assert_eq!(p.values("Test", "Class_Recall", "Recall @ 1").unwrap()[0], seen[0].as_f64().unwrap());
     assert_eq!(p.values("Model Grad", "L2", "Grad L2").unwrap().len(), 2);
     assert!(p.values("RL-Policy", "Gradient L2", "Gradient L2").is_some());
+    // A per-epoch file cut after its header (or emptied) is refused, not read as blanks.
+    let cut = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixture("CUB_PADS").join("CSV_Logs")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), cut.path().join(e.file_name())).unwrap();
+    }
+    std::fs::write(cut.path().join("Data_Test_Class_Recall.csv"), "Recall @ 1,Recall @ 2,Recall @ 4\n").unwrap();
+    let err = format!("{:#}", Progress::from_csv_logs(cut.path()).unwrap_err());
+    assert!(err.contains("Data_Test_Class_Recall.csv holds 0 row(s)") && err.contains("2 epoch(s)"), "{err}");
+    std::fs::write(cut.path().join("Data_Test_Class_Recall.csv"), "").unwrap();
+    assert!(format!("{:#}", Progress::from_csv_logs(cut.path()).unwrap_err()).contains("is empty"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Data_Test_Class_NMI.csv"), "NMI\n0.5\nx\n").unwrap();
     let err = format!("{:#}", Progress::from_csv_logs(dir.path()).unwrap_err());

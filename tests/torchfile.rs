@@ -14,11 +14,7 @@ use std::path::{Path, PathBuf};
 const SCRIPT: &str = include_str!("../bench/reference/make_torchfile_fixtures.py");
 
 fn fixtures() -> (tempfile::TempDir, Json) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_str().unwrap();
-    common::run_python(&format!("import sys; sys.argv = ['x', {dir:?}]\n{SCRIPT}"), &[]);
-    let expected = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("expected.json")).unwrap()).unwrap();
-    (tmp, expected)
+    common::python_fixtures(SCRIPT, "expected.json")
 }
 
 fn f64s(t: &tch::Tensor) -> Vec<f64> {

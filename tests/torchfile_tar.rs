@@ -14,11 +14,7 @@ use serde_json::Value as Json;
 const SCRIPT: &str = include_str!("../bench/reference/make_tar_fixture.py");
 
 fn fixtures() -> (tempfile::TempDir, Json) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_str().unwrap();
-    common::run_python(&format!("import sys; sys.argv = ['x', {dir:?}]\n{SCRIPT}"), &[]);
-    let expected = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("tar_expected.json")).unwrap()).unwrap();
-    (tmp, expected)
+    common::python_fixtures(SCRIPT, "tar_expected.json")
 }
 
 /// `t` has the dtype, shape and values Python computed for it.

@@ -16,16 +16,31 @@ impl Neighbours {
 }
 
 
+/// The rows of `emb` as float32, less their mean when they lie close together far from
+/// the origin (root-mean-square deviation below 1/16 of the root-mean-square norm): the
+/// distances are the same, but |x|^2 - 2 q.x in float32 keeps its precision (unit-norm
+/// embeddings a barely trained network maps near one point; uncentred, their ranks are
+/// rounding noise). Other rows stay as they are, so distances that are exact in float32
+/// (small integers, ties) stay exact.
+fn centred_if_clustered(emb: &Tensor) -> Tensor {
+    let e64 = emb.to_kind(Kind::Double);
+    let mean = e64.mean_dim([0i64].as_slice(), true, Kind::Double);
+    let centred = &e64 - &mean;
+    let msd = (&centred * &centred).sum(Kind::Double).double_value(&[]);
+    let msn = (&e64 * &e64).sum(Kind::Double).double_value(&[]);
+    if msd.is_finite() && msd * 256.0 < msn {
+        centred.to_kind(Kind::Float)
+    } else {
+        emb.to_kind(Kind::Float)
+    }
+}
+
 /// The k nearest neighbours of every row of `emb` `[N, D]` among the other rows (module
-/// doc). The rows are centred first (their mean, computed in float64, subtracted): the
-/// distances are the same, but |x|^2 - 2 q.x in float32 then keeps its precision when the
-/// rows lie close together far from the origin (unit-norm embeddings a barely trained
-/// network maps near one point), where the uncentred form is rounding noise.
+/// doc), ranked on `centred_if_clustered` rows.
 pub fn nearest_neighbours(emb: &Tensor, k: usize) -> Neighbours {
     let n = emb.size()[0] as usize;
     let k = k.min(n.saturating_sub(1)).max(1);
-    let e64 = emb.to_kind(Kind::Double);
-    let e = (&e64 - e64.mean_dim([0i64].as_slice(), true, Kind::Double)).to_kind(Kind::Float);
+    let e = centred_if_clustered(emb);
     if e.device() == Device::Cpu {
         return nearest_neighbours_host(&e, k);
     }

@@ -55,6 +55,9 @@ impl Progress {
             let Some((sub, group)) = SUB_LOGGERS.iter().find_map(|s| stem.strip_prefix(s).and_then(|g| g.strip_prefix('_')).map(|g| (*s, g))) else { continue };
             let path = entry.path();
             let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            if text.trim().is_empty() {
+                anyhow::bail!("{} is empty: expected a header of value names, then one row per log call", path.display());
+            }
             let mut lines = text.lines();
             let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
             let mut columns: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
@@ -71,6 +74,22 @@ impl Progress {
             let segments = out.entry(sub.to_string()).or_default().entry(group.to_string()).or_default();
             for (h, col) in header.iter().zip(columns) {
                 segments.insert(h.to_string(), col);
+            }
+        }
+        // One row per epoch in every per-epoch file: a cut file would leave cells empty.
+        for (sub, per_epoch) in [("Test", "Epochs"), ("Train", "epochs")] {
+            let Some(groups) = out.get(sub) else { continue };
+            let Some(n) = groups.get(per_epoch).and_then(|g| g.get(per_epoch)).map(Vec::len) else { continue };
+            for (group, segments) in groups {
+                for (segment, values) in segments {
+                    if values.len() != n {
+                        anyhow::bail!(
+                            "{}: Data_{sub}_{group}.csv holds {} row(s) of '{segment}', Data_{sub}_{per_epoch}.csv {n} epoch(s): the file was cut or is not the original's",
+                            dir.display(),
+                            values.len()
+                        );
+                    }
+                }
             }
         }
         Ok(Progress(out))

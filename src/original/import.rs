@@ -42,31 +42,38 @@ pub fn import_run(opts: &ImportOptions) -> Result<ImportReport> {
     }
     let run = OriginalRun::open(&opts.folder)?;
     crate::run::folder::check_new_run_folder(&out, opts.overwrite)?;
-    let (got, vs, _model, ck) = super::load_model(&opts.folder, opts.data_root.as_deref(), tch::Device::Cpu)?;
+    // Everything is read and converted first: a file that fails stops the import before
+    // --out (and a run --overwrite would replace) is touched.
     let mut report = ImportReport::default();
+    let files = prepare(&run, opts.data_root.as_deref(), &src, &mut report).with_context(|| format!("pads import {}: nothing imported into {}", opts.folder.display(), out.display()))?;
+    let existed = out.exists();
     if opts.overwrite {
         crate::run::folder::clear_run_folder(&out)?;
     }
     let dir = RunDir::create(&out)?;
-    // Written whole or not at all: a failure half way removes what was written.
-    let written = write_run(&dir, &run, got, &vs, &ck, &src, &mut report);
+    let written = files.iter().try_for_each(|(name, bytes)| crate::util::write_atomic(&dir.path(name), bytes));
     if let Err(e) = written {
         let _ = crate::run::folder::clear_run_folder_quiet(&out);
+        if !existed {
+            let _ = std::fs::remove_dir(&out);
+        }
         return Err(e.context(format!("pads import {}: nothing imported into {}", opts.folder.display(), out.display())));
     }
     Ok(report)
 }
 
-fn write_run(dir: &RunDir, run: &OriginalRun, got: crate::config::namespace::FromNamespace, vs: &tch::nn::VarStore, ck: &super::OriginalCheckpoint, src: &std::path::Path, report: &mut ImportReport) -> Result<()> {
+/// The pads run's files (name in the run folder, bytes), read and converted from `run`.
+fn prepare(run: &OriginalRun, data_root: Option<&std::path::Path>, src: &std::path::Path, report: &mut ImportReport) -> Result<Vec<(String, Vec<u8>)>> {
+    let (got, vs, _model, ck) = super::load_model(&run.root, data_root, tch::Device::Cpu)?;
+    let mut files = Vec::new();
     let cfg = got.cfg;
-
     let header = format!(
         "# Imported by `pads import` from the original code's run folder {}\n# (options from {}; the network from {}).\n",
         src.display(),
         super::HYPA,
         super::CHECKPOINT
     );
-    crate::util::write_atomic(&dir.config(), (header + &cfg.to_toml()).as_bytes())?;
+    files.push(("config.toml".to_string(), (header + &cfg.to_toml()).into_bytes()));
     report.imported.push(format!("config.toml: {} of the original's options ({})", got.carried.len(), got.carried.join(", ")));
     for (name, why) in &got.not_carried {
         report.not_imported.push(format!("option {name}: {why}"));
@@ -80,12 +87,8 @@ fn write_run(dir: &RunDir, run: &OriginalRun, got: crate::config::namespace::Fro
     }
 
     let epoch = ck.epoch.map(|e| e + 1);
-    let state = serde_json::json!({
-        "imported_from": src.display().to_string(),
-        "epoch": epoch,
-    });
-    let mut checkpoint = Checkpoint::new(state);
-    checkpoint.add_group("model", varstore_tensors(vs));
+    let mut checkpoint = Checkpoint::new(serde_json::json!({ "imported_from": src.display().to_string(), "epoch": epoch }));
+    checkpoint.add_group("model", varstore_tensors(&vs));
     let epoch_text = epoch.map(|e| format!(" (epoch {e}, pads' count from 1)")).unwrap_or_default();
     report.imported.push(format!("checkpoint_best.safetensors: the network{epoch_text}, from the original's best test Recall@1"));
     match &ck.policy {
@@ -96,30 +99,31 @@ fn write_run(dir: &RunDir, run: &OriginalRun, got: crate::config::namespace::Fro
         None => report.not_imported.push("no policy: the run used a fixed sampler ('aux' is None)".into()),
     }
     report.not_imported.push("optimiser states, margin-loss betas, random generator states: the original does not save them, so the run cannot be resumed".into());
-    checkpoint.save(&dir.best_checkpoint())?;
+    files.push(("checkpoint_best.safetensors".to_string(), checkpoint.to_bytes()?));
 
     // The original's CSV logs hold the whole run; the checkpoint's history stops before
     // the best epoch's metrics. Released folders have only the checkpoint.
+    const FROM_CHECKPOINT: &str = "the checkpoint's history (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them)";
     let csv_logs = run.root.join("CSV_Logs");
     let from_csv = csv_logs.is_dir().then(|| history::Progress::from_csv_logs(&csv_logs));
     let (progress, source) = match (from_csv, &ck.progress) {
         (Some(Ok(p)), _) => (Ok(p), "the original's CSV_Logs/ (the whole run)"),
         (Some(Err(e)), Ok(p)) => {
             report.not_imported.push(format!("CSV_Logs/ not readable ({e:#}); the checkpoint's history is used"));
-            (Ok(p.clone()), "the checkpoint's history (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them)")
+            (Ok(p.clone()), FROM_CHECKPOINT)
         }
-        (None, Ok(p)) => (Ok(p.clone()), "the checkpoint's history (the original saves it with the best checkpoint, before logging that epoch's metrics: `pads eval` gives them)"),
+        (None, Ok(p)) => (Ok(p.clone()), FROM_CHECKPOINT),
         (Some(Err(e)), Err(_)) => (Err(format!("{e:#}")), ""),
         (None, Err(e)) => (Err(e.clone()), ""),
     };
     match progress {
         Ok(progress) => {
             let table = progress.metrics_table(crate::run::log::metrics_header(&cfg))?;
-            dir.write_table(&dir.metrics_csv(), &table)?;
             report.imported.push(format!(
                 "metrics.csv: {} epoch(s) of test metrics from {source}; map@r, lr, beta_mean, policy_updates and policy gradients are empty: the original does not log them per epoch",
                 table.rows.len()
             ));
+            files.push(("metrics.csv".to_string(), table.to_string().into_bytes()));
         }
         Err(why) => report.not_imported.push(format!("metrics.csv: no readable history: {why}")),
     }
@@ -133,10 +137,10 @@ fn write_run(dir: &RunDir, run: &OriginalRun, got: crate::config::namespace::Fro
             text.push_str(&serde_json::to_string(r)?);
             text.push('\n');
         }
-        crate::util::write_atomic(&dir.progression(), text.as_bytes())?;
         report.imported.push(format!("pads_progression.jsonl: {} sampling distributions from {DISTRIBUTIONS} (no epochs, rewards or actions: the file has none)", records.len()));
+        files.push(("pads_progression.jsonl".to_string(), text.into_bytes()));
     } else if ck.policy.is_some() {
         report.not_imported.push(format!("{DISTRIBUTIONS} is absent: no distribution history"));
     }
-    Ok(())
+    Ok(files)
 }

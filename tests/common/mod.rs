@@ -72,3 +72,14 @@ pub fn protobuf_fields(mut b: &[u8]) -> Vec<(u64, u8, Vec<u8>)> {
     }
     out
 }
+
+/// Runs a fixture script (its source, e.g. `include_str!` of a bench/reference script) with
+/// `sys.argv = ['x', DIR]` for a fresh temp DIR, and reads the JSON file `expected` it wrote
+/// there (what Python computed, for the test to compare with).
+pub fn python_fixtures(script: &str, expected: &str) -> (tempfile::TempDir, serde_json::Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    run_python(&format!("import sys; sys.argv = ['x', {dir:?}]\n{script}"), &[]);
+    let json = serde_json::from_str(&std::fs::read_to_string(tmp.path().join(expected)).unwrap()).unwrap();
+    (tmp, json)
+}
