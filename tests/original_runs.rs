@@ -202,3 +202,21 @@ fn a_hypa_pkl_that_is_not_a_namespace_is_refused_naming_what_it_is() {
     let err = format!("{:#}", OriginalRun::open(dir.path()).unwrap().config(None).unwrap_err());
     assert!(err.contains("hypa.pkl") && err.contains("argparsX.Namespace") && err.contains("not an argparse.Namespace"), "{err}");
 }
+
+#[test]
+fn an_original_folder_is_fenced_off_but_a_stray_hypa_pkl_above_is_not() {
+    use pads::run::folder::refuse_original_folder;
+    let top = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("CUB_R50").join("hypa.pkl"), top.path().join("hypa.pkl")).unwrap();
+    // hypa.pkl alone: the folder itself is refused, a folder below it is not.
+    assert!(format!("{:#}", refuse_original_folder(top.path(), "--out").unwrap_err()).contains("never writes into it"));
+    refuse_original_folder(&top.path().join("runs/a"), "--out").unwrap();
+    // With what the original writes beside it, everything below is fenced off, also via a link.
+    std::fs::write(top.path().join("Parameter_Info.txt"), "x").unwrap();
+    let err = format!("{:#}", refuse_original_folder(&top.path().join("runs/a"), "--out").unwrap_err());
+    assert!(err.contains("is inside a run folder of the original code"), "{err}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let link = elsewhere.path().join("link");
+    std::os::unix::fs::symlink(top.path(), &link).unwrap();
+    assert!(refuse_original_folder(&link.join("x"), "--out").is_err());
+}

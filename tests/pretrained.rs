@@ -119,7 +119,10 @@ fn a_run_from_the_original_checkpoint_says_which_weights_it_starts_from_and_read
         text
     };
     run(&["synth", "--out", data.join("synthetic").to_str().unwrap(), "--classes", "10", "--per-class", "8", "--image-size", "32"]);
-    let out_dir = tmp.path().join("run");
+    // Beside, not inside, the fixture folder: it holds hypa.pkl and checkpoint_Class.pth.tar,
+    // an original run folder, which pads never writes into.
+    let runs = tempfile::tempdir().unwrap();
+    let out_dir = runs.path().join("run");
     let text = run(&[
         "train", "--dataset", "synthetic", "--data-root", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--n-epochs", "1",
         "--image-size", "32", "--bs", "8", "--embed-dim", "16", "--pretrained", weights.to_str().unwrap(), "--device", "cpu", "--sampling", "distance",

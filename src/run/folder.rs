@@ -98,12 +98,21 @@ pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
 pub fn refuse_original_folder(dir: &Path, flag: &str) -> Result<()> {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let resolved = absolute.ancestors().find(|a| a.exists()).and_then(|a| a.canonicalize().ok());
-    let is_original = |a: &Path| a.join("hypa.pkl").is_file() && !a.join("config.toml").is_file();
+    let me_resolved = absolute.canonicalize().ok();
+    let is_me = |a: &Path| a == absolute || me_resolved.as_deref() == Some(a);
+    // The folder itself: any hypa.pkl. A folder above it: hypa.pkl with what the original
+    // writes beside it (a checkpoint, its parameter listing or its CSV logs), so that a
+    // stray hypa.pkl higher up does not fence off everything below.
+    let is_original = |a: &Path| {
+        a.join("hypa.pkl").is_file()
+            && !a.join("config.toml").is_file()
+            && (is_me(a) || ["checkpoint_Class.pth.tar", "Parameter_Info.txt", "CSV_Logs"].iter().any(|f| a.join(f).exists()))
+    };
     if let Some(original) = absolute.ancestors().chain(resolved.iter().flat_map(|r| r.ancestors())).find(|a| is_original(a)) {
         bail!(
             "{flag} {} {} a run folder of the original code ({}, holding hypa.pkl): pads never writes into it; pass another {flag}",
             dir.display(),
-            if original == absolute { "is" } else { "is inside" },
+            if is_me(original) { "is" } else { "is inside" },
             original.display()
         );
     }
