@@ -44,15 +44,7 @@ fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
     args
 }
 
-fn pads_in(dir: Option<&Path>, args: &[String]) -> (bool, String, String) {
-    let mut c = Command::new(common::pads_bin());
-    c.args(args).env("PADS_LOG", "warn");
-    if let Some(d) = dir {
-        c.current_dir(d);
-    }
-    let out = c.output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use common::pads_in;
 
 fn pads(args: &[String]) -> (bool, String, String) {
     pads_in(None, args)

@@ -6,7 +6,6 @@ mod common;
 use pads::config::RunConfig;
 use pads::data::synth::{self, SynthOptions};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A tiny synthetic set shared by these tests (8 classes: 4 train, 4 test).
 fn data_root() -> PathBuf {
@@ -29,15 +28,7 @@ fn train_args(root: &Path, sampling: &str, epochs: usize) -> Vec<String> {
     .collect()
 }
 
-fn pads_in(dir: Option<&Path>, args: &[String]) -> (bool, String, String) {
-    let mut c = Command::new(common::pads_bin());
-    c.args(args).env("PADS_LOG", "warn");
-    if let Some(d) = dir {
-        c.current_dir(d);
-    }
-    let out = c.output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use common::pads_in;
 
 fn pads(args: &[String]) -> (bool, String, String) {
     pads_in(None, args)

@@ -31,7 +31,7 @@ pub const DISTRIBUTIONS: &str = "distr_progression.pkl";
 
 /// Whether `dir` is a folder the original wrote: hypa.pkl and no pads config.toml.
 pub fn is_original_folder(dir: &Path) -> bool {
-    dir.join(HYPA).is_file() && !dir.join("config.toml").exists()
+    crate::run::folder::is_original_run_folder(dir)
 }
 
 /// An original run folder (paths only; nothing is read until asked).

@@ -92,6 +92,11 @@ pub fn check_new_run_folder(dir: &Path, overwrite: bool) -> Result<()> {
     )
 }
 
+/// Whether `dir` is a run folder of the original code: its hypa.pkl and no pads config.toml.
+pub fn is_original_run_folder(dir: &Path) -> bool {
+    dir.join("hypa.pkl").is_file() && !dir.join("config.toml").is_file()
+}
+
 /// Refuses `dir` when it is a run folder of the original code (holding hypa.pkl, without a
 /// pads config.toml) or lies inside one, symlinks resolved: pads only reads those.
 /// `flag` names the option in the message.
@@ -104,8 +109,7 @@ pub fn refuse_original_folder(dir: &Path, flag: &str) -> Result<()> {
     // writes beside it (a checkpoint, its parameter listing or its CSV logs), so that a
     // stray hypa.pkl higher up does not fence off everything below.
     let is_original = |a: &Path| {
-        a.join("hypa.pkl").is_file()
-            && !a.join("config.toml").is_file()
+        is_original_run_folder(a)
             && (is_me(a) || ["checkpoint_Class.pth.tar", "Parameter_Info.txt", "CSV_Logs"].iter().any(|f| a.join(f).exists()))
     };
     if let Some(original) = absolute.ancestors().chain(resolved.iter().flat_map(|r| r.ancestors())).find(|a| is_original(a)) {

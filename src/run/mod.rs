@@ -76,7 +76,7 @@ impl RunDir {
     }
     pub fn open(root: &Path) -> Result<Self> {
         if !root.join("config.toml").is_file() {
-            if root.join("hypa.pkl").is_file() {
+            if folder::is_original_run_folder(root) {
                 anyhow::bail!(
                     "{} is a run folder of the original code (hypa.pkl), not a pads run folder: `pads import {} --out RUN` converts it (eval, embed, export and search read it as it is)",
                     root.display(),

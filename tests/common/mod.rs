@@ -29,6 +29,32 @@ pub fn pads_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pads"))
 }
 
+/// Runs `pads ARGS` (in `dir` when given, warnings only): (success, stdout, stderr).
+pub fn pads_in(dir: Option<&std::path::Path>, args: &[String]) -> (bool, String, String) {
+    let mut c = std::process::Command::new(pads_bin());
+    c.args(args).env("PADS_LOG", "warn");
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    let out = c.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Checks that every prefix of the file `full` (written to `cut`) below `complete_from`
+/// bytes is an error from `read`, never a success or a panic; prefixes from `complete_from`
+/// on may read (what follows is padding the format's own reader also does without).
+pub fn assert_every_prefix_errors<T>(full: &[u8], cut: &std::path::Path, complete_from: usize, read: impl Fn(&std::path::Path) -> anyhow::Result<T>) {
+    for n in 0..full.len() {
+        std::fs::write(cut, &full[..n]).unwrap();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(cut).map(|_| ()))) {
+            Ok(Err(_)) => {}
+            Ok(Ok(())) if n >= complete_from => {}
+            Ok(Ok(())) => panic!("{} cut to {n} of {} bytes read without an error", cut.display(), full.len()),
+            Err(_) => panic!("{} cut to {n} of {} bytes: panic", cut.display(), full.len()),
+        }
+    }
+}
+
 /// Minimal protobuf reader for TensorBoard event files: (field, wire type, payload) triples.
 pub fn protobuf_fields(mut b: &[u8]) -> Vec<(u64, u8, Vec<u8>)> {
     fn varint(b: &mut &[u8]) -> u64 {
